@@ -1,0 +1,3 @@
+from voxbase.cli import app
+
+app()

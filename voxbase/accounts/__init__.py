@@ -1,0 +1,1 @@
+"""Accounts: users, profiles, roles, passwords and Google identities, sessions, API keys."""

@@ -1,0 +1,82 @@
+"""Typed FastAPI dependencies other modules use to authenticate and authorize callers."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from voxbase.accounts import service
+from voxbase.accounts.permissions import Permission, Scope
+from voxbase.accounts.service import AuthKit, Client
+from voxbase.core import context
+from voxbase.core.errors import Forbidden, Unauthenticated
+from voxbase.core.http import DbSession, client_ip
+from voxbase.core.principal import Principal
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    description="An access token from /v1/auth/login, or an API key (`vxb_...`).",
+)
+
+
+def get_kit(request: Request) -> AuthKit:
+    return request.app.state.auth  # type: ignore[no-any-return]
+
+
+Kit = Annotated[AuthKit, Depends(get_kit)]
+
+
+def get_client(request: Request) -> Client:
+    return Client(ip=client_ip(request), user_agent=request.headers.get("user-agent"))
+
+
+RequestClient = Annotated[Client, Depends(get_client)]
+
+
+async def current_principal(
+    session: DbSession,
+    kit: Kit,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated("Send `Authorization: Bearer <access token or API key>`.")
+    principal = await service.authenticate(session, kit, credentials.credentials)
+    ctx = context.current()
+    if ctx is not None:
+        ctx.user_id = principal.user_id
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+async def current_user(principal: CurrentPrincipal) -> Principal:
+    """A person signed in with a session token (not an API key)."""
+    if principal.kind != "user":
+        raise Forbidden("This route needs a signed-in user, not an API key.")
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+def require_scope(scope: Scope) -> Callable[[Principal], Awaitable[Principal]]:
+    """User sessions may do everything they own; API keys only what their scopes allow."""
+
+    async def check(principal: CurrentPrincipal) -> Principal:
+        if not principal.has_scope(scope.value):
+            raise Forbidden("This API key lacks a scope.", required_scope=scope.value)
+        return principal
+
+    return check
+
+
+def require_permission(permission: Permission) -> Callable[[Principal], Awaitable[Principal]]:
+    async def check(principal: CurrentPrincipal) -> Principal:
+        service.require_permission(principal, permission)
+        return principal
+
+    return check

@@ -1,0 +1,258 @@
+"""Every query of the accounts tables."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxbase.accounts.models import (
+    AccountToken,
+    ApiKey,
+    AuthSession,
+    Identity,
+    RefreshToken,
+    User,
+    UserProfile,
+)
+from voxbase.core.pagination import paginate_newest_first
+
+
+async def add(session: AsyncSession, *rows: object) -> None:
+    session.add_all(rows)
+    await session.flush()
+
+
+# Users -------------------------------------------------------------------------------------
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID, *, lock: bool = False) -> User | None:
+    query = select(User).where(User.id == user_id, User.deleted_at.is_(None))
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def find_user_by_login(session: AsyncSession, login: str) -> User | None:
+    """By normalised email or by username (case-insensitive), not deleted."""
+    query = select(User).where(
+        User.deleted_at.is_(None),
+        or_(User.email == login.lower(), func.lower(User.username) == login.lower()),
+    )
+    return (await session.execute(query.limit(1))).scalar_one_or_none()
+
+
+async def email_taken(session: AsyncSession, email: str) -> bool:
+    query = select(User.id).where(User.email == email)
+    return (await session.execute(query.limit(1))).first() is not None
+
+
+async def username_taken(session: AsyncSession, username: str, *, except_id: uuid.UUID | None = None) -> bool:
+    query = select(User.id).where(func.lower(User.username) == username.lower())
+    if except_id is not None:
+        query = query.where(User.id != except_id)
+    return (await session.execute(query.limit(1))).first() is not None
+
+
+async def list_users(
+    session: AsyncSession,
+    *,
+    q: str | None,
+    role: str | None,
+    status: str | None,
+    include_deleted: bool,
+    cursor: str | None,
+    limit: int,
+) -> Sequence[User]:
+    query = select(User)
+    if not include_deleted:
+        query = query.where(User.deleted_at.is_(None))
+    if q:
+        pattern = f"%{q.lower()}%"
+        query = query.where(
+            or_(
+                User.email.like(pattern),
+                func.lower(User.username).like(pattern),
+                func.lower(User.full_name).like(pattern),
+            )
+        )
+    if role:
+        query = query.where(User.role == role)
+    if status:
+        query = query.where(User.status == status)
+    query = paginate_newest_first(query, User.created_at, User.id, cursor, limit)
+    return (await session.execute(query)).scalars().all()
+
+
+async def count_users_with_role(session: AsyncSession, role: str) -> int:
+    query = select(func.count()).select_from(User).where(User.role == role, User.deleted_at.is_(None))
+    return int((await session.execute(query)).scalar_one())
+
+
+async def get_profile(session: AsyncSession, user_id: uuid.UUID) -> UserProfile | None:
+    return await session.get(UserProfile, user_id)
+
+
+# Identities --------------------------------------------------------------------------------
+
+
+async def find_identity(session: AsyncSession, provider: str, subject: str) -> Identity | None:
+    query = select(Identity).where(Identity.provider == provider, Identity.subject == subject)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+# Sessions and refresh tokens ---------------------------------------------------------------
+
+
+async def get_session_of(
+    session: AsyncSession, session_id: uuid.UUID, user_id: uuid.UUID
+) -> AuthSession | None:
+    query = select(AuthSession).where(AuthSession.id == session_id, AuthSession.user_id == user_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def get_live_session_with_user(
+    session: AsyncSession, session_id: uuid.UUID, now: datetime
+) -> tuple[AuthSession, User] | None:
+    query = (
+        select(AuthSession, User)
+        .join(User, User.id == AuthSession.user_id)
+        .where(
+            AuthSession.id == session_id,
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > now,
+            User.deleted_at.is_(None),
+        )
+    )
+    row = (await session.execute(query)).first()
+    return (row[0], row[1]) if row else None
+
+
+async def list_live_sessions(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> Sequence[AuthSession]:
+    query = (
+        select(AuthSession)
+        .where(
+            AuthSession.user_id == user_id,
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > now,
+        )
+        .order_by(AuthSession.last_seen_at.desc())
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def revoke_sessions(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    now: datetime,
+    reason: str,
+    *,
+    only: uuid.UUID | None = None,
+    keep: uuid.UUID | None = None,
+) -> list[uuid.UUID]:
+    """Revoke the user's live sessions (one, or all but one); return the ids revoked."""
+    condition = [AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None)]
+    if only is not None:
+        condition.append(AuthSession.id == only)
+    if keep is not None:
+        condition.append(AuthSession.id != keep)
+    ids = list((await session.execute(select(AuthSession.id).where(*condition))).scalars().all())
+    if ids:
+        await session.execute(
+            update(AuthSession)
+            .where(AuthSession.id.in_(ids))
+            .values(revoked_at=now, revoked_reason=reason, updated_at=now)
+        )
+    return ids
+
+
+async def find_refresh_token(session: AsyncSession, token_hash: str) -> tuple[RefreshToken, AuthSession] | None:
+    query = (
+        select(RefreshToken, AuthSession)
+        .join(AuthSession, AuthSession.id == RefreshToken.session_id)
+        .where(RefreshToken.token_hash == token_hash)
+    )
+    row = (await session.execute(query)).first()
+    return (row[0], row[1]) if row else None
+
+
+async def mark_refresh_used(session: AsyncSession, token_id: uuid.UUID, now: datetime) -> bool:
+    """Consume a refresh token exactly once; False if someone else already used it."""
+    result = await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == token_id, RefreshToken.used_at.is_(None))
+        .values(used_at=now, updated_at=now)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+# One-time account tokens -------------------------------------------------------------------
+
+
+async def find_account_token(session: AsyncSession, token_hash: str, purpose: str) -> AccountToken | None:
+    query = select(AccountToken).where(
+        AccountToken.token_hash == token_hash, AccountToken.purpose == purpose
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def consume_account_token(session: AsyncSession, token_id: uuid.UUID, now: datetime) -> bool:
+    result = await session.execute(
+        update(AccountToken)
+        .where(AccountToken.id == token_id, AccountToken.used_at.is_(None))
+        .values(used_at=now, updated_at=now)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+async def void_account_tokens(session: AsyncSession, user_id: uuid.UUID, purpose: str, now: datetime) -> None:
+    await session.execute(
+        update(AccountToken)
+        .where(
+            AccountToken.user_id == user_id,
+            AccountToken.purpose == purpose,
+            AccountToken.used_at.is_(None),
+        )
+        .values(used_at=now, updated_at=now)
+    )
+
+
+# API keys ----------------------------------------------------------------------------------
+
+
+async def find_api_key(session: AsyncSession, key_hash: str) -> tuple[ApiKey, User] | None:
+    query = (
+        select(ApiKey, User)
+        .join(User, User.id == ApiKey.user_id)
+        .where(ApiKey.key_hash == key_hash, User.deleted_at.is_(None))
+    )
+    row = (await session.execute(query)).first()
+    return (row[0], row[1]) if row else None
+
+
+async def get_api_key_of(session: AsyncSession, key_id: uuid.UUID, user_id: uuid.UUID) -> ApiKey | None:
+    query = select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def list_api_keys(
+    session: AsyncSession, user_id: uuid.UUID, cursor: str | None, limit: int
+) -> Sequence[ApiKey]:
+    query = select(ApiKey).where(ApiKey.user_id == user_id)
+    query = paginate_newest_first(query, ApiKey.created_at, ApiKey.id, cursor, limit)
+    return (await session.execute(query)).scalars().all()
+
+
+async def touch_api_key(session: AsyncSession, key_id: uuid.UUID, now: datetime) -> None:
+    await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
+
+
+async def touch_session(session: AsyncSession, session_id: uuid.UUID, now: datetime) -> None:
+    await session.execute(
+        update(AuthSession)
+        .where(AuthSession.id == session_id)
+        .values(last_seen_at=now, page_views=AuthSession.page_views + 1)
+    )

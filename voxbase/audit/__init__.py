@@ -1,0 +1,1 @@
+"""Audit: one row per state change, written in the same transaction; the system log sink."""

@@ -1,0 +1,149 @@
+"""The `voxbase` command: serve, database migrations, user administration."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from voxbase.core.config import ConfigError, Settings, load_settings
+
+app = typer.Typer(
+    help="Voxbase: the backend every voice-AI product needs.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+users_app = typer.Typer(help="User administration.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+console = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        console.print("[bold red]Invalid configuration:[/]")
+        for problem in exc.problems:
+            console.print(f"  • {problem}")
+        raise typer.Exit(2) from None
+
+
+def _migrate(settings: Settings) -> None:
+    from voxbase.core.migrate import upgrade
+
+    url = settings.resolved_database_url
+    with console.status(f"Applying migrations to {_safe_url(url)}…"):
+        try:
+            upgrade(url)
+        except Exception as exc:  # noqa: BLE001 - report, don't dump a traceback at the user
+            _fail(f"could not migrate {_safe_url(url)}: {exc}")
+    console.print(f"[green]✓[/] database is at the latest revision ({_safe_url(url)})")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind [default: 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: 8000]")] = None,
+    migrate: Annotated[bool, typer.Option(help="Apply migrations before starting")] = True,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development)")] = False,
+) -> None:
+    """Start the HTTP API (SQLite in ./var by default; set VOXBASE_DATABASE_URL for others)."""
+    import uvicorn
+
+    settings = _settings(host=host, port=port)
+    if migrate and settings.auto_migrate:
+        _migrate(settings)
+    console.print(
+        f"[bold]Voxbase[/] on http://{settings.host}:{settings.port} "
+        f"(docs at http://{settings.host}:{settings.port}/docs)"
+    )
+    uvicorn.run(
+        "voxbase.asgi:app",
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        reload=reload,
+        log_config=None,
+        proxy_headers=True,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration."""
+    _migrate(_settings())
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's revision and the newest one available."""
+    from voxbase.core.migrate import current_revisions, head_revisions
+
+    settings = _settings()
+    url = settings.resolved_database_url
+    try:
+        current = asyncio.run(current_revisions(url))
+    except Exception as exc:  # noqa: BLE001
+        _fail(f"could not read {_safe_url(url)}: {exc}")
+    heads = head_revisions(url)
+    state = "[green]up to date[/]" if current == heads else "[yellow]behind: run `voxbase db upgrade`[/]"
+    typer.echo(f"current: {', '.join(sorted(current)) or '(empty database)'}")
+    typer.echo(f"heads:   {', '.join(sorted(heads))}")
+    console.print(state)
+
+
+@users_app.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(prompt=True, help="Email of the administrator")],
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                          envvar="VOXBASE_ADMIN_PASSWORD", help="Password (prompted if omitted)")
+    ],
+    full_name: Annotated[str | None, typer.Option(help="Display name")] = None,
+) -> None:
+    """Create the first super admin, or promote an existing account."""
+    from voxbase.accounts.service import create_admin as create
+    from voxbase.app import build_auth_kit
+    from voxbase.core.db import Database, unit_of_work
+    from voxbase.core.errors import ServiceError
+
+    settings = _settings()
+    _migrate(settings)
+
+    async def run() -> tuple[str, bool]:
+        db = Database(settings.resolved_database_url)
+        try:
+            async with unit_of_work(db) as session:
+                user, created = await create(session, build_auth_kit(settings), email, password,
+                                             full_name=full_name)
+                return user.email, created
+        finally:
+            await db.dispose()
+
+    try:
+        address, created = asyncio.run(run())
+    except ServiceError as exc:
+        _fail(exc.detail or exc.title)
+    verb = "created" if created else "promoted"
+    console.print(f"[green]✓[/] {address} {verb} as super_admin")
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(app())

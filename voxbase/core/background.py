@@ -1,0 +1,33 @@
+"""Fire-and-forget work that must not delay a response (e.g. mail after commit).
+
+Tasks are tracked so shutdown can wait for them and tests can await them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+_tasks: set[asyncio.Task[Any]] = set()
+log = logging.getLogger("voxbase.background")
+
+
+def spawn(coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+    task = asyncio.get_running_loop().create_task(coro, name=name)
+    _tasks.add(task)
+    task.add_done_callback(_finished)
+    return task
+
+
+def _finished(task: asyncio.Task[Any]) -> None:
+    _tasks.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("background task %s failed: %r", task.get_name(), task.exception())
+
+
+async def drain(timeout: float = 10.0) -> None:
+    """Wait for the running background tasks (shutdown, tests)."""
+    if _tasks:
+        await asyncio.wait(list(_tasks), timeout=timeout)

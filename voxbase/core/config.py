@@ -1,0 +1,177 @@
+"""Settings: `VOXBASE_*` environment variables, then an optional TOML file, then defaults.
+
+The TOML file is named by `VOXBASE_CONFIG_FILE`; its keys are the field names below
+(`database_url = "..."`). Every value is validated at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg", "mysql+asyncmy", "mariadb+asyncmy")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VOXBASE_", extra="forbid", validate_default=True)
+
+    # Service
+    environment: Literal["development", "test", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    public_base_url: str = "http://127.0.0.1:8000"
+    auto_migrate: bool = Field(True, description="Apply database migrations when `serve` starts.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+    data_dir: Path = Path("var")
+
+    # Database
+    database_url: str = Field("", description="SQLAlchemy async URL; empty means SQLite in data_dir.")
+    database_echo: bool = False
+    sqlite_busy_timeout_ms: int = Field(5000, ge=0)
+
+    # Auth
+    secret_key: SecretStr | None = Field(
+        None, description="JWT signing key; generated and kept in data_dir when unset."
+    )
+    access_token_ttl_seconds: int = Field(900, ge=30, le=86400)
+    refresh_token_ttl_days: int = Field(30, ge=1, le=365)
+    email_token_ttl_minutes: int = Field(60 * 24, ge=5)
+    password_reset_ttl_minutes: int = Field(30, ge=5)
+    argon2_time_cost: int = Field(2, ge=1)
+    argon2_memory_kib: int = Field(19456, ge=8)
+    argon2_parallelism: int = Field(1, ge=1)
+    require_email_verification: bool = False
+
+    # Rate limits (`limits` notation, e.g. "5/minute")
+    ratelimit_storage_url: str = "memory://"
+    login_limit_per_account: str = "5/minute"
+    login_limit_per_ip: str = "30/minute"
+    reset_limit_per_ip: str = "10/minute"
+    register_limit_per_ip: str = "20/minute"
+
+    # Email
+    email_backend: Literal["smtp", "log"] = "smtp"
+    email_from: str = "Voxbase <no-reply@localhost>"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = 10.0
+
+    # Google / OpenID Connect sign-in
+    google_client_id: str | None = None
+    google_issuer: str = "https://accounts.google.com"
+
+    # Redis (rate limits, realtime fan-out) when configured
+    redis_url: str | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("VOXBASE_CONFIG_FILE")
+        if config_file:
+            if not Path(config_file).is_file():
+                raise ConfigError([f"VOXBASE_CONFIG_FILE: no such file: {config_file}"])
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if value and not value.startswith(SUPPORTED_DRIVERS):
+            raise ValueError(
+                "must start with one of " + ", ".join(f"{d}://" for d in SUPPORTED_DRIVERS)
+            )
+        return value
+
+    @field_validator(
+        "login_limit_per_account", "login_limit_per_ip", "reset_limit_per_ip", "register_limit_per_ip"
+    )
+    @classmethod
+    def _rate_limit_notation(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit like '5/minute': {exc}") from exc
+        return value
+
+    @field_validator("ratelimit_storage_url")
+    @classmethod
+    def _storage_scheme(cls, value: str) -> str:
+        if not value.startswith(("memory://", "redis://", "rediss://", "async+redis://")):
+            raise ValueError("must be memory:// or a redis:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_secret(self) -> Settings:
+        if self.environment == "production" and self.secret_key is None:
+            raise ValueError("VOXBASE_SECRET_KEY must be set when environment is production")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'voxbase.db').as_posix()}"
+
+    def signing_key(self) -> str:
+        """The JWT key: configured, or generated once and kept (0600) in data_dir."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        key_file = self.data_dir / "secret.key"
+        if key_file.exists():
+            return key_file.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        key_file.touch(mode=0o600)
+        key_file.write_text(key)
+        return key
+
+
+class ConfigError(Exception):
+    """Start-up configuration is invalid; `problems` holds one readable line per bad value."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "settings"
+            name = f"VOXBASE_{field.upper()}" if error["loc"] else "settings"
+            secret = any(word in field for word in ("secret", "password"))
+            shown = "" if secret or not error["loc"] else f" (got {error.get('input')!r})"
+            problems.append(f"{name}: {error['msg']}{shown}")
+        raise ConfigError(problems) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,175 @@
+"""HTTP edge: the unit of work per request, request context, problem+json rendering."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from voxbase.core import context, metrics
+from voxbase.core.db import Database, finish
+from voxbase.core.errors import PROBLEM_MEDIA_TYPE, Problem, ServiceError
+
+log = logging.getLogger("voxbase.http")
+REQUEST_ID_HEADER = "X-Request-ID"
+
+
+async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One unit of work per request: committed when the endpoint returns, rolled back on error."""
+    db: Database = request.app.state.db
+    async with db.sessions() as session:
+        try:
+            yield session
+        except BaseException as exc:
+            await finish(session, exc)
+            raise
+        await finish(session)
+
+
+DbSession = Annotated[AsyncSession, Depends(db_session, scope="function")]
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+class RequestContextMiddleware:
+    """Assigns a request id (or keeps a sane incoming one) and binds the request context."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        incoming = headers.get(REQUEST_ID_HEADER.lower(), "")
+        request_id = incoming if 8 <= len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+        client = scope.get("client")
+        ctx = context.RequestContext(
+            request_id=request_id,
+            ip=client[0] if client else None,
+            user_agent=headers.get("user-agent", "")[:512] or None,
+            endpoint=f"{scope.get('method', 'WS')} {scope.get('path', '')}",
+        )
+        token = context.bind(ctx)
+        started = time.perf_counter()
+        status = [500]
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (REQUEST_ID_HEADER.encode(), request_id.encode()),
+                ]
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            context.reset(token)
+            route = getattr(scope.get("route"), "path", "unmatched")
+            method = scope.get("method", "WS")
+            metrics.REQUESTS.labels(method, route, str(status[0])).inc()
+            metrics.LATENCY.labels(method, route).observe(time.perf_counter() - started)
+
+
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        problem.model_dump(exclude_none=True),
+        status_code=problem.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def _request_id() -> str | None:
+    ctx = context.current()
+    return ctx.request_id if ctx else None
+
+
+async def _service_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    problem = exc.to_problem(instance=request.url.path, request_id=_request_id())
+    return problem_response(problem, exc.headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    problem = Problem(
+        type="https://voxbase.dev/problems/invalid-input",
+        title="Invalid input",
+        status=422,
+        detail="The request did not match the expected shape; see `errors`.",
+        instance=request.url.path,
+        request_id=_request_id(),
+        errors=errors,
+    )
+    return problem_response(problem)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    titles = {404: "Not found", 405: "Method not allowed", 401: "Authentication required"}
+    problem = Problem(
+        title=titles.get(exc.status_code, "Error"),
+        status=exc.status_code,
+        detail=str(exc.detail) if exc.detail else None,
+        instance=request.url.path,
+        request_id=_request_id(),
+    )
+    return problem_response(problem, dict(exc.headers or {}))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    problem = Problem(
+        title="Internal server error",
+        status=500,
+        detail="Something went wrong on our side. Quote the request id when reporting it.",
+        instance=request.url.path,
+        request_id=_request_id(),
+    )
+    return problem_response(problem)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def problem_openapi(schema: dict[str, Any]) -> dict[str, Any]:
+    """Every 4xx/5xx response in the document is problem+json with the Problem schema."""
+    ref = {"$ref": "#/components/schemas/Problem"}
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.setdefault("Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}"))
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            for status, response in operation.get("responses", {}).items():
+                declares_problem = "/Problem" in json.dumps(response.get("content", {}))
+                if status == "422" or declares_problem:
+                    response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": ref}}
+                    if status == "422":
+                        response["description"] = "Invalid input"
+    return schema
