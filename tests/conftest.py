@@ -16,7 +16,7 @@ from sqlalchemy import delete
 from tests.databases import backend, fresh_database
 from tests.mail import Mailbox
 from voxbase.app import create_app
-from voxbase.core import background, clock
+from voxbase.core import background, clock, jobs
 from voxbase.core.config import Settings
 from voxbase.core.db import Base, Database
 from voxbase.core.migrate import upgrade_async
@@ -49,7 +49,9 @@ def mailbox() -> Iterator[Mailbox]:
     box.stop()
 
 
-def make_settings(database_url: str, tmp_root: Path, mailbox: Mailbox, **overrides: Any) -> Settings:
+def make_settings(
+    database_url: str, tmp_root: Path, mailbox: Mailbox, **overrides: Any
+) -> Settings:
     values: dict[str, Any] = {
         "environment": "test",
         "database_url": database_url,
@@ -77,6 +79,7 @@ def settings(database_url: str, tmp_root: Path, mailbox: Mailbox) -> Settings:
 @pytest.fixture(scope="session")
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
+    jobs.configure(settings, immediate=True)  # jobs run at enqueue time, in a thread
     async with application.router.lifespan_context(application):
         yield application
 
@@ -123,12 +126,16 @@ async def register(
     client: httpx.AsyncClient, email: str | None = None, password: str = PASSWORD, **fields: Any
 ) -> dict[str, Any]:
     email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
-    response = await client.post("/v1/auth/register", json={"email": email, "password": password, **fields})
+    response = await client.post(
+        "/v1/auth/register", json={"email": email, "password": password, **fields}
+    )
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]
 
 
-async def make_admin(app: FastAPI, client: httpx.AsyncClient, role: str = "super_admin") -> dict[str, Any]:
+async def make_admin(
+    app: FastAPI, client: httpx.AsyncClient, role: str = "super_admin"
+) -> dict[str, Any]:
     """Bootstrap an administrator through the same service the CLI uses."""
     from voxbase.accounts.service import create_admin
     from voxbase.core.db import unit_of_work

@@ -29,7 +29,7 @@ class _Collector:
     def __init__(self) -> None:
         self.messages: list[ReceivedMail] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         parsed: Message = email.message_from_bytes(envelope.content)
         payload = parsed.get_payload(decode=True)
         body = payload.decode() if isinstance(payload, bytes) else str(parsed.get_payload())

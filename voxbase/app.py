@@ -15,14 +15,14 @@ from voxbase.accounts import api as accounts_api
 from voxbase.accounts.service import AuthKit
 from voxbase.audit import api as audit_api
 from voxbase.audit.logsink import SystemLogHandler, install, uninstall
-from voxbase.core import background, ops
+from voxbase.core import background, jobs, ops
 from voxbase.core.config import Settings, get_settings
 from voxbase.core.db import Database
 from voxbase.core.http import RequestContextMiddleware, install_error_handlers, problem_openapi
 from voxbase.core.logging import configure_logging
 from voxbase.core.ratelimit import RateLimiter
 from voxbase.core.security import AccessTokens, Passwords
-from voxbase.models import load_all_models
+from voxbase.models import load_all_models, load_all_tasks
 from voxbase.providers.email import email_sender
 from voxbase.providers.oidc import OidcVerifier
 
@@ -32,26 +32,35 @@ MODULE_ROUTERS = [*accounts_api.routers, *audit_api.routers]
 def build_auth_kit(settings: Settings) -> AuthKit:
     return AuthKit(
         settings=settings,
-        passwords=Passwords(settings.argon2_time_cost, settings.argon2_memory_kib,
-                            settings.argon2_parallelism),
+        passwords=Passwords(
+            settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+        ),
         tokens=AccessTokens(settings.signing_key(), settings.access_token_ttl_seconds),
         limiter=RateLimiter(settings.ratelimit_storage_url),
         mailer=email_sender(settings),
-        google=(OidcVerifier(settings.google_issuer, settings.google_client_id)
-                if settings.google_client_id else None),
+        google=(
+            OidcVerifier(settings.google_issuer, settings.google_client_id)
+            if settings.google_client_id
+            else None
+        ),
     )
 
 
 def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> FastAPI:
     settings = settings or get_settings()
     load_all_models()
+    jobs.configure(settings)
+    load_all_tasks()
     if configure_logs:
         configure_logging(settings.log_level, settings.log_json)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.db = Database(settings.resolved_database_url, echo=settings.database_echo,
-                                busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+        app.state.db = Database(
+            settings.resolved_database_url,
+            echo=settings.database_echo,
+            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        )
         sink = SystemLogHandler()
         install(sink)
         sink_task = asyncio.create_task(sink.run(app.state.db), name="system-log-sink")
@@ -83,8 +92,9 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, summary=app.summary,
-                                 routes=app.routes)
+            schema = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
             app.openapi_schema = problem_openapi(schema)
         return app.openapi_schema
 

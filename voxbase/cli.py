@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 from typing import Annotated, NoReturn
 
@@ -45,7 +46,7 @@ def _migrate(settings: Settings) -> None:
     with console.status(f"Applying migrations to {_safe_url(url)}…"):
         try:
             upgrade(url)
-        except Exception as exc:  # noqa: BLE001 - report, don't dump a traceback at the user
+        except Exception as exc:
             _fail(f"could not migrate {_safe_url(url)}: {exc}")
     console.print(f"[green]✓[/] database is at the latest revision ({_safe_url(url)})")
 
@@ -74,15 +75,50 @@ def serve(
         f"[bold]Voxbase[/] on http://{settings.host}:{settings.port} "
         f"(docs at http://{settings.host}:{settings.port}/docs)"
     )
-    uvicorn.run(
-        "voxbase.asgi:app",
-        host=settings.host,
-        port=settings.port,
-        workers=workers,
-        reload=reload,
-        log_config=None,
-        proxy_headers=True,
+    worker = _start_embedded_worker() if settings.embedded_worker else None
+    try:
+        uvicorn.run(
+            "voxbase.asgi:app",
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            reload=reload,
+            log_config=None,
+            proxy_headers=True,
+        )
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=15)
+
+
+def _start_embedded_worker() -> subprocess.Popen[bytes]:
+    """A job worker beside the API, so one command runs everything on a laptop."""
+    return subprocess.Popen([sys.executable, "-m", "voxbase", "worker"])
+
+
+@app.command()
+def worker(
+    workers: Annotated[int | None, typer.Option(min=1, help="Worker threads [default: 2]")] = None,
+    periodic: Annotated[
+        bool, typer.Option(help="Also run periodic jobs (renewals, sweeps)")
+    ] = True,
+) -> None:
+    """Run background jobs (summaries, renewals, retention) until stopped."""
+    from voxbase.core import jobs
+    from voxbase.models import load_all_tasks
+
+    settings = _settings()
+    jobs.configure(settings)
+    load_all_tasks()
+    consumer = jobs.queue.create_consumer(
+        workers=workers or settings.jobs_workers, worker_type="thread", periodic=periodic
     )
+    console.print(
+        f"[bold]Voxbase worker[/]: {settings.jobs_backend} queue, "
+        f"{workers or settings.jobs_workers} threads"
+    )
+    consumer.run()
 
 
 @db_app.command("upgrade")
@@ -100,10 +136,14 @@ def db_current() -> None:
     url = settings.resolved_database_url
     try:
         current = asyncio.run(current_revisions(url))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _fail(f"could not read {_safe_url(url)}: {exc}")
     heads = head_revisions(url)
-    state = "[green]up to date[/]" if current == heads else "[yellow]behind: run `voxbase db upgrade`[/]"
+    state = (
+        "[green]up to date[/]"
+        if current == heads
+        else "[yellow]behind: run `voxbase db upgrade`[/]"
+    )
     typer.echo(f"current: {', '.join(sorted(current)) or '(empty database)'}")
     typer.echo(f"heads:   {', '.join(sorted(heads))}")
     console.print(state)
@@ -113,8 +153,14 @@ def db_current() -> None:
 def create_admin(
     email: Annotated[str, typer.Option(prompt=True, help="Email of the administrator")],
     password: Annotated[
-        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
-                          envvar="VOXBASE_ADMIN_PASSWORD", help="Password (prompted if omitted)")
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="VOXBASE_ADMIN_PASSWORD",
+            help="Password (prompted if omitted)",
+        ),
     ],
     full_name: Annotated[str | None, typer.Option(help="Display name")] = None,
 ) -> None:
@@ -131,8 +177,9 @@ def create_admin(
         db = Database(settings.resolved_database_url)
         try:
             async with unit_of_work(db) as session:
-                user, created = await create(session, build_auth_kit(settings), email, password,
-                                             full_name=full_name)
+                user, created = await create(
+                    session, build_auth_kit(settings), email, password, full_name=full_name
+                )
                 return user.email, created
         finally:
             await db.dispose()

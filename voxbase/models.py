@@ -1,4 +1,4 @@
-"""Import every module's models so the metadata (and Alembic) sees all tables."""
+"""The module registry: import every module's models (for the metadata and Alembic) and tasks."""
 
 import importlib
 
@@ -7,4 +7,13 @@ MODEL_MODULES = ("voxbase.accounts.models", "voxbase.audit.models")
 
 def load_all_models() -> None:
     for name in MODEL_MODULES:
+        importlib.import_module(name)
+
+
+TASK_MODULES: tuple[str, ...] = ()
+
+
+def load_all_tasks() -> None:
+    """Register every module's background jobs on the queue."""
+    for name in TASK_MODULES:
         importlib.import_module(name)

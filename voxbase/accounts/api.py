@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response
 
 from voxbase.accounts import service
 from voxbase.accounts.deps import (
@@ -52,16 +52,21 @@ keys = APIRouter(prefix="/v1/api-keys", tags=["api keys"], responses=AUTHED)
 admin = APIRouter(prefix="/v1/admin/users", tags=["admin"], responses=AUTHED)
 
 
-@auth.post("/register", status_code=201, response_model=TokenPair,
-           responses=problem_responses(409, 429))
-async def register(data: RegisterRequest, session: DbSession, kit: Kit, client: RequestClient) -> TokenPair:
+@auth.post(
+    "/register", status_code=201, response_model=TokenPair, responses=problem_responses(409, 429)
+)
+async def register(
+    data: RegisterRequest, session: DbSession, kit: Kit, client: RequestClient
+) -> TokenPair:
     """Create an account and sign in. A verification email is sent to the address."""
     client = service.Client(client.ip, client.user_agent, data.device_name)
     return await service.register(session, kit, data, client)
 
 
 @auth.post("/login", response_model=TokenPair, responses=problem_responses(401, 403, 429))
-async def login(data: LoginRequest, session: DbSession, kit: Kit, client: RequestClient) -> TokenPair:
+async def login(
+    data: LoginRequest, session: DbSession, kit: Kit, client: RequestClient
+) -> TokenPair:
     """Sign in with email or username. Wrong login and wrong password look the same."""
     client = service.Client(client.ip, client.user_agent, data.device_name)
     return await service.login(session, kit, data, client)
@@ -69,7 +74,10 @@ async def login(data: LoginRequest, session: DbSession, kit: Kit, client: Reques
 
 @auth.post("/refresh", response_model=TokenPair, responses=problem_responses(401, 403))
 async def refresh(data: RefreshRequest, session: DbSession, kit: Kit) -> TokenPair:
-    """Swap a refresh token for new tokens. Each refresh token works once; reusing one ends the session."""
+    """Swap a refresh token for new tokens.
+
+    Each refresh token works once; presenting a used one again ends the whole session.
+    """
     return await service.refresh(session, kit, data.refresh_token)
 
 
@@ -81,7 +89,9 @@ async def logout(session: DbSession, principal: CurrentPrincipal) -> Response:
 
 
 @auth.post("/google", response_model=TokenPair, responses=problem_responses(401, 403, 404))
-async def google(data: GoogleSignInRequest, session: DbSession, kit: Kit, client: RequestClient) -> TokenPair:
+async def google(
+    data: GoogleSignInRequest, session: DbSession, kit: Kit, client: RequestClient
+) -> TokenPair:
     """Sign in with a Google ID token; the account is created or linked by verified email."""
     client = service.Client(client.ip, client.user_agent, data.device_name)
     return await service.google_sign_in(session, kit, data.id_token, client)
@@ -94,24 +104,30 @@ async def verify_email(data: EmailTokenRequest, session: DbSession) -> Response:
     return Response(status_code=204)
 
 
-@auth.post("/password-reset", status_code=202, response_model=Accepted, responses=problem_responses(429))
-async def password_reset(data: PasswordResetRequest, session: DbSession, kit: Kit,
-                         client: RequestClient) -> Accepted:
+@auth.post(
+    "/password-reset", status_code=202, response_model=Accepted, responses=problem_responses(429)
+)
+async def password_reset(
+    data: PasswordResetRequest, session: DbSession, kit: Kit, client: RequestClient
+) -> Accepted:
     """Mail a reset link if the account exists. The answer is the same either way."""
     await service.request_password_reset(session, kit, data.email, client)
     return Accepted(detail="If an account uses this address, a reset link is on its way.")
 
 
 @auth.post("/password-reset/confirm", status_code=204, responses=problem_responses(422))
-async def password_reset_confirm(data: PasswordResetConfirm, session: DbSession, kit: Kit) -> Response:
+async def password_reset_confirm(
+    data: PasswordResetConfirm, session: DbSession, kit: Kit
+) -> Response:
     """Set a new password with the emailed token; every session of the account ends."""
     await service.reset_password(session, kit, data.token, data.new_password)
     return Response(status_code=204)
 
 
 @me.get("", response_model=UserOut)
-async def get_me(session: DbSession,
-                 principal: Annotated[Principal, Depends(require_scope(Scope.ACCOUNT_READ))]) -> UserOut:
+async def get_me(
+    session: DbSession, principal: Annotated[Principal, Depends(require_scope(Scope.ACCOUNT_READ))]
+) -> UserOut:
     return await service.get_me(session, principal)
 
 
@@ -121,15 +137,20 @@ async def update_me(data: MeUpdate, session: DbSession, principal: CurrentUser) 
 
 
 @me.post("/password", status_code=204, responses=problem_responses(429))
-async def change_password(data: PasswordChange, session: DbSession, kit: Kit,
-                          principal: CurrentUser) -> Response:
+async def change_password(
+    data: PasswordChange, session: DbSession, kit: Kit, principal: CurrentUser
+) -> Response:
     """Change the password; every other session of the account ends."""
     await service.change_password(session, kit, principal, data.current_password, data.new_password)
     return Response(status_code=204)
 
 
-@me.post("/email/verification", status_code=202, response_model=Accepted,
-         responses=problem_responses(409, 429))
+@me.post(
+    "/email/verification",
+    status_code=202,
+    response_model=Accepted,
+    responses=problem_responses(409, 429),
+)
 async def resend_verification(session: DbSession, kit: Kit, principal: CurrentUser) -> Accepted:
     await service.request_verification(session, kit, principal)
     return Accepted(detail="A verification link is on its way.")
@@ -142,20 +163,25 @@ async def my_sessions(session: DbSession, principal: CurrentUser) -> list[Sessio
 
 
 @me.delete("/sessions/{session_id}", status_code=204, responses=problem_responses(404))
-async def revoke_my_session(session_id: uuid.UUID, session: DbSession, principal: CurrentUser) -> Response:
+async def revoke_my_session(
+    session_id: uuid.UUID, session: DbSession, principal: CurrentUser
+) -> Response:
     await service.revoke_session(session, principal, session_id)
     return Response(status_code=204)
 
 
 @keys.post("", status_code=201, response_model=ApiKeyCreated)
-async def create_api_key(data: ApiKeyCreate, session: DbSession, principal: CurrentUser) -> ApiKeyCreated:
+async def create_api_key(
+    data: ApiKeyCreate, session: DbSession, principal: CurrentUser
+) -> ApiKeyCreated:
     """Create a server key. The `key` is shown only in this response."""
     return await service.create_api_key(session, principal, data)
 
 
 @keys.get("", response_model=Page[ApiKeyOut])
-async def list_api_keys(session: DbSession, principal: CurrentUser, cursor: Cursor = None,
-                        limit: Limit = DEFAULT_LIMIT) -> Page[ApiKeyOut]:
+async def list_api_keys(
+    session: DbSession, principal: CurrentUser, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+) -> Page[ApiKeyOut]:
     return await service.list_api_keys(session, principal, cursor, limit)
 
 
@@ -179,16 +205,25 @@ UsersWriter = Annotated[Principal, Depends(require_permission(Permission.USERS_W
 async def admin_list_users(
     session: DbSession,
     _: UsersReader,
-    q: Annotated[str | None, Query(max_length=320, description="Part of email, username or name")] = None,
+    q: Annotated[
+        str | None, Query(max_length=320, description="Part of email, username or name")
+    ] = None,
     role: Role | None = None,
-    status_: Annotated[Literal["active", "inactive", "suspended"] | None, Query(alias="status")] = None,
+    status_: Annotated[
+        Literal["active", "inactive", "suspended"] | None, Query(alias="status")
+    ] = None,
     include_deleted: bool = False,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[AdminUserOut]:
     return await service.admin_list_users(
-        session, q=q, role=role, status=status_, include_deleted=include_deleted,
-        cursor=cursor, limit=limit,
+        session,
+        q=q,
+        role=role,
+        status=status_,
+        include_deleted=include_deleted,
+        cursor=cursor,
+        limit=limit,
     )
 
 
@@ -198,19 +233,24 @@ async def admin_get_user(user_id: uuid.UUID, session: DbSession, _: UsersReader)
 
 
 @admin.post("/{user_id}/role", response_model=AdminUserOut, responses=problem_responses(404))
-async def admin_change_role(user_id: uuid.UUID, data: RoleChange, session: DbSession,
-                            principal: UsersWriter) -> AdminUserOut:
+async def admin_change_role(
+    user_id: uuid.UUID, data: RoleChange, session: DbSession, principal: UsersWriter
+) -> AdminUserOut:
     return await service.admin_change_role(session, principal, user_id, data.role)
 
 
 @admin.post("/{user_id}/suspend", response_model=AdminUserOut, responses=problem_responses(404))
-async def admin_suspend(user_id: uuid.UUID, session: DbSession, principal: UsersWriter) -> AdminUserOut:
+async def admin_suspend(
+    user_id: uuid.UUID, session: DbSession, principal: UsersWriter
+) -> AdminUserOut:
     """Suspend an account: sign-in refused, every session ended."""
     return await service.admin_suspend(session, principal, user_id)
 
 
 @admin.post("/{user_id}/reactivate", response_model=AdminUserOut, responses=problem_responses(404))
-async def admin_reactivate(user_id: uuid.UUID, session: DbSession, principal: UsersWriter) -> AdminUserOut:
+async def admin_reactivate(
+    user_id: uuid.UUID, session: DbSession, principal: UsersWriter
+) -> AdminUserOut:
     return await service.admin_reactivate(session, principal, user_id)
 
 
@@ -221,8 +261,12 @@ async def admin_delete(user_id: uuid.UUID, session: DbSession, principal: UsersW
     return Response(status_code=204)
 
 
-@admin.post("/{user_id}/restore", response_model=AdminUserOut, responses=problem_responses(404, 409))
-async def admin_restore(user_id: uuid.UUID, session: DbSession, principal: UsersWriter) -> AdminUserOut:
+@admin.post(
+    "/{user_id}/restore", response_model=AdminUserOut, responses=problem_responses(404, 409)
+)
+async def admin_restore(
+    user_id: uuid.UUID, session: DbSession, principal: UsersWriter
+) -> AdminUserOut:
     return await service.admin_restore(session, principal, user_id)
 
 

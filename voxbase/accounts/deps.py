@@ -23,7 +23,7 @@ bearer_scheme = HTTPBearer(
 
 
 def get_kit(request: Request) -> AuthKit:
-    return request.app.state.auth  # type: ignore[no-any-return]
+    return request.app.state.auth
 
 
 Kit = Annotated[AuthKit, Depends(get_kit)]

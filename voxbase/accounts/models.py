@@ -54,7 +54,9 @@ class Identity(Model):
     __tablename__ = "identities"
     __table_args__ = (UniqueConstraint("provider", "subject"),)
 
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     provider: Mapped[str] = mapped_column(String(32))
     subject: Mapped[str] = mapped_column(String(255))
     email: Mapped[str | None] = mapped_column(String(320))
@@ -62,7 +64,10 @@ class Identity(Model):
 
 
 class AuthSession(Model):
-    """A signed-in device: one refresh-token family (seeds 001 user_app_sessions, 004 user_sessions)."""
+    """A signed-in device, one refresh-token family.
+
+    Seeds 001 user_app_sessions and 004 user_sessions land here.
+    """
 
     __tablename__ = "auth_sessions"
     __table_args__ = (Index("ix_auth_sessions_user_id_revoked_at", "user_id", "revoked_at"),)
@@ -100,7 +105,9 @@ class AccountToken(Model):
 
     __tablename__ = "account_tokens"
 
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     purpose: Mapped[str] = mapped_column(String(20))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     email: Mapped[str] = mapped_column(String(320))
@@ -113,7 +120,9 @@ class ApiKey(Model):
 
     __tablename__ = "api_keys"
 
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(String(120))
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -38,9 +38,11 @@ class Permission(StrEnum):
 _TESTER = {Permission.BETA_FEATURES}
 _DEVELOPER = _TESTER | {Permission.CONFIG_READ}
 _SUPPORT = {Permission.USERS_READ, Permission.AUDIT_READ}
-_ADMIN = _SUPPORT | _DEVELOPER | {
-    Permission.USERS_WRITE, Permission.CONFIG_WRITE, Permission.BILLING_MANAGE
-}
+_ADMIN = (
+    _SUPPORT
+    | _DEVELOPER
+    | {Permission.USERS_WRITE, Permission.CONFIG_WRITE, Permission.BILLING_MANAGE}
+)
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.USER: frozenset(),

@@ -50,7 +50,9 @@ async def email_taken(session: AsyncSession, email: str) -> bool:
     return (await session.execute(query.limit(1))).first() is not None
 
 
-async def username_taken(session: AsyncSession, username: str, *, except_id: uuid.UUID | None = None) -> bool:
+async def username_taken(
+    session: AsyncSession, username: str, *, except_id: uuid.UUID | None = None
+) -> bool:
     query = select(User.id).where(func.lower(User.username) == username.lower())
     if except_id is not None:
         query = query.where(User.id != except_id)
@@ -88,7 +90,9 @@ async def list_users(
 
 
 async def count_users_with_role(session: AsyncSession, role: str) -> int:
-    query = select(func.count()).select_from(User).where(User.role == role, User.deleted_at.is_(None))
+    query = (
+        select(func.count()).select_from(User).where(User.role == role, User.deleted_at.is_(None))
+    )
     return int((await session.execute(query)).scalar_one())
 
 
@@ -131,7 +135,9 @@ async def get_live_session_with_user(
     return (row[0], row[1]) if row else None
 
 
-async def list_live_sessions(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> Sequence[AuthSession]:
+async def list_live_sessions(
+    session: AsyncSession, user_id: uuid.UUID, now: datetime
+) -> Sequence[AuthSession]:
     query = (
         select(AuthSession)
         .where(
@@ -169,7 +175,9 @@ async def revoke_sessions(
     return ids
 
 
-async def find_refresh_token(session: AsyncSession, token_hash: str) -> tuple[RefreshToken, AuthSession] | None:
+async def find_refresh_token(
+    session: AsyncSession, token_hash: str
+) -> tuple[RefreshToken, AuthSession] | None:
     query = (
         select(RefreshToken, AuthSession)
         .join(AuthSession, AuthSession.id == RefreshToken.session_id)
@@ -192,7 +200,9 @@ async def mark_refresh_used(session: AsyncSession, token_id: uuid.UUID, now: dat
 # One-time account tokens -------------------------------------------------------------------
 
 
-async def find_account_token(session: AsyncSession, token_hash: str, purpose: str) -> AccountToken | None:
+async def find_account_token(
+    session: AsyncSession, token_hash: str, purpose: str
+) -> AccountToken | None:
     query = select(AccountToken).where(
         AccountToken.token_hash == token_hash, AccountToken.purpose == purpose
     )
@@ -208,7 +218,9 @@ async def consume_account_token(session: AsyncSession, token_id: uuid.UUID, now:
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-async def void_account_tokens(session: AsyncSession, user_id: uuid.UUID, purpose: str, now: datetime) -> None:
+async def void_account_tokens(
+    session: AsyncSession, user_id: uuid.UUID, purpose: str, now: datetime
+) -> None:
     await session.execute(
         update(AccountToken)
         .where(
@@ -233,7 +245,9 @@ async def find_api_key(session: AsyncSession, key_hash: str) -> tuple[ApiKey, Us
     return (row[0], row[1]) if row else None
 
 
-async def get_api_key_of(session: AsyncSession, key_id: uuid.UUID, user_id: uuid.UUID) -> ApiKey | None:
+async def get_api_key_of(
+    session: AsyncSession, key_id: uuid.UUID, user_id: uuid.UUID
+) -> ApiKey | None:
     query = select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user_id)
     return (await session.execute(query)).scalar_one_or_none()
 

@@ -48,7 +48,9 @@ class RegisterRequest(BaseModel):
     email: EmailStr = Field(max_length=320)
     password: Password
     username: Username | None = None
-    full_name: Annotated[str, StringConstraints(max_length=255, strip_whitespace=True)] | None = None
+    full_name: Annotated[str, StringConstraints(max_length=255, strip_whitespace=True)] | None = (
+        None
+    )
     timezone: Timezone = "UTC"
     preferred_language: Language = "en"
     device_name: DeviceName | None = None

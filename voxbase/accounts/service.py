@@ -48,12 +48,25 @@ from voxbase.providers.oidc import IdTokenError, OidcVerifier
 
 API_KEY_PREFIX = "vxb_"
 USER_FIELDS = (
-    "email", "username", "full_name", "role", "status", "email_verified", "timezone",
-    "preferred_language", "onboarding_completed", "deleted_at",
+    "email",
+    "username",
+    "full_name",
+    "role",
+    "status",
+    "email_verified",
+    "timezone",
+    "preferred_language",
+    "onboarding_completed",
+    "deleted_at",
 )
 PROFILE_FIELDS = (
-    "avatar_url", "bio", "website_url", "phone_number", "notification_preferences",
-    "default_microphone_id", "default_speaker_id",
+    "avatar_url",
+    "bio",
+    "website_url",
+    "phone_number",
+    "notification_preferences",
+    "default_microphone_id",
+    "default_speaker_id",
 )
 TOUCH_EVERY = timedelta(seconds=60)
 BAD_CREDENTIALS = "The login or password is not correct."
@@ -146,7 +159,9 @@ async def _issue_tokens(
     refresh = new_token()
     await repository.add(
         session,
-        RefreshToken(session_id=device.id, token_hash=token_digest(refresh), expires_at=device.expires_at),
+        RefreshToken(
+            session_id=device.id, token_hash=token_digest(refresh), expires_at=device.expires_at
+        ),
     )
     access, expires = kit.tokens.issue(user.id, device.id, user.role)
     return TokenPair(
@@ -185,27 +200,38 @@ async def register(
     await repository.add(session, user)
     await repository.add(session, UserProfile(user_id=user.id))
     actor = Principal(user_id=user.id, role=user.role)
-    await audit.record(session, actor, "user.registered", "user", user.id,
-                       after=audit.snapshot(user, USER_FIELDS))
+    await audit.record(
+        session, actor, "user.registered", "user", user.id, after=audit.snapshot(user, USER_FIELDS)
+    )
     await events.publish(session, "user.registered", {"user_id": user.id})
     await _send_verification(session, kit, user)
     return await _open_session(session, kit, user, client, "password")
 
 
-async def login(session: AsyncSession, kit: AuthKit, data: LoginRequest, client: Client) -> TokenPair:
+async def login(
+    session: AsyncSession, kit: AuthKit, data: LoginRequest, client: Client
+) -> TokenPair:
     login_key = data.login.strip().lower()
     await kit.limiter.hit(kit.settings.login_limit_per_ip, "login-ip", client.ip or "-")
     await kit.limiter.hit(kit.settings.login_limit_per_account, "login-account", login_key)
     user = await repository.find_user_by_login(session, login_key)
     # Always verify a hash, so a missing account costs the same time as a wrong password.
-    if not kit.passwords.verify(user.password_hash if user else None, data.password) or user is None:
+    if (
+        not kit.passwords.verify(user.password_hash if user else None, data.password)
+        or user is None
+    ):
         raise Unauthenticated(BAD_CREDENTIALS)
     _ensure_can_sign_in(user)
     if kit.passwords.needs_rehash(user.password_hash or ""):
         user.password_hash = kit.passwords.hash(data.password)
     pair = await _open_session(session, kit, user, client, "password")
-    await audit.record(session, Principal(user_id=user.id, role=user.role), "auth.login",
-                       "auth_session", pair.session_id)
+    await audit.record(
+        session,
+        Principal(user_id=user.id, role=user.role),
+        "auth.login",
+        "auth_session",
+        pair.session_id,
+    )
     return pair
 
 
@@ -227,11 +253,21 @@ async def refresh(session: AsyncSession, kit: AuthKit, refresh_token: str) -> To
     return await _issue_tokens(session, kit, user, device)
 
 
-async def _revoke_family_on_reuse(session: AsyncSession, device: AuthSession, now: datetime) -> None:
+async def _revoke_family_on_reuse(
+    session: AsyncSession, device: AuthSession, now: datetime
+) -> None:
     """A rotated token came back: someone holds a stolen copy. End the whole session."""
-    await repository.revoke_sessions(session, device.user_id, now, "refresh_token_reuse", only=device.id)
-    await audit.record(session, SYSTEM, "auth.refresh_token_reused", "auth_session", device.id,
-                       after={"revoked_reason": "refresh_token_reuse"})
+    await repository.revoke_sessions(
+        session, device.user_id, now, "refresh_token_reuse", only=device.id
+    )
+    await audit.record(
+        session,
+        SYSTEM,
+        "auth.refresh_token_reused",
+        "auth_session",
+        device.id,
+        after={"revoked_reason": "refresh_token_reuse"},
+    )
     error = Unauthenticated("This refresh token was already used; the session has been ended.")
     error.keep_changes = True
     raise error
@@ -240,8 +276,9 @@ async def _revoke_family_on_reuse(session: AsyncSession, device: AuthSession, no
 async def logout(session: AsyncSession, principal: Principal) -> None:
     if principal.session_id is None or principal.user_id is None:
         raise Forbidden("Only a signed-in session can sign out; revoke API keys instead.")
-    await repository.revoke_sessions(session, principal.user_id, clock.now(), "logout",
-                                     only=principal.session_id)
+    await repository.revoke_sessions(
+        session, principal.user_id, clock.now(), "logout", only=principal.session_id
+    )
     await audit.record(session, principal, "auth.logout", "auth_session", principal.session_id)
 
 
@@ -253,12 +290,16 @@ async def list_sessions(session: AsyncSession, principal: Principal) -> list[Ses
     return views
 
 
-async def revoke_session(session: AsyncSession, principal: Principal, session_id: uuid.UUID) -> None:
+async def revoke_session(
+    session: AsyncSession, principal: Principal, session_id: uuid.UUID
+) -> None:
     user_id = _user_id(principal)
     device = await repository.get_session_of(session, session_id, user_id)
     if device is None or device.revoked_at is not None:
         raise NotFound("No such session.")
-    await repository.revoke_sessions(session, user_id, clock.now(), "revoked_by_user", only=device.id)
+    await repository.revoke_sessions(
+        session, user_id, clock.now(), "revoked_by_user", only=device.id
+    )
     await audit.record(session, principal, "auth.session_revoked", "auth_session", device.id)
 
 
@@ -301,7 +342,10 @@ async def _authenticate_api_key(session: AsyncSession, key: str) -> Principal:
     if api_key.last_used_at is None or now - api_key.last_used_at > TOUCH_EVERY:
         await repository.touch_api_key(session, api_key.id, now)
     return Principal(
-        user_id=user.id, role=user.role, kind="api_key", api_key_id=api_key.id,
+        user_id=user.id,
+        role=user.role,
+        kind="api_key",
+        api_key_id=api_key.id,
         scopes=frozenset(api_key.scopes),
     )
 
@@ -337,7 +381,9 @@ async def update_me(session: AsyncSession, principal: Principal, data: MeUpdate)
     await session.flush()
     after = {**audit.snapshot(user, USER_FIELDS), **audit.snapshot(profile, PROFILE_FIELDS)}
     if audit.diff(before, after):
-        await audit.record(session, principal, "user.updated", "user", user.id, before=before, after=after)
+        await audit.record(
+            session, principal, "user.updated", "user", user.id, before=before, after=after
+        )
     return await user_view(session, user)
 
 
@@ -351,10 +397,17 @@ async def change_password(
         raise Forbidden("The current password is not correct.")
     check_password_policy(new, user.email, user.username)
     user.password_hash = kit.passwords.hash(new)
-    revoked = await repository.revoke_sessions(session, user.id, clock.now(), "password_changed",
-                                               keep=principal.session_id)
-    await audit.record(session, principal, "user.password_changed", "user", user.id,
-                       after={"other_sessions_revoked": len(revoked)})
+    revoked = await repository.revoke_sessions(
+        session, user.id, clock.now(), "password_changed", keep=principal.session_id
+    )
+    await audit.record(
+        session,
+        principal,
+        "user.password_changed",
+        "user",
+        user.id,
+        after={"other_sessions_revoked": len(revoked)},
+    )
 
 
 # Email verification and password reset -----------------------------------------------------
@@ -368,8 +421,13 @@ async def _new_account_token(
     token = new_token()
     await repository.add(
         session,
-        AccountToken(user_id=user.id, purpose=purpose, token_hash=token_digest(token),
-                     email=user.email, expires_at=now + ttl),
+        AccountToken(
+            user_id=user.id,
+            purpose=purpose,
+            token_hash=token_digest(token),
+            email=user.email,
+            expires_at=now + ttl,
+        ),
     )
     return token
 
@@ -378,11 +436,15 @@ async def _send_verification(session: AsyncSession, kit: AuthKit, user: User) ->
     ttl = timedelta(minutes=kit.settings.email_token_ttl_minutes)
     token = await _new_account_token(session, user, "verify_email", ttl)
     link = _email_link(kit, "/verify-email", token)
-    _mail_after_commit(session, kit, OutgoingEmail(
-        to=user.email,
-        subject="Confirm your email address",
-        text=f"Confirm your email address for Voxbase:\n\n{link}\n\nToken: {token}\n",
-    ))
+    _mail_after_commit(
+        session,
+        kit,
+        OutgoingEmail(
+            to=user.email,
+            subject="Confirm your email address",
+            text=f"Confirm your email address for Voxbase:\n\n{link}\n\nToken: {token}\n",
+        ),
+    )
 
 
 async def request_verification(session: AsyncSession, kit: AuthKit, principal: Principal) -> None:
@@ -399,7 +461,9 @@ async def request_verification(session: AsyncSession, kit: AuthKit, principal: P
 async def _consume(session: AsyncSession, token: str, purpose: str) -> User:
     now = clock.now()
     row = await repository.find_account_token(session, token_digest(token), purpose)
-    invalid = InvalidInput("This link is invalid, used or expired; ask for a new one.", field="token")
+    invalid = InvalidInput(
+        "This link is invalid, used or expired; ask for a new one.", field="token"
+    )
     if row is None or row.used_at is not None or row.expires_at <= now:
         raise invalid
     if not await repository.consume_account_token(session, row.id, now):
@@ -414,11 +478,20 @@ async def verify_email(session: AsyncSession, token: str) -> None:
     user = await _consume(session, token, "verify_email")
     before = audit.snapshot(user, ("email_verified",))
     user.email_verified, user.email_verified_at = True, clock.now()
-    await audit.record(session, Principal(user_id=user.id, role=user.role), "user.email_verified",
-                       "user", user.id, before=before, after=audit.snapshot(user, ("email_verified",)))
+    await audit.record(
+        session,
+        Principal(user_id=user.id, role=user.role),
+        "user.email_verified",
+        "user",
+        user.id,
+        before=before,
+        after=audit.snapshot(user, ("email_verified",)),
+    )
 
 
-async def request_password_reset(session: AsyncSession, kit: AuthKit, email: str, client: Client) -> None:
+async def request_password_reset(
+    session: AsyncSession, kit: AuthKit, email: str, client: Client
+) -> None:
     """Same answer whether or not the account exists; only an existing one gets mail."""
     await kit.limiter.hit(kit.settings.reset_limit_per_ip, "reset-ip", client.ip or "-")
     user = await repository.find_user_by_login(session, email.lower())
@@ -428,15 +501,23 @@ async def request_password_reset(session: AsyncSession, kit: AuthKit, email: str
     ttl = timedelta(minutes=kit.settings.password_reset_ttl_minutes)
     token = await _new_account_token(session, user, "reset_password", ttl)
     link = _email_link(kit, "/reset-password", token)
-    _mail_after_commit(session, kit, OutgoingEmail(
-        to=user.email,
-        subject="Reset your password",
-        text=(f"Someone asked to reset your Voxbase password. If it was you:\n\n{link}\n\n"
-              f"Token: {token}\n\nIf not, ignore this email; nothing has changed."),
-    ))
+    _mail_after_commit(
+        session,
+        kit,
+        OutgoingEmail(
+            to=user.email,
+            subject="Reset your password",
+            text=(
+                f"Someone asked to reset your Voxbase password. If it was you:\n\n{link}\n\n"
+                f"Token: {token}\n\nIf not, ignore this email; nothing has changed."
+            ),
+        ),
+    )
 
 
-async def reset_password(session: AsyncSession, kit: AuthKit, token: str, new_password: str) -> None:
+async def reset_password(
+    session: AsyncSession, kit: AuthKit, token: str, new_password: str
+) -> None:
     user = await _consume(session, token, "reset_password")
     check_password_policy(new_password, user.email, user.username)
     now = clock.now()
@@ -444,8 +525,14 @@ async def reset_password(session: AsyncSession, kit: AuthKit, token: str, new_pa
     if not user.email_verified:  # the link proved they read this inbox
         user.email_verified, user.email_verified_at = True, now
     revoked = await repository.revoke_sessions(session, user.id, now, "password_reset")
-    await audit.record(session, Principal(user_id=user.id, role=user.role), "user.password_reset",
-                       "user", user.id, after={"sessions_revoked": len(revoked)})
+    await audit.record(
+        session,
+        Principal(user_id=user.id, role=user.role),
+        "user.password_reset",
+        "user",
+        user.id,
+        after={"sessions_revoked": len(revoked)},
+    )
 
 
 # Google sign-in ----------------------------------------------------------------------------
@@ -463,18 +550,34 @@ async def google_sign_in(
     identity = await repository.find_identity(session, "google", claims.subject)
     user = await repository.get_user(session, identity.user_id) if identity else None
     if identity is None:
-        user = await _user_for_new_identity(session, claims.email, claims.email_verified, claims.name)
-        identity = Identity(user_id=user.id, provider="google", subject=claims.subject, email=claims.email)
+        user = await _user_for_new_identity(
+            session, claims.email, claims.email_verified, claims.name
+        )
+        identity = Identity(
+            user_id=user.id, provider="google", subject=claims.subject, email=claims.email
+        )
         await repository.add(session, identity)
-        await audit.record(session, Principal(user_id=user.id, role=user.role), "identity.linked",
-                           "identity", identity.id, after={"provider": "google", "subject": claims.subject})
+        await audit.record(
+            session,
+            Principal(user_id=user.id, role=user.role),
+            "identity.linked",
+            "identity",
+            identity.id,
+            after={"provider": "google", "subject": claims.subject},
+        )
     if user is None:
         raise Unauthenticated("This Google account is not linked to an active user.")
     _ensure_can_sign_in(user)
     identity.last_used_at = clock.now()
     pair = await _open_session(session, kit, user, client, "google")
-    await audit.record(session, Principal(user_id=user.id, role=user.role), "auth.login",
-                       "auth_session", pair.session_id, after={"method": "google"})
+    await audit.record(
+        session,
+        Principal(user_id=user.id, role=user.role),
+        "auth.login",
+        "auth_session",
+        pair.session_id,
+        after={"method": "google"},
+    )
     return pair
 
 
@@ -486,12 +589,19 @@ async def _user_for_new_identity(
     existing = await repository.find_user_by_login(session, email.lower())
     if existing is not None and existing.email == email.lower():
         return existing
-    user = User(email=email.lower(), full_name=name, email_verified=True,
-                email_verified_at=clock.now())
+    user = User(
+        email=email.lower(), full_name=name, email_verified=True, email_verified_at=clock.now()
+    )
     await repository.add(session, user)
     await repository.add(session, UserProfile(user_id=user.id))
-    await audit.record(session, Principal(user_id=user.id, role=user.role), "user.registered", "user",
-                       user.id, after=audit.snapshot(user, USER_FIELDS))
+    await audit.record(
+        session,
+        Principal(user_id=user.id, role=user.role),
+        "user.registered",
+        "user",
+        user.id,
+        after=audit.snapshot(user, USER_FIELDS),
+    )
     await events.publish(session, "user.registered", {"user_id": user.id})
     return user
 
@@ -501,7 +611,9 @@ async def _user_for_new_identity(
 API_KEY_FIELDS = ("name", "prefix", "scopes", "expires_at", "revoked_at")
 
 
-async def create_api_key(session: AsyncSession, principal: Principal, data: ApiKeyCreate) -> ApiKeyCreated:
+async def create_api_key(
+    session: AsyncSession, principal: Principal, data: ApiKeyCreate
+) -> ApiKeyCreated:
     if principal.kind == "api_key":
         raise Forbidden("An API key cannot create API keys.")
     if data.expires_at is not None and clock.utc(data.expires_at) <= clock.now():
@@ -516,8 +628,14 @@ async def create_api_key(session: AsyncSession, principal: Principal, data: ApiK
         expires_at=data.expires_at,
     )
     await repository.add(session, row)
-    await audit.record(session, principal, "api_key.created", "api_key", row.id,
-                       after=audit.snapshot(row, API_KEY_FIELDS))
+    await audit.record(
+        session,
+        principal,
+        "api_key.created",
+        "api_key",
+        row.id,
+        after=audit.snapshot(row, API_KEY_FIELDS),
+    )
     return ApiKeyCreated(**ApiKeyOut.model_validate(row).model_dump(), key=secret)
 
 
@@ -526,7 +644,9 @@ async def list_api_keys(
 ) -> Page[ApiKeyOut]:
     rows = await repository.list_api_keys(session, _user_id(principal), cursor, limit)
     items, next_cursor = page_of(rows, limit)
-    return Page[ApiKeyOut](items=[ApiKeyOut.model_validate(r) for r in items], next_cursor=next_cursor)
+    return Page[ApiKeyOut](
+        items=[ApiKeyOut.model_validate(r) for r in items], next_cursor=next_cursor
+    )
 
 
 async def get_api_key(session: AsyncSession, principal: Principal, key_id: uuid.UUID) -> ApiKeyOut:
@@ -543,8 +663,15 @@ async def revoke_api_key(session: AsyncSession, principal: Principal, key_id: uu
     before = audit.snapshot(row, API_KEY_FIELDS)
     row.revoked_at = clock.now()
     await session.flush()
-    await audit.record(session, principal, "api_key.revoked", "api_key", row.id,
-                       before=before, after=audit.snapshot(row, API_KEY_FIELDS))
+    await audit.record(
+        session,
+        principal,
+        "api_key.revoked",
+        "api_key",
+        row.id,
+        before=before,
+        after=audit.snapshot(row, API_KEY_FIELDS),
+    )
 
 
 # Administration ----------------------------------------------------------------------------
@@ -566,16 +693,25 @@ async def admin_list_users(
     limit: int,
 ) -> Page[AdminUserOut]:
     rows = await repository.list_users(
-        session, q=q, role=role.value if role else None, status=status,
-        include_deleted=include_deleted, cursor=cursor, limit=limit,
+        session,
+        q=q,
+        role=role.value if role else None,
+        status=status,
+        include_deleted=include_deleted,
+        cursor=cursor,
+        limit=limit,
     )
     items, next_cursor = page_of(rows, limit)
     views = [await user_view(session, row, AdminUserOut) for row in items]
-    return Page[AdminUserOut](items=views, next_cursor=next_cursor)  # type: ignore[arg-type]
+    return Page[AdminUserOut](items=views, next_cursor=next_cursor)
 
 
 async def _target(session: AsyncSession, user_id: uuid.UUID, *, deleted_ok: bool = False) -> User:
-    user = await session.get(User, user_id) if deleted_ok else await repository.get_user(session, user_id)
+    user = (
+        await session.get(User, user_id)
+        if deleted_ok
+        else await repository.get_user(session, user_id)
+    )
     if user is None:
         raise NotFound("No such user.")
     return user
@@ -588,7 +724,9 @@ async def admin_get_user(session: AsyncSession, user_id: uuid.UUID) -> AdminUser
 def _guard_target(admin: Principal, target: User) -> None:
     if admin.user_id == target.id:
         raise Forbidden("Administrators cannot change their own role or status.")
-    if target.role in PRIVILEGED_ROLES and Permission.ADMINS_MANAGE not in permissions_of(admin.role):
+    if target.role in PRIVILEGED_ROLES and Permission.ADMINS_MANAGE not in permissions_of(
+        admin.role
+    ):
         raise Forbidden("Only a super admin can change another administrator.")
 
 
@@ -600,8 +738,15 @@ async def _admin_change(
     for name, value in values.items():
         setattr(target, name, value)
     await session.flush()
-    await audit.record(session, admin, action, "user", target.id, before=before,
-                       after=audit.snapshot(target, USER_FIELDS))
+    await audit.record(
+        session,
+        admin,
+        action,
+        "user",
+        target.id,
+        before=before,
+        after=audit.snapshot(target, USER_FIELDS),
+    )
     return await user_view(session, target, AdminUserOut)  # type: ignore[return-value]
 
 
@@ -614,14 +759,18 @@ async def admin_change_role(
     return await _admin_change(session, admin, target, "user.role_changed", role=role.value)
 
 
-async def admin_suspend(session: AsyncSession, admin: Principal, user_id: uuid.UUID) -> AdminUserOut:
+async def admin_suspend(
+    session: AsyncSession, admin: Principal, user_id: uuid.UUID
+) -> AdminUserOut:
     target = await _target(session, user_id)
     view = await _admin_change(session, admin, target, "user.suspended", status="suspended")
     await repository.revoke_sessions(session, target.id, clock.now(), "suspended")
     return view
 
 
-async def admin_reactivate(session: AsyncSession, admin: Principal, user_id: uuid.UUID) -> AdminUserOut:
+async def admin_reactivate(
+    session: AsyncSession, admin: Principal, user_id: uuid.UUID
+) -> AdminUserOut:
     target = await _target(session, user_id)
     return await _admin_change(session, admin, target, "user.reactivated", status="active")
 
@@ -632,7 +781,9 @@ async def admin_delete(session: AsyncSession, admin: Principal, user_id: uuid.UU
     await repository.revoke_sessions(session, target.id, clock.now(), "deleted")
 
 
-async def admin_restore(session: AsyncSession, admin: Principal, user_id: uuid.UUID) -> AdminUserOut:
+async def admin_restore(
+    session: AsyncSession, admin: Principal, user_id: uuid.UUID
+) -> AdminUserOut:
     target = await _target(session, user_id, deleted_ok=True)
     if target.deleted_at is None:
         raise Conflict("This user is not deleted.")
@@ -642,21 +793,35 @@ async def admin_restore(session: AsyncSession, admin: Principal, user_id: uuid.U
 async def create_admin(
     session: AsyncSession, kit: AuthKit, email: str, password: str, *, full_name: str | None = None
 ) -> tuple[User, bool]:
-    """Bootstrap: make `email` a super admin, creating the account if needed. Returns (user, created)."""
+    """Bootstrap: make `email` a super admin, creating the account if needed.
+
+    Returns the user and whether it was created.
+    """
     email = email.strip().lower()
     user = await repository.find_user_by_login(session, email)
     created = user is None
     if user is None:
         check_password_policy(password, email)
-        user = User(email=email, full_name=full_name, password_hash=kit.passwords.hash(password),
-                    email_verified=True, email_verified_at=clock.now())
+        user = User(
+            email=email,
+            full_name=full_name,
+            password_hash=kit.passwords.hash(password),
+            email_verified=True,
+            email_verified_at=clock.now(),
+        )
         await repository.add(session, user)
         await repository.add(session, UserProfile(user_id=user.id))
         await events.publish(session, "user.registered", {"user_id": user.id})
     before = audit.snapshot(user, USER_FIELDS)
     user.role, user.status = Role.SUPER_ADMIN.value, "active"
     await session.flush()
-    await audit.record(session, SYSTEM, "user.created_admin" if created else "user.role_changed",
-                       "user", user.id, before=None if created else before,
-                       after=audit.snapshot(user, USER_FIELDS))
+    await audit.record(
+        session,
+        SYSTEM,
+        "user.created_admin" if created else "user.role_changed",
+        "user",
+        user.id,
+        before=None if created else before,
+        after=audit.snapshot(user, USER_FIELDS),
+    )
     return user, created

@@ -20,8 +20,9 @@ AuditReader = Annotated[Principal, Depends(require_permission(Permission.AUDIT_R
 
 
 @router.get("/audit-logs", response_model=Page[AuditEntry])
-async def audit_logs(session: DbSession, _: AuditReader,
-                     query: Annotated[AuditQuery, Query()]) -> Page[AuditEntry]:
+async def audit_logs(
+    session: DbSession, _: AuditReader, query: Annotated[AuditQuery, Query()]
+) -> Page[AuditEntry]:
     """Filter by actor, resource, action and time range (`since` inclusive, `until` exclusive)."""
     return await service.search(session, query)
 
@@ -35,8 +36,9 @@ async def system_logs(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[SystemLogEntry]:
-    return await service.system_logs(session, level=level, request_id=request_id, cursor=cursor,
-                                     limit=limit)
+    return await service.system_logs(
+        session, level=level, request_id=request_id, cursor=cursor, limit=limit
+    )
 
 
 routers = [router]

@@ -7,6 +7,7 @@ by one task in batches; if the queue is full the oldest records are dropped (and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import traceback
 from collections import deque
@@ -45,7 +46,9 @@ class SystemLogHandler(logging.Handler):
                 function_name=record.funcName[:100],
                 line_number=record.lineno,
                 exception_traceback=(
-                    "".join(traceback.format_exception(*record.exc_info)) if record.exc_info else None
+                    "".join(traceback.format_exception(*record.exc_info))
+                    if record.exc_info
+                    else None
                 ),
                 request_id=ctx.request_id if ctx else None,
                 ip_address=ctx.ip if ctx else None,
@@ -68,17 +71,15 @@ class SystemLogHandler(logging.Handler):
         try:
             async with unit_of_work(db) as session:
                 await repository.add_many(session, batch)
-        except Exception:  # noqa: BLE001 - the log sink must outlive a database outage
+        except Exception:
             logging.getLogger("voxbase.audit.logsink").exception("could not persist system logs")
             return 0
         return len(batch)
 
     async def run(self, db: Database, interval: float = 1.0) -> None:
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=interval)
-            except TimeoutError:
-                pass
             self.wake.clear()
             await self.flush_to(db)
 

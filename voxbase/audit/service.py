@@ -20,8 +20,18 @@ from voxbase.core.principal import Principal
 
 REDACTED = "[redacted]"
 SECRET_FIELDS = frozenset(
-    {"password", "password_hash", "token", "token_hash", "key", "key_hash", "secret",
-     "refresh_token", "access_token", "activation_code"}
+    {
+        "password",
+        "password_hash",
+        "token",
+        "token_hash",
+        "key",
+        "key_hash",
+        "secret",
+        "refresh_token",
+        "access_token",
+        "activation_code",
+    }
 )
 
 
@@ -39,7 +49,9 @@ def _plain(value: Any) -> Any:
 
 def snapshot(obj: Any, fields: Iterable[str]) -> dict[str, Any]:
     """The named attributes of an object, JSON-ready, secrets blanked."""
-    return {name: REDACTED if name in SECRET_FIELDS else _plain(getattr(obj, name)) for name in fields}
+    return {
+        name: REDACTED if name in SECRET_FIELDS else _plain(getattr(obj, name)) for name in fields
+    }
 
 
 def diff(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -105,7 +117,12 @@ async def search(session: AsyncSession, query: AuditQuery) -> Page[AuditEntry]:
 
 
 async def system_logs(
-    session: AsyncSession, *, level: str | None, request_id: str | None, cursor: str | None, limit: int
+    session: AsyncSession,
+    *,
+    level: str | None,
+    request_id: str | None,
+    cursor: str | None,
+    limit: int,
 ) -> Page[SystemLogEntry]:
     rows = await repository.query_system_logs(
         session, level=level, request_id=request_id, cursor=cursor, limit=limit

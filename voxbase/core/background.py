@@ -27,7 +27,7 @@ def _finished(task: asyncio.Task[Any]) -> None:
         log.warning("background task %s failed: %r", task.get_name(), task.exception())
 
 
-async def drain(timeout: float = 10.0) -> None:
+async def drain(wait_seconds: float = 10.0) -> None:
     """Wait for the running background tasks (shutdown, tests)."""
     if _tasks:
-        await asyncio.wait(list(_tasks), timeout=timeout)
+        await asyncio.wait(list(_tasks), timeout=wait_seconds)

@@ -37,7 +37,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
 
     # Database
-    database_url: str = Field("", description="SQLAlchemy async URL; empty means SQLite in data_dir.")
+    database_url: str = Field(
+        "", description="SQLAlchemy async URL; empty means SQLite in data_dir."
+    )
     database_echo: bool = False
     sqlite_busy_timeout_ms: int = Field(5000, ge=0)
 
@@ -75,8 +77,15 @@ class Settings(BaseSettings):
     google_client_id: str | None = None
     google_issuer: str = "https://accounts.google.com"
 
-    # Redis (rate limits, realtime fan-out) when configured
+    # Redis (rate limits, realtime fan-out, jobs) when configured
     redis_url: str | None = None
+
+    # Background jobs (huey): "sqlite" keeps the queue in data_dir/jobs.db (no server needed);
+    # "redis" (redis_url) or "postgresql" (jobs_postgres_dsn) for many workers on many hosts.
+    jobs_backend: Literal["sqlite", "redis", "postgresql"] = "sqlite"
+    jobs_postgres_dsn: str | None = None
+    jobs_workers: int = Field(2, ge=1, le=64)
+    embedded_worker: bool = Field(True, description="`serve` also starts a job worker process.")
 
     @classmethod
     def settings_customise_sources(
@@ -105,7 +114,10 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "login_limit_per_account", "login_limit_per_ip", "reset_limit_per_ip", "register_limit_per_ip"
+        "login_limit_per_account",
+        "login_limit_per_ip",
+        "reset_limit_per_ip",
+        "register_limit_per_ip",
     )
     @classmethod
     def _rate_limit_notation(cls, value: str) -> str:
@@ -128,6 +140,16 @@ class Settings(BaseSettings):
     def _production_needs_secret(self) -> Settings:
         if self.environment == "production" and self.secret_key is None:
             raise ValueError("VOXBASE_SECRET_KEY must be set when environment is production")
+        return self
+
+    @model_validator(mode="after")
+    def _jobs_backend_reachable(self) -> Settings:
+        if self.jobs_backend == "redis" and not self.redis_url:
+            raise ValueError("VOXBASE_REDIS_URL must be set when VOXBASE_JOBS_BACKEND is redis")
+        if self.jobs_backend == "postgresql" and not self.jobs_postgres_dsn:
+            raise ValueError(
+                "VOXBASE_JOBS_POSTGRES_DSN must be set when VOXBASE_JOBS_BACKEND is postgresql"
+            )
         return self
 
     @property

@@ -55,7 +55,9 @@ class RequestContextMiddleware:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         incoming = headers.get(REQUEST_ID_HEADER.lower(), "")
-        request_id = incoming if 8 <= len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+        request_id = (
+            incoming if 8 <= len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+        )
         client = scope.get("client")
         ctx = context.RequestContext(
             request_id=request_id,
@@ -161,7 +163,9 @@ def problem_openapi(schema: dict[str, Any]) -> dict[str, Any]:
     """Every 4xx/5xx response in the document is problem+json with the Problem schema."""
     ref = {"$ref": "#/components/schemas/Problem"}
     components = schema.setdefault("components", {}).setdefault("schemas", {})
-    components.setdefault("Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}"))
+    components.setdefault(
+        "Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    )
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     for path in schema.get("paths", {}).values():

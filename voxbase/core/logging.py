@@ -11,8 +11,19 @@ import structlog
 from voxbase.core import context
 
 SECRET_KEYS = frozenset(
-    {"password", "new_password", "current_password", "token", "refresh_token", "access_token",
-     "secret", "api_key", "authorization", "password_hash", "key"}
+    {
+        "password",
+        "new_password",
+        "current_password",
+        "token",
+        "refresh_token",
+        "access_token",
+        "secret",
+        "api_key",
+        "authorization",
+        "password_hash",
+        "key",
+    }
 )
 
 
@@ -41,9 +52,7 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
         _add_request_context,
         _redact,
     ]
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
-    )
+    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -70,4 +79,4 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    return structlog.get_logger(name)  # type: ignore[no-any-return]
+    return structlog.get_logger(name)

@@ -50,9 +50,7 @@ def paginate_newest_first(
     """Newest first; fetch one extra row to know whether another page exists."""
     if cursor:
         stamp, row_id = decode_cursor(cursor)
-        query = query.where(
-            or_(created_col < stamp, and_(created_col == stamp, id_col < row_id))
-        )
+        query = query.where(or_(created_col < stamp, and_(created_col == stamp, id_col < row_id)))
     return query.order_by(created_col.desc(), id_col.desc()).limit(limit + 1)
 
 

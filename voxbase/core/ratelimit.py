@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import Storage
-from limits.storage import storage_from_string
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
 
 from voxbase.core import clock
 from voxbase.core.errors import RateLimited
@@ -20,7 +21,7 @@ class RateLimiter:
             url = "async+" + url
         elif url.startswith("memory://"):
             url = "async+memory://"
-        self.storage: Storage = storage_from_string(url)
+        self.storage = cast(Storage, storage_from_string(url))
         self._limiter = MovingWindowRateLimiter(self.storage)
 
     async def hit(self, limit: str | RateLimitItem, *keys: str) -> None:
