@@ -42,7 +42,7 @@ from voxbase.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Una
 from voxbase.core.pagination import Page, page_of
 from voxbase.core.principal import SYSTEM, Principal
 from voxbase.core.ratelimit import RateLimiter
-from voxbase.core.security import AccessTokens, Passwords, new_token, token_digest
+from voxbase.core.security import AccessTokens, Passwords, TokenError, new_token, token_digest
 from voxbase.providers.email import EmailSender, OutgoingEmail
 from voxbase.providers.oidc import IdTokenError, OidcVerifier
 
@@ -317,7 +317,7 @@ async def authenticate(session: AsyncSession, kit: AuthKit, bearer: str) -> Prin
         return await _authenticate_api_key(session, bearer)
     try:
         claims = kit.tokens.verify(bearer)
-    except Exception as exc:  # TokenError: expired, forged, malformed
+    except TokenError as exc:  # expired, forged or malformed
         raise Unauthenticated("The access token is invalid or expired.") from exc
     now = clock.now()
     found = await repository.get_live_session_with_user(session, claims.session_id, now)

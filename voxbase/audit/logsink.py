@@ -71,7 +71,7 @@ class SystemLogHandler(logging.Handler):
         try:
             async with unit_of_work(db) as session:
                 await repository.add_many(session, batch)
-        except Exception:
+        except Exception:  # the log sink must outlive a database outage
             logging.getLogger("voxbase.audit.logsink").exception("could not persist system logs")
             return 0
         return len(batch)

@@ -33,7 +33,7 @@ async def health(request: Request, response: Response) -> Health:
     try:
         async with request.app.state.db.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
-    except Exception:
+    except Exception:  # whatever the failure, the database is not usable
         response.status_code = 503
         return Health(status="degraded", database="unreachable", version=__version__)
     latency = round((time.perf_counter() - started) * 1000, 2)
