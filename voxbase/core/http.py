@@ -21,6 +21,7 @@ from voxbase.core.db import Database, finish
 from voxbase.core.errors import PROBLEM_MEDIA_TYPE, Problem, ServiceError
 
 log = logging.getLogger("voxbase.http")
+access_log = logging.getLogger("voxbase.access")
 REQUEST_ID_HEADER = "X-Request-ID"
 
 
@@ -44,7 +45,11 @@ def client_ip(request: Request) -> str | None:
 
 
 class RequestContextMiddleware:
-    """Assigns a request id (or keeps a sane incoming one) and binds the request context."""
+    """The outermost layer of our own: request id, request context, metrics, access log.
+
+    It also turns any unexpected exception into a problem+json 500 that still carries the
+    request id, and refuses NUL characters, which PostgreSQL cannot store in text.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -53,40 +58,129 @@ class RequestContextMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        incoming = headers.get(REQUEST_ID_HEADER.lower(), "")
-        request_id = (
-            incoming if 8 <= len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
-        )
-        client = scope.get("client")
-        ctx = context.RequestContext(
-            request_id=request_id,
-            ip=client[0] if client else None,
-            user_agent=headers.get("user-agent", "")[:512] or None,
-            endpoint=f"{scope.get('method', 'WS')} {scope.get('path', '')}",
-        )
+        ctx = _context_of(scope)
         token = context.bind(ctx)
         started = time.perf_counter()
-        status = [500]
+        status = [0]
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
                 message["headers"] = [
-                    *message["headers"],
-                    (REQUEST_ID_HEADER.encode(), request_id.encode()),
+                    *message.get("headers", []),
+                    (REQUEST_ID_HEADER.encode(), ctx.request_id.encode()),
                 ]
                 status[0] = message["status"]
             await send(message)
 
         try:
+            if scope["type"] == "http":
+                receive = await _refuse_nul(scope, receive)
             await self.app(scope, receive, send_with_id)
+        except NulCharacter:
+            await _nul_problem(scope).__call__(scope, receive, send_with_id)
+        except Exception as exc:
+            log.error("unhandled error on %s", ctx.endpoint, exc_info=exc)
+            if scope["type"] != "http" or status[0]:
+                raise
+            await _internal_error(scope).__call__(scope, receive, send_with_id)
         finally:
             context.reset(token)
-            route = getattr(scope.get("route"), "path", "unmatched")
-            method = scope.get("method", "WS")
-            metrics.REQUESTS.labels(method, route, str(status[0])).inc()
-            metrics.LATENCY.labels(method, route).observe(time.perf_counter() - started)
+            _observe(scope, status[0] or 500, time.perf_counter() - started)
+
+
+def _context_of(scope: Scope) -> context.RequestContext:
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    incoming = headers.get(REQUEST_ID_HEADER.lower(), "")
+    sane = 8 <= len(incoming) <= 64 and incoming.isascii() and incoming.isprintable()
+    client = scope.get("client")
+    return context.RequestContext(
+        request_id=incoming if sane else uuid.uuid4().hex,
+        ip=client[0] if client else None,
+        user_agent=headers.get("user-agent", "")[:512] or None,
+        endpoint=f"{scope.get('method', 'WS')} {scope.get('path', '')}",
+    )
+
+
+def _observe(scope: Scope, status: int, elapsed: float) -> None:
+    route = getattr(scope.get("route"), "path", "unmatched")
+    method = scope.get("method", "WS")
+    metrics.REQUESTS.labels(method, route, str(status)).inc()
+    metrics.LATENCY.labels(method, route).observe(elapsed)
+    access_log.info("%s %s %s %.1fms", method, scope.get("path", ""), status, elapsed * 1000)
+
+
+class NulCharacter(Exception):
+    pass
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+async def _refuse_nul(scope: Scope, receive: Receive) -> Receive:
+    """Raise NulCharacter if the path, query or JSON body holds U+0000; else replay the body."""
+    if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
+        raise NulCharacter
+    content_type = dict(scope["headers"]).get(b"content-type", b"")
+    if b"json" not in content_type:
+        return receive
+    chunks: list[bytes] = []
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            return receive
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    body = b"".join(chunks)
+    if b"\\u0000" in body or b"\x00" in body:
+        try:
+            if _has_nul(json.loads(body)):
+                raise NulCharacter
+        except ValueError:
+            pass  # not JSON after all: validation will say so
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+def _nul_problem(scope: Scope) -> JSONResponse:
+    return problem_response(
+        Problem(
+            type="https://voxbase.dev/problems/invalid-input",
+            title="Invalid input",
+            status=422,
+            detail="Text must not contain the NUL character (U+0000).",
+            instance=scope.get("path"),
+            request_id=_request_id(),
+            errors=[],
+        )
+    )
+
+
+def _internal_error(scope: Scope) -> JSONResponse:
+    return problem_response(
+        Problem(
+            title="Internal server error",
+            status=500,
+            detail="Something went wrong on our side. Quote the request id when reporting it.",
+            instance=scope.get("path"),
+            request_id=_request_id(),
+        )
+    )
 
 
 def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -140,23 +234,10 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(problem, dict(exc.headers or {}))
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    problem = Problem(
-        title="Internal server error",
-        status=500,
-        detail="Something went wrong on our side. Quote the request id when reporting it.",
-        instance=request.url.path,
-        request_id=_request_id(),
-    )
-    return problem_response(problem)
-
-
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
 
 
 def problem_openapi(schema: dict[str, Any]) -> dict[str, Any]:
