@@ -77,6 +77,13 @@ class Settings(BaseSettings):
     google_client_id: str | None = None
     google_issuer: str = "https://accounts.google.com"
 
+    # Payments: "manual" (offline, an admin records payments) or "stripe"
+    payment_provider: Literal["manual", "stripe"] = "manual"
+    stripe_api_key: SecretStr | None = None
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_webhook_tolerance_seconds: int = Field(300, ge=1, le=3600)
+
     # Redis (rate limits, realtime fan-out, jobs) when configured
     redis_url: str | None = None
 
@@ -140,6 +147,14 @@ class Settings(BaseSettings):
     def _production_needs_secret(self) -> Settings:
         if self.environment == "production" and self.secret_key is None:
             raise ValueError("VOXBASE_SECRET_KEY must be set when environment is production")
+        return self
+
+    @model_validator(mode="after")
+    def _stripe_configured(self) -> Settings:
+        if self.payment_provider == "stripe" and self.stripe_api_key is None:
+            raise ValueError(
+                "VOXBASE_STRIPE_API_KEY must be set when VOXBASE_PAYMENT_PROVIDER is stripe"
+            )
         return self
 
     @model_validator(mode="after")
