@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.pool import NullPool
 
 from voxbase.core import clock
 from voxbase.core.ids import new_id
@@ -95,8 +94,6 @@ def create_engine(url: str, *, echo: bool = False, busy_timeout_ms: int = 5000) 
     backend = dialect_of(url)
     kwargs: dict[str, Any] = {"echo": echo}
     if backend == "sqlite":
-        # One connection per use: SQLite serialises writers itself, and WAL lets readers run.
-        kwargs["poolclass"] = NullPool
         kwargs["connect_args"] = {"timeout": busy_timeout_ms / 1000}
     else:
         kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20, pool_recycle=1800)
