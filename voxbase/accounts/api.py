@@ -88,7 +88,7 @@ async def logout(session: DbSession, principal: CurrentPrincipal) -> Response:
     return Response(status_code=204)
 
 
-@auth.post("/google", response_model=TokenPair, responses=problem_responses(401, 403, 404))
+@auth.post("/google", response_model=TokenPair, responses=problem_responses(401, 403, 404, 409))
 async def google(
     data: GoogleSignInRequest, session: DbSession, kit: Kit, client: RequestClient
 ) -> TokenPair:

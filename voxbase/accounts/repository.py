@@ -73,12 +73,14 @@ async def list_users(
     if not include_deleted:
         query = query.where(User.deleted_at.is_(None))
     if q:
-        pattern = f"%{q.lower()}%"
+        # The search text is literal: % and _ in it are not wildcards.
+        escaped = q.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
+        pattern = f"%{escaped}%"
         query = query.where(
             or_(
-                User.email.like(pattern),
-                func.lower(User.username).like(pattern),
-                func.lower(User.full_name).like(pattern),
+                User.email.like(pattern, escape="!"),
+                func.lower(User.username).like(pattern, escape="!"),
+                func.lower(User.full_name).like(pattern, escape="!"),
             )
         )
     if role:

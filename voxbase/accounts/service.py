@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
@@ -174,6 +175,13 @@ async def _issue_tokens(
     )
 
 
+def _duplicate(exc: IntegrityError) -> Conflict:
+    """A unique constraint caught what the check before it missed: a concurrent request."""
+    if "username" in str(exc.orig).lower():
+        return Conflict("This username is taken.", field="username")
+    return Conflict("An account with this email already exists.", field="email")
+
+
 def _ensure_can_sign_in(user: User) -> None:
     if user.status != "active":
         raise Forbidden(f"This account is {user.status}.", account_status=user.status)
@@ -197,7 +205,10 @@ async def register(
         timezone=data.timezone,
         preferred_language=data.preferred_language,
     )
-    await repository.add(session, user)
+    try:
+        await repository.add(session, user)
+    except IntegrityError as exc:  # a concurrent registration won the race
+        raise _duplicate(exc) from None
     await repository.add(session, UserProfile(user_id=user.id))
     actor = Principal(user_id=user.id, role=user.role)
     await audit.record(
@@ -213,8 +224,10 @@ async def login(
 ) -> TokenPair:
     login_key = data.login.strip().lower()
     await kit.limiter.hit(kit.settings.login_limit_per_ip, "login-ip", client.ip or "-")
-    await kit.limiter.hit(kit.settings.login_limit_per_account, "login-account", login_key)
     user = await repository.find_user_by_login(session, login_key)
+    # Per account, whichever of its names is typed; an unknown login counts the same way.
+    account_key = str(user.id) if user else login_key
+    await kit.limiter.hit(kit.settings.login_limit_per_account, "login-account", account_key)
     # Always verify a hash, so a missing account costs the same time as a wrong password.
     if (
         not kit.passwords.verify(user.password_hash if user else None, data.password)
@@ -378,7 +391,10 @@ async def update_me(session: AsyncSession, principal: Principal, data: MeUpdate)
         for name, value in data.profile.model_dump(exclude_unset=True, mode="json").items():
             setattr(profile, name, value)
     session.add(profile)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise _duplicate(exc) from None
     after = {**audit.snapshot(user, USER_FIELDS), **audit.snapshot(profile, PROFILE_FIELDS)}
     if audit.diff(before, after):
         await audit.record(
@@ -550,13 +566,16 @@ async def google_sign_in(
     identity = await repository.find_identity(session, "google", claims.subject)
     user = await repository.get_user(session, identity.user_id) if identity else None
     if identity is None:
-        user = await _user_for_new_identity(
-            session, claims.email, claims.email_verified, claims.name
-        )
-        identity = Identity(
-            user_id=user.id, provider="google", subject=claims.subject, email=claims.email
-        )
-        await repository.add(session, identity)
+        try:
+            user = await _user_for_new_identity(
+                session, claims.email, claims.email_verified, claims.name
+            )
+            identity = Identity(
+                user_id=user.id, provider="google", subject=claims.subject, email=claims.email
+            )
+            await repository.add(session, identity)
+        except IntegrityError:  # the same first sign-in, twice at once (a double click)
+            raise Conflict("This account is being set up by another request; retry.") from None
         await audit.record(
             session,
             Principal(user_id=user.id, role=user.role),
@@ -588,7 +607,11 @@ async def _user_for_new_identity(
         raise Unauthenticated("Google did not vouch for an email address on this account.")
     existing = await repository.find_user_by_login(session, email.lower())
     if existing is not None and existing.email == email.lower():
+        if not existing.email_verified:
+            await _claim_unverified_account(session, existing)
         return existing
+    if await repository.email_taken(session, email.lower()):  # a soft-deleted account
+        raise Forbidden("The account with this email address has been deleted.")
     user = User(
         email=email.lower(), full_name=name, email_verified=True, email_verified_at=clock.now()
     )
@@ -604,6 +627,29 @@ async def _user_for_new_identity(
     )
     await events.publish(session, "user.registered", {"user_id": user.id})
     return user
+
+
+async def _claim_unverified_account(session: AsyncSession, user: User) -> None:
+    """Google vouches for an address nobody proved here. Whoever registered it with a
+    password may not own it (account pre-hijacking), so that password and its sessions go."""
+    now = clock.now()
+    before = audit.snapshot(user, ("email_verified",))
+    had_password = user.password_hash is not None
+    user.email_verified, user.email_verified_at, user.password_hash = True, now, None
+    revoked = await repository.revoke_sessions(session, user.id, now, "email_claimed")
+    await audit.record(
+        session,
+        Principal(user_id=user.id, role=user.role),
+        "user.email_verified",
+        "user",
+        user.id,
+        before=before,
+        after={
+            **audit.snapshot(user, ("email_verified",)),
+            "password_removed": had_password,
+            "sessions_revoked": len(revoked),
+        },
+    )
 
 
 # API keys ----------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ class SystemLogHandler(logging.Handler):
         super().__init__(level=logging.WARNING)
         self.pending: deque[SystemLog] = deque(maxlen=capacity)
         self.wake = asyncio.Event()
+        self._flushing = asyncio.Lock()
         self.set_name("voxbase-system-logs")
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -65,21 +66,29 @@ class SystemLogHandler(logging.Handler):
         loop.call_soon(self.wake.set)
 
     async def flush_to(self, db: Database) -> int:
-        batch = [self.pending.popleft() for _ in range(len(self.pending))]
-        if not batch:
-            return 0
-        try:
-            async with unit_of_work(db) as session:
-                await repository.add_many(session, batch)
-        except Exception:  # the log sink must outlive a database outage
-            logging.getLogger("voxbase.audit.logsink").exception("could not persist system logs")
-            return 0
-        return len(batch)
+        """Persist what is queued. On return, every record queued before the call is written:
+        a flush already under way in the background is waited for, not skipped."""
+        async with self._flushing:
+            batch = [self.pending.popleft() for _ in range(len(self.pending))]
+            if not batch:
+                return 0
+            try:
+                async with unit_of_work(db) as session:
+                    await repository.add_many(session, batch)
+            except Exception:  # the log sink must outlive a database outage
+                logging.getLogger("voxbase.audit.logsink").exception(
+                    "could not persist system logs"
+                )
+                return 0
+            return len(batch)
 
     async def run(self, db: Database, interval: float = 1.0) -> None:
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+            # that races with the event being set, and shutdown then waits forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=interval)
+                async with asyncio.timeout(interval):
+                    await self.wake.wait()
             self.wake.clear()
             await self.flush_to(db)
 

@@ -54,7 +54,6 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(2, ge=1)
     argon2_memory_kib: int = Field(19456, ge=8)
     argon2_parallelism: int = Field(1, ge=1)
-    require_email_verification: bool = False
 
     # Rate limits (`limits` notation, e.g. "5/minute")
     ratelimit_storage_url: str = "memory://"

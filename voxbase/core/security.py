@@ -99,7 +99,13 @@ class AccessTokens:
                 self._key,
                 algorithms=[JWT_ALGORITHM],
                 audience=JWT_AUDIENCE,
-                options={"verify_exp": False, "require": ["sub", "sid", "exp"]},
+                # Time claims are checked against the service clock below, not the wall clock.
+                options={
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                    "require": ["sub", "sid", "exp"],
+                },
             )
             expires = datetime.fromtimestamp(int(claims["exp"]), tz=clock.now().tzinfo)
             user_id, session_id = uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"])

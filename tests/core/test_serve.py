@@ -1,0 +1,92 @@
+"""A real `voxbase serve` process: migrations from empty, HTTP over a socket, docs page."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.databases import fresh_database
+from tests.mail import free_port
+
+PASSWORD = "a real server passphrase"
+
+
+async def wait_healthy(process: subprocess.Popen[bytes], url: str, timeout: float = 60) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    async with httpx.AsyncClient(timeout=2) as http:
+        while loop.time() < deadline:
+            if process.poll() is not None:
+                raise AssertionError(f"voxbase serve exited with {process.returncode}")
+            try:
+                if (await http.get(f"{url}/health")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)  # polling a separate process; no clock to move here
+    raise AssertionError("voxbase serve did not become healthy")
+
+
+async def test_voxbase_serve_end_to_end(tmp_path: Path):
+    port = free_port()
+    async with fresh_database(tmp_path, name=f"voxbase_serve_{port}") as database_url:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VOXBASE_")}
+        env.update(
+            VOXBASE_DATABASE_URL=database_url,
+            VOXBASE_DATA_DIR=str(tmp_path / "data"),
+            VOXBASE_EMBEDDED_WORKER="false",
+            VOXBASE_EMAIL_BACKEND="log",
+            VOXBASE_ARGON2_TIME_COST="1",
+            VOXBASE_ARGON2_MEMORY_KIB="1024",
+            VOXBASE_LOG_LEVEL="WARNING",
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "voxbase", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            await wait_healthy(process, url)
+            async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+                health = (await http.get("/health")).json()
+                assert health["database"] == "ok"
+                registered = await http.post(
+                    "/v1/auth/register",
+                    json={"email": "Live@Example.com", "password": PASSWORD, "username": "live"},
+                )
+                assert registered.status_code == 201, registered.text
+                logged_in = await http.post(
+                    "/v1/auth/login", json={"login": "live", "password": PASSWORD}
+                )
+                assert logged_in.status_code == 200, logged_in.text
+                token = logged_in.json()["access_token"]
+                me = await http.get("/v1/me", headers={"Authorization": f"Bearer {token}"})
+                assert me.status_code == 200 and me.json()["email"] == "live@example.com"
+                wrong = await http.post(
+                    "/v1/auth/login", json={"login": "live", "password": "wrong password"}
+                )
+                assert wrong.status_code == 401
+                assert wrong.headers["content-type"].startswith("application/problem+json")
+                docs = await http.get("/docs")
+                assert docs.status_code == 200 and "swagger" in docs.text.lower()
+                schema = await http.get("/openapi.json")
+                assert "/v1/auth/login" in schema.json()["paths"]
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status tells why.
+        errors = process.stderr.read().decode() if process.stderr else ""
+        assert process.returncode in (0, -signal.SIGTERM), errors
+        assert "Traceback" not in errors, errors
