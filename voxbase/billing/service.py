@@ -468,11 +468,7 @@ async def change_plan(
             effective_at=now,
         )
     else:
-        change.change_type = (
-            "downgrade"
-            if new_monthly < old_monthly or target.key != sub.plan_key
-            else "interval_change"
-        )
+        change.change_type = "downgrade" if target.key != sub.plan_key else "interval_change"
         await repository.add(session, change)
         await _event(
             session,
@@ -699,9 +695,7 @@ async def _roll(session: AsyncSession, sub: Subscription, now: datetime) -> None
             await _event(
                 session,
                 sub,
-                f"subscription.{change.change_type}d"
-                if change.change_type == "downgrade"
-                else "subscription.interval_changed",
+                _APPLIED.get(change.change_type, "subscription.changed"),
                 from_plan=old_plan,
                 to_plan=sub.plan_key,
                 effective_at=boundary,
