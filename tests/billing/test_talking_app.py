@@ -113,7 +113,8 @@ async def test_upgrade_from_paid_plan_credits_unused_time(client, manual_clock):
     manual_clock.set(at("2026-03-21T12:00:00"))
     await user.login()
     body = (await user.post("/v1/me/subscription/change", {"plan": "premium"})).json()
-    # 10.5 of 31 days remain: credit 999*10.5/31 = 338.37 → 338; charge 2999*10.5/31 = 1015.79 → 1016
+    # 10.5 of 31 days remain: credit 999*10.5/31 = 338.37 → 338,
+    # charge 2999*10.5/31 = 1015.79 → 1016.
     lines = [(line["description"], line["amount"]) for line in body["invoice"]["lines"]]
     assert lines == [("Unused time on Pro", -338), ("Remaining time on Premium", 1016)]
     assert body["invoice"]["amount_due"] == 678
