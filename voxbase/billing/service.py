@@ -507,13 +507,15 @@ async def _upgrade_now(
 ) -> Invoice | None:
     remaining = sub.current_period_end - now
     total = sub.current_period_end - sub.current_period_start
-    credit = _prorate(_price(current, sub.interval), remaining, total)
+    trialing = sub.status == "trialing"
+    credit = 0 if trialing else _prorate(_price(current, sub.interval), remaining, total)
     lines: list[InvoiceLine] = []
-    if interval == sub.interval:
+    if interval == sub.interval and not trialing:
         charge = _prorate(_price(target, interval), remaining, total)
         period = (now, sub.current_period_end)
     else:
-        # A new interval starts a new period now; the unused old one is credited.
+        # A new interval, or the end of a trial, starts a full period now; unused paid time
+        # of the old one is credited.
         charge = _price(target, interval)
         period = (now, add_months(now, MONTHS[interval]))
         sub.current_period_start, sub.current_period_end = period
@@ -521,7 +523,9 @@ async def _upgrade_now(
     if credit:
         lines.append(_line("proration", f"Unused time on {current.name}", -credit, period))
     if charge:
-        lines.append(_line("proration", f"Remaining time on {target.name}", charge, period))
+        kind = "proration" if charge != _price(target, interval) else "subscription"
+        label = "Remaining time on" if kind == "proration" else "Subscription:"
+        lines.append(_line(kind, f"{label} {target.name}", charge, period))
     sub.plan_key = target.key
     if sub.status == "trialing":
         sub.status, sub.trial_end = "active", now
@@ -1010,32 +1014,24 @@ async def admin_refund_time_card(
     if card is None or card.source != "time_card":
         raise NotFound("No such time card.")
     unused = await metering.refund_card(session, actor, card_id)
-    refund, currency = 0, "usd"
-    grant = await metering.get_grant(session, card_id)
-    assert grant is not None
-    invoice_id = None
-    for payment_ref in [g for g in [await _card_invoice(session, card_id)] if g is not None]:
-        invoice_id = payment_ref.id
-        currency = payment_ref.currency
-        paid = [
-            p
-            for p in await repository.payments_of_invoice(session, payment_ref.id)
-            if p.status == "completed"
-        ]
-        if payment_ref.status == "open":
-            payment_ref.status, payment_ref.voided_at = "void", clock.now()
-        for payment in paid:
-            refund = (
-                int(
-                    (Decimal(payment.amount) * unused / card.total).quantize(
-                        Decimal(1), rounding=ROUND_HALF_UP
-                    )
-                )
-                if card.total
-                else 0
-            )
+    refund, currency = 0, active_profile().currency
+    reference = await metering.card_payment_ref(session, card_id)
+    invoice = (
+        await repository.get_invoice(session, uuid.UUID(reference), lock=True)
+        if reference
+        else None
+    )
+    if invoice is not None:
+        currency = invoice.currency
+        if invoice.status == "open":
+            invoice.status, invoice.voided_at = "void", clock.now()
+        for payment in await repository.payments_of_invoice(session, invoice.id):
+            if payment.status != "completed":
+                continue
+            share = Decimal(payment.amount) * unused / card.total if card.total else Decimal(0)
+            refund = int(share.quantize(Decimal(1), rounding=ROUND_HALF_UP))
             payment.status, payment.refunded_at = "refunded", clock.now()
-            payment.failure_reason = f"refunded {refund} {payment.currency}"
+            payment.failure_reason = f"refunded {refund} of {payment.amount} {payment.currency}"
     await session.flush()
     await audit.record(
         session,
@@ -1043,17 +1039,11 @@ async def admin_refund_time_card(
         "time_card.refunded",
         "credit_grant",
         card_id,
-        after={"unused": str(unused), "refund": refund, "invoice_id": str(invoice_id)},
+        after={"unused_minutes": str(unused), "refunded_amount": refund},
     )
-    return RefundOut(card=grant, unused_minutes=unused, refunded_amount=refund, currency=currency)
-
-
-async def _card_invoice(session: AsyncSession, card_id: uuid.UUID) -> Invoice | None:
     grant = await metering.get_grant(session, card_id)
-    ref = getattr(grant, "payment_ref", None)
-    if grant is None or ref is None:
-        return None
-    return await repository.get_invoice(session, uuid.UUID(ref), lock=True)
+    assert grant is not None
+    return RefundOut(card=grant, unused_minutes=unused, refunded_amount=refund, currency=currency)
 
 
 events.subscribe("user.registered", on_user_registered)

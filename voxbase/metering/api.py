@@ -20,6 +20,7 @@ from voxbase.metering.schemas import (
     CreditGrantIn,
     CreditGrantOut,
     EntitlementsOut,
+    FeatureOut,
     FeatureOverride,
     ReservationCommit,
     ReservationExtend,
@@ -188,6 +189,14 @@ async def my_usage_history(
 async def my_entitlements(session: DbSession, principal: UsageReader) -> EntitlementsOut:
     """The features the caller may use (plan + overrides) and their limits per meter."""
     return await service.entitlements(session, service.subject_of(principal))
+
+
+@me.get("/entitlements/{feature}", response_model=FeatureOut, responses=problem_responses(403, 404))
+async def my_entitlement(
+    feature: Annotated[str, Path(max_length=64)], session: DbSession, principal: UsageReader
+) -> FeatureOut:
+    """One feature: 200 when the caller may use it, 403 problem+json naming it otherwise."""
+    return await service.require_feature(session, service.subject_of(principal), feature)
 
 
 @me.get("/credits", response_model=list[CreditGrantOut])

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from voxbase.accounts.deps import CurrentPrincipal
-from voxbase.core.errors import Forbidden
 from voxbase.core.http import DbSession
 from voxbase.core.principal import Principal
 from voxbase.metering import service
@@ -20,11 +19,7 @@ def require_feature(feature: str) -> Callable[..., Awaitable[Principal]]:
     async def check(session: DbSession, principal: CurrentPrincipal) -> Principal:
         if principal.kind == "system":
             return principal
-        subject = service.subject_of(principal)
-        if not await service.has_feature(session, subject, feature):
-            raise Forbidden(
-                f"Your plan does not include {feature!r}.", feature=feature, upgrade_required=True
-            )
+        await service.require_feature(session, service.subject_of(principal), feature)
         return principal
 
     return check

@@ -949,6 +949,12 @@ async def get_grant(session: AsyncSession, grant_id: uuid.UUID) -> CreditGrantOu
     return CreditGrantOut.model_validate(grant) if grant else None
 
 
+async def card_payment_ref(session: AsyncSession, grant_id: uuid.UUID) -> str | None:
+    """What billing recorded as the card's payment (its invoice id)."""
+    grant = await repository.get_grant(session, grant_id)
+    return grant.payment_ref if grant else None
+
+
 async def ledger_balance(session: AsyncSession, grant_id: uuid.UUID) -> Decimal:
     return await repository.ledger_sum(session, grant_id)
 
@@ -1060,3 +1066,17 @@ async def has_feature(session: AsyncSession, subject: Subject, feature: str) -> 
     if override is not None:
         return override.enabled
     return any(r.source == "plan" and r.feature_key == feature and r.enabled for r in rows)
+
+
+async def require_feature(session: AsyncSession, subject: Subject, feature: str) -> FeatureOut:
+    """The feature if the subject may use it; Forbidden (naming it) otherwise."""
+    view = next(
+        (f for f in (await entitlements(session, subject)).features if f.key == feature), None
+    )
+    if view is None:
+        raise NotFound(f"No feature {feature!r} in this profile.", feature=feature)
+    if not view.enabled:
+        raise Forbidden(
+            f"Your plan does not include {feature!r}.", feature=feature, upgrade_required=True
+        )
+    return view
