@@ -120,6 +120,6 @@ async def test_overage_is_recorded_and_invoiced(app, client, manual_clock):
     await user.login()
     invoice = (await user.get("/v1/me/invoices")).json()["items"][0]
     lines = [(line["kind"], line["amount"]) for line in invoice["lines"]]
-    assert lines == [("subscription", 7900), ("overage", 150)]  # 15 min × 10 cents
+    assert lines == [("subscription", 7900), ("overage", 150)]  # 15 min x 10 cents
     assert invoice["amount_due"] == 8050
     assert Decimal((await user.meter("voice_minutes"))["used"]) == 0

@@ -58,7 +58,7 @@ class PlanWrite(BaseModel):
 
 class PlanCreate(PlanWrite):
     key: PlanKey
-    name: str = Field(min_length=1, max_length=120)  # type: ignore[assignment]
+    name: str = Field(min_length=1, max_length=120)
 
 
 class PlanChangeOut(BaseModel):

@@ -497,7 +497,7 @@ async def record_batch(
         status = "replayed" if replayed else "accepted"
         counts[status] += 1
         results.append(
-            BatchItem(index=index, status=status, event=UsageEventOut.model_validate(event))  # type: ignore[arg-type]
+            BatchItem(index=index, status=status, event=UsageEventOut.model_validate(event))
         )
     return BatchResult(results=results, **counts)
 
@@ -721,7 +721,7 @@ async def history(
         for meter in profile.meters:
             entry.meters.setdefault(meter.key, ZERO)
             entry.events.setdefault(meter.key, 0)
-    return RollupOut(granularity=granularity, buckets=list(buckets.values()))  # type: ignore[arg-type]
+    return RollupOut(granularity=granularity, buckets=list(buckets.values()))
 
 
 async def list_events(
@@ -1054,7 +1054,7 @@ async def entitlements(session: AsyncSession, subject: Subject) -> EntitlementsO
                 description=feature.description,
                 enabled=enabled,
                 source=source,
-            )  # type: ignore[arg-type]
+            )
         )
     balances = await repository.list_balances(session, subject.type, subject.id)
     return EntitlementsOut(features=features, limits={b.meter_key: b.limit for b in balances})
