@@ -28,6 +28,7 @@ from voxbase.models import load_all_models, load_all_tasks
 from voxbase.profiles import install_from_settings
 from voxbase.providers.email import email_sender
 from voxbase.providers.oidc import OidcVerifier
+from voxbase.providers.payments import payment_provider
 
 MODULE_ROUTERS = [
     *accounts_api.routers,
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     )
     app.state.settings = settings
     app.state.auth = build_auth_kit(settings)
+    app.state.payments = payment_provider(settings)
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
     app.include_router(ops.router)

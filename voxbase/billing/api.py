@@ -5,13 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 
 from voxbase.accounts.deps import CurrentUser, Kit, require_permission, require_scope
 from voxbase.accounts.permissions import Permission, Scope
-from voxbase.billing import service
+from voxbase.billing import service, webhooks
 from voxbase.billing.schemas import (
     BillingEventOut,
+    CheckoutOut,
+    CheckoutRequest,
     InvoiceOut,
     MarkPaid,
     PaymentOut,
@@ -27,12 +29,21 @@ from voxbase.billing.schemas import (
     TimeCardActivate,
     TimeCardPurchase,
     TimeCardPurchased,
+    WebhookAck,
 )
 from voxbase.core.errors import problem_responses
 from voxbase.core.http import DbSession
 from voxbase.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from voxbase.core.principal import Principal
 from voxbase.metering.schemas import CreditGrantOut
+from voxbase.providers.payments import PaymentProvider
+
+
+def get_payments(request: Request) -> PaymentProvider:
+    return request.app.state.payments
+
+
+Payments = Annotated[PaymentProvider, Depends(get_payments)]
 
 AUTHED = problem_responses(401, 403)
 Cursor = Annotated[str | None, Query(max_length=512, description="From `next_cursor`")]
@@ -44,6 +55,7 @@ PlanKeyPath = Annotated[str, Path(max_length=64)]
 catalog = APIRouter(tags=["plans"])
 me = APIRouter(prefix="/v1/me", tags=["me"], responses=AUTHED)
 cards = APIRouter(prefix="/v1/time-cards", tags=["time cards"], responses=AUTHED)
+hooks = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 admin = APIRouter(prefix="/v1/admin", tags=["admin"], responses=AUTHED)
 
 
@@ -72,16 +84,30 @@ async def my_subscription(session: DbSession, principal: BillingReader) -> Subsc
 @me.post(
     "/subscription/change",
     response_model=PlanChangeResult,
-    responses=problem_responses(404, 409),
+    responses=problem_responses(404, 409, 503),
 )
 async def change_subscription(
-    data: PlanChangeRequest, session: DbSession, principal: CurrentUser
+    data: PlanChangeRequest, session: DbSession, principal: CurrentUser, payments: Payments
 ) -> PlanChangeResult:
     """Upgrade (now, prorated to the second, invoiced) or downgrade (at period end).
 
     Asking for the current plan and interval undoes a scheduled change.
     """
-    return await service.change_plan(session, principal, data.plan, data.interval)
+    return await service.change_plan(session, principal, data.plan, data.interval, payments)
+
+
+@me.post(
+    "/subscription/checkout",
+    response_model=CheckoutOut,
+    responses=problem_responses(404, 422, 503),
+)
+async def subscription_checkout(
+    data: CheckoutRequest, session: DbSession, principal: CurrentUser, payments: Payments, kit: Kit
+) -> CheckoutOut:
+    """Stripe Checkout for a paid plan; the plan switches when Stripe confirms (webhook)."""
+    return await webhooks.checkout(
+        session, principal, payments, kit.settings, data.plan, data.interval
+    )
 
 
 @me.post(
@@ -147,13 +173,13 @@ async def my_time_cards(session: DbSession, principal: BillingReader) -> list[Cr
     "/purchase",
     status_code=201,
     response_model=TimeCardPurchased,
-    responses=problem_responses(404),
+    responses=problem_responses(404, 503),
 )
 async def purchase_time_card(
-    data: TimeCardPurchase, session: DbSession, principal: CurrentUser
+    data: TimeCardPurchase, session: DbSession, principal: CurrentUser, payments: Payments
 ) -> TimeCardPurchased:
     """Buy a pricing tier. The activation code is shown once; it works once the invoice is paid."""
-    return await service.purchase_time_card(session, principal, data.tier)
+    return await service.purchase_time_card(session, principal, data.tier, payments)
 
 
 @cards.post("/activate", response_model=CreditGrantOut, responses=problem_responses(404, 409, 429))
@@ -225,4 +251,18 @@ async def admin_run_renewals(session: DbSession, _: BillingManager) -> RenewalRu
     return RenewalRun(renewed=await service.run_renewals(session))
 
 
-routers = [catalog, me, cards, admin]
+@hooks.post("/stripe", response_model=WebhookAck, responses=problem_responses(400, 503))
+async def stripe_webhook(
+    request: Request,
+    session: DbSession,
+    kit: Kit,
+    stripe_signature: Annotated[
+        str | None, Header(alias="Stripe-Signature", max_length=4096)
+    ] = None,
+) -> WebhookAck:
+    """Stripe events, verified with the endpoint secret, stored once, processed idempotently."""
+    payload = await request.body()
+    return await webhooks.receive_stripe(session, payload, stripe_signature, kit.settings)
+
+
+routers = [catalog, me, cards, admin, hooks]

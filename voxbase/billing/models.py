@@ -74,6 +74,8 @@ class Subscription(Model):
     provider: Mapped[str] = mapped_column(String(16), default="manual")
     provider_customer_id: Mapped[str | None] = mapped_column(String(255), index=True)
     provider_subscription_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # `created` of the newest provider event applied: older events arriving late are ignored.
+    provider_synced_at: Mapped[datetime | None]
 
 
 class PlanChange(Model):

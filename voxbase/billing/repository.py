@@ -230,3 +230,17 @@ async def webhook_event(session: AsyncSession, provider: str, event_id: str) -> 
         WebhookEvent.provider == provider, WebhookEvent.event_id == event_id
     )
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def subscription_by_customer(
+    session: AsyncSession, provider_customer_id: str
+) -> Subscription | None:
+    query = select(Subscription).where(Subscription.provider_customer_id == provider_customer_id)
+    return (await session.execute(query.limit(1).with_for_update())).scalar_one_or_none()
+
+
+async def plan_by_price(session: AsyncSession, price_id: str) -> Plan | None:
+    query = select(Plan).where(
+        (Plan.stripe_price_id_monthly == price_id) | (Plan.stripe_price_id_yearly == price_id)
+    )
+    return (await session.execute(query.limit(1))).scalar_one_or_none()

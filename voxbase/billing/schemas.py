@@ -107,6 +107,9 @@ class PlanChangeResult(BaseModel):
     subscription: SubscriptionOut
     change: PlanChangeOut | None
     invoice: InvoiceOut | None = None
+    payment_client_secret: str | None = Field(
+        None, description="Stripe: confirm this PaymentIntent in the client to pay the invoice"
+    )
 
 
 class InvoiceLineOut(BaseModel):
@@ -197,6 +200,24 @@ class TimeCardPurchased(BaseModel):
         description="Shown only in this response; give it to whoever spends it."
     )
     invoice: InvoiceOut
+    payment_client_secret: str | None = Field(
+        None, description="Stripe: confirm this PaymentIntent in the client to pay the invoice"
+    )
+
+
+class CheckoutRequest(BaseModel):
+    plan: PlanKey
+    interval: Interval = "month"
+
+
+class CheckoutOut(BaseModel):
+    id: str
+    url: str
+
+
+class WebhookAck(BaseModel):
+    received: bool = True
+    status: Literal["processed", "duplicate", "ignored", "failed"]
 
 
 class TimeCardActivate(BaseModel):

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from voxbase.accounts import service as accounts
 from voxbase.audit import service as audit
 from voxbase.billing import repository
 from voxbase.billing.models import (
@@ -44,7 +45,7 @@ from voxbase.billing.schemas import (
     TimeCardPurchased,
 )
 from voxbase.core import clock, events
-from voxbase.core.errors import Conflict, InvalidInput, NotFound
+from voxbase.core.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from voxbase.core.ids import new_id
 from voxbase.core.pagination import Page, page_of
 from voxbase.core.principal import SYSTEM, Principal
@@ -54,6 +55,7 @@ from voxbase.metering.periods import add_months, month_start
 from voxbase.metering.schemas import CreditGrantOut
 from voxbase.metering.service import Allowance, Subject
 from voxbase.profiles import PlanDef, active_profile
+from voxbase.providers.payments import PaymentProvider, PaymentProviderError
 
 PLAN_FIELDS = (
     "name",
@@ -416,7 +418,11 @@ def _prorate(amount: int, remaining: timedelta, total: timedelta) -> int:
 
 
 async def change_plan(
-    session: AsyncSession, principal: Principal, plan_key: str, interval: str | None
+    session: AsyncSession,
+    principal: Principal,
+    plan_key: str,
+    interval: str | None,
+    provider: PaymentProvider | None = None,
 ) -> PlanChangeResult:
     """Upgrade now (prorated to the second, on an invoice); downgrade at period end.
 
@@ -490,10 +496,14 @@ async def change_plan(
             "pending_plan": change.to_plan if change.status == "pending" else None,
         },
     )
+    secret = None
+    if invoice is not None:
+        secret = await _collect(session, principal, provider, invoice, f"Upgrade to {target.name}")
     return PlanChangeResult(
         subscription=await _subscription_view(session, sub),
         change=PlanChangeOut.model_validate(change),
         invoice=await _invoice_view(session, invoice) if invoice else None,
+        payment_client_secret=secret,
     )
 
 
@@ -875,20 +885,32 @@ async def settle_invoice(
         raise Conflict(f"The invoice is {invoice.status}.", invoice_status=invoice.status)
     before = audit.snapshot(invoice, INVOICE_FIELDS)
     now = clock.now()
-    payment = Payment(
-        user_id=invoice.user_id,
-        invoice_id=invoice.id,
-        amount=invoice.amount_due,
-        currency=invoice.currency,
-        method=method,
-        status="completed",
-        provider=provider,
-        provider_payment_id=provider_payment_id,
-        completed_at=now,
-        description=reference,
-    )
+    pending = [
+        p
+        for p in await repository.payments_of_invoice(session, invoice.id)
+        if p.status == "pending"
+        and (provider_payment_id is None or p.provider_payment_id == provider_payment_id)
+    ]
+    if pending:
+        payment = pending[0]
+        payment.status, payment.completed_at, payment.method = "completed", now, method
+        payment.provider = provider
+    else:
+        payment = Payment(
+            user_id=invoice.user_id,
+            invoice_id=invoice.id,
+            amount=invoice.amount_due,
+            currency=invoice.currency,
+            method=method,
+            status="completed",
+            provider=provider,
+            provider_payment_id=provider_payment_id,
+            completed_at=now,
+            description=reference,
+        )
+        session.add(payment)
     invoice.status, invoice.amount_paid, invoice.paid_at = "paid", invoice.amount_due, now
-    await repository.add(session, payment)
+    await session.flush()
     await audit.record(
         session,
         actor,
@@ -956,11 +978,58 @@ async def admin_void_invoice(
     return await _invoice_view(session, invoice)
 
 
+async def _collect(
+    session: AsyncSession,
+    principal: Principal,
+    provider: PaymentProvider | None,
+    invoice: Invoice,
+    description: str,
+) -> str | None:
+    """Start the payment of an open invoice at the provider; the manual one does nothing."""
+    if provider is None or provider.name == "manual" or invoice.status != "open":
+        return None
+    sub = await repository.subscription_of(session, invoice.user_id, lock=True)
+    me = await accounts.get_me(session, principal)
+    try:
+        collection = await provider.collect(
+            invoice_id=str(invoice.id),
+            customer_id=sub.provider_customer_id if sub else None,
+            email=me.email,
+            amount=invoice.amount_due,
+            currency=invoice.currency,
+            description=description,
+        )
+    except PaymentProviderError as exc:
+        raise ServiceUnavailable("The payment provider did not answer; try again.") from exc
+    if collection is None:
+        return None
+    if sub is not None and sub.provider_customer_id is None:
+        sub.provider_customer_id = collection.customer_id
+    invoice.provider = provider.name
+    session.add(
+        Payment(
+            user_id=invoice.user_id,
+            invoice_id=invoice.id,
+            amount=invoice.amount_due,
+            currency=invoice.currency,
+            method=provider.name,
+            status="pending",
+            provider=provider.name,
+            provider_payment_id=collection.provider_payment_id,
+        )
+    )
+    await session.flush()
+    return collection.client_secret
+
+
 # Time cards --------------------------------------------------------------------------------
 
 
 async def purchase_time_card(
-    session: AsyncSession, principal: Principal, tier_key: str
+    session: AsyncSession,
+    principal: Principal,
+    tier_key: str,
+    provider: PaymentProvider | None = None,
 ) -> TimeCardPurchased:
     """Buy a pricing tier: a pending card of hours*60 + bonus minutes, and its invoice.
     The card activates once the invoice is paid."""
@@ -988,8 +1057,12 @@ async def purchase_time_card(
         paid=invoice.status == "paid",
         grant_id=grant_id,
     )
+    secret = await _collect(session, principal, provider, invoice, f"Time card {tier.name}")
     return TimeCardPurchased(
-        card=card, activation_code=code, invoice=await _invoice_view(session, invoice)
+        card=card,
+        activation_code=code,
+        invoice=await _invoice_view(session, invoice),
+        payment_client_secret=secret,
     )
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0100
 Revises:
-Create Date: 2026-11-24 12:03:32.453527
+Create Date: 2026-11-24 12:12:09.753076
 """
 
 from collections.abc import Sequence
@@ -432,6 +432,7 @@ def upgrade() -> None:
         sa.Column("provider", sa.String(length=16), nullable=False),
         sa.Column("provider_customer_id", sa.String(length=255), nullable=True),
         sa.Column("provider_subscription_id", sa.String(length=255), nullable=True),
+        sa.Column("provider_synced_at", voxbase.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("created_at", voxbase.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", voxbase.core.db.UTCDateTime(timezone=True), nullable=False),
