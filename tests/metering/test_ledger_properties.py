@@ -203,6 +203,10 @@ class CreditLedger(RuleBasedStateMachine):
         assert Decimal(0) <= allowance_used <= self.limit
         assert balance.reserved >= 0
         assert balance.overage == 0  # the plan has no overage
+        # The balance row's running credit total matches the grants it summarises.
+        assert balance.credits == sum(
+            (g.remaining for g in state["grants"] if g.status == "active"), Decimal(0)
+        )
 
 
 def test_credit_ledger_state_machine(app, database_url):

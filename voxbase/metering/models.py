@@ -44,6 +44,10 @@ class UsageBalance(Model):
     # Overage of earlier periods not yet collected by billing.
     unbilled_overage: Mapped[Decimal] = mapped_column(Quantity, default=ZERO)
     reserved: Mapped[Decimal] = mapped_column(Quantity, default=ZERO)
+    # Units left on active credit grants and the earliest expiry among them, kept in step
+    # with the grants under this row's lock, so the hot path reads grants only to spend them.
+    credits: Mapped[Decimal] = mapped_column(Quantity, default=ZERO)
+    credits_expire_at: Mapped[datetime | None]
     alerted_80: Mapped[bool] = mapped_column(default=False)
     alerted_100: Mapped[bool] = mapped_column(default=False)
 

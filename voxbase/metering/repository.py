@@ -84,6 +84,17 @@ async def find_event(
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def find_events(
+    session: AsyncSession, subject_type: str, subject_id: uuid.UUID, keys: Sequence[str]
+) -> Sequence[UsageEvent]:
+    query = select(UsageEvent).where(
+        UsageEvent.subject_type == subject_type,
+        UsageEvent.subject_id == subject_id,
+        UsageEvent.idempotency_key.in_(keys),
+    )
+    return (await session.execute(query)).scalars().all()
+
+
 async def count_events(session: AsyncSession, subject_id: uuid.UUID, meter: str) -> int:
     query = select(func.count()).where(
         UsageEvent.subject_id == subject_id, UsageEvent.meter_key == meter

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.audit import service as audit
@@ -253,6 +254,29 @@ async def _live_grants(
     return live
 
 
+def _sync_credits(row: UsageBalance, grants: Sequence[CreditGrant]) -> None:
+    live = [g for g in grants if g.status == "active" and g.remaining > 0]
+    row.credits = sum((g.remaining for g in live), ZERO)
+    expiries = [g.expires_at for g in live if g.expires_at is not None]
+    row.credits_expire_at = min(expiries) if expiries else None
+
+
+async def _resync_credits(session: AsyncSession, subject: Subject, row: UsageBalance) -> None:
+    await session.flush()
+    _sync_credits(row, await _live_grants(session, subject, row.meter_key, clock.now()))
+
+
+async def _spendable(
+    session: AsyncSession, subject: Subject, row: UsageBalance, now: datetime
+) -> Decimal:
+    """Credits spendable now; grants are read only when one of them may have expired."""
+    if row.credits <= 0:
+        return ZERO
+    if row.credits_expire_at is not None and now >= row.credits_expire_at:
+        await _resync_credits(session, subject, row)
+    return row.credits
+
+
 def _refusal(
     row: UsageBalance, meter: MeterDef, requested: Decimal, available: Decimal
 ) -> QuotaExceeded:
@@ -309,15 +333,22 @@ async def _consume_locked(
     key: str,
     *,
     reservation_id: uuid.UUID | None = None,
+    known: dict[str, UsageEvent] | None = None,
 ) -> tuple[UsageEvent, bool]:
-    """Check and consume under the balance lock; (event, replayed). Raises QuotaExceeded."""
-    existing = await repository.find_event(session, subject.type, subject.id, key)
+    """Check and consume under the balance lock; (event, replayed). Raises QuotaExceeded.
+
+    The new event is added to the session, not flushed: the caller flushes once (see
+    `_flush_events`). `known` holds the events already stored under the batch's keys.
+    """
+    if known is not None:
+        existing = known.get(key)
+    else:
+        existing = await repository.find_event(session, subject.type, subject.id, key)
     if existing is not None:
         return existing, True
     now = clock.now()
     q = Decimal(1) if meter.aggregation == "count" else quantity
     from_allowance = from_credits = over = ZERO
-    burn: list[tuple[CreditGrant, Decimal]] = []
     free = _allowance_free(row, meter)
     if meter.aggregation == "max":
         if free is not None and q > row.limit:
@@ -328,11 +359,7 @@ async def _consume_locked(
     elif free is None:
         from_allowance = q
     else:
-        grants: list[CreditGrant] = []
-        credits = ZERO
-        if q + row.reserved > free:
-            grants = await _live_grants(session, subject, meter.key, now)
-            credits = sum((g.remaining for g in grants), ZERO)
+        credits = await _spendable(session, subject, row, now) if q + row.reserved > free else ZERO
         available = free + credits - row.reserved
         fit = q
         if q > available:
@@ -341,14 +368,7 @@ async def _consume_locked(
             fit = max(ZERO, available)
             over = q - fit
         from_allowance = min(fit, free)
-        left = fit - from_allowance
-        for grant in grants:
-            if left <= 0:
-                break
-            take = min(grant.remaining, left)
-            burn.append((grant, take))
-            left -= take
-            from_credits += take
+        from_credits = fit - from_allowance
     event = UsageEvent(
         id=new_id(),
         subject_type=subject.type,
@@ -364,20 +384,28 @@ async def _consume_locked(
         overage=over,
         reservation_id=reservation_id,
         actor_id=actor.actor_id,
+        created_at=now,
+        updated_at=now,
     )
-    if not await repository.insert_if_absent(session, event):
-        # The same key raced in on another meter: the first one wins.
-        existing = await repository.find_event(session, subject.type, subject.id, key)
-        if existing is None:
-            raise Conflict("This idempotency key is in use.")
-        return existing, True
-    for grant, take in burn:
-        grant.remaining -= take
-        if grant.remaining <= 0:
-            grant.status = "used"
-        session.add(
-            CreditLedgerEntry(grant_id=grant.id, kind="consume", delta=-take, event_id=event.id)
-        )
+    session.add(event)
+    if known is not None:
+        known[key] = event
+    if from_credits > 0:
+        await session.flush()
+        grants = await _live_grants(session, subject, meter.key, now)
+        left = from_credits
+        for grant in grants:
+            if left <= 0:
+                break
+            take = min(grant.remaining, left)
+            grant.remaining -= take
+            left -= take
+            if grant.remaining <= 0:
+                grant.status = "used"
+            session.add(
+                CreditLedgerEntry(grant_id=grant.id, kind="consume", delta=-take, event_id=event.id)
+            )
+        _sync_credits(row, grants)
     if meter.aggregation == "max":
         row.used = max(row.used, q)
         row.overage = max(row.overage, over)
@@ -386,8 +414,18 @@ async def _consume_locked(
         row.from_credits += from_credits
         row.overage += over
     await _thresholds(session, subject, row, meter)
-    await session.flush()
     return event, False
+
+
+async def _flush_events(session: AsyncSession) -> None:
+    """One flush for the request's events; a key raced in by another meter is a conflict."""
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(
+            "An idempotency key of this request was just used for another meter; retry to get "
+            "the first result."
+        ) from exc
 
 
 def _balance_out(row: UsageBalance, meter: MeterDef, credits: Decimal) -> BalanceOut:
@@ -400,9 +438,12 @@ def _balance_out(row: UsageBalance, meter: MeterDef, credits: Decimal) -> Balanc
     )
 
 
-async def _credits_left(session: AsyncSession, subject: Subject, meter: str) -> Decimal:
+async def _credits_left(session: AsyncSession, subject: Subject, row: UsageBalance) -> Decimal:
+    """Read-only view of the spendable credits (no writes)."""
     now = clock.now()
-    grants = await repository.live_grants(session, subject.type, subject.id, meter)
+    if row.credits <= 0 or row.credits_expire_at is None or now < row.credits_expire_at:
+        return row.credits
+    grants = await repository.live_grants(session, subject.type, subject.id, row.meter_key)
     return sum((g.remaining for g in grants if g.expires_at is None or g.expires_at > now), ZERO)
 
 
@@ -455,7 +496,9 @@ async def record_event(
         occurred_at,
         _event_key(data, idempotency_key),
     )
-    credits = await _credits_left(session, subject, meter.key) if row.limit >= 0 else ZERO
+    if not replayed:
+        await _flush_events(session)
+    credits = await _credits_left(session, subject, row) if row.limit >= 0 else ZERO
     return UsageResult(
         event=UsageEventOut.model_validate(event),
         replayed=replayed,
@@ -473,10 +516,17 @@ async def record_batch(
     """Each event accepted, replayed or refused on its own; balance rows locked in meter order."""
     meters = {key: _meter(key) for key in sorted({item.meter for item in items})}
     rows = {key: await _locked_balance(session, subject, key) for key in meters}
+    keys = [
+        _event_key(item, f"{idempotency_key}:{i}" if idempotency_key else None)
+        for i, item in enumerate(items)
+    ]
+    stored = await repository.find_events(
+        session, subject.type, subject.id, [k for k in keys if not k.startswith("auto:")]
+    )
+    known = {event.idempotency_key: event for event in stored}
     results: list[BatchItem] = []
     counts = {"accepted": 0, "replayed": 0, "refused": 0}
     for index, item in enumerate(items):
-        fallback = f"{idempotency_key}:{index}" if idempotency_key else None
         try:
             occurred_at = _occurred(item)
             event, replayed = await _consume_locked(
@@ -487,7 +537,8 @@ async def record_batch(
                 meters[item.meter],
                 item.quantity,
                 occurred_at,
-                _event_key(item, fallback),
+                keys[index],
+                known=known,
             )
         except (QuotaExceeded, InvalidInput) as exc:
             counts["refused"] += 1
@@ -499,6 +550,7 @@ async def record_batch(
         results.append(
             BatchItem(index=index, status=status, event=UsageEventOut.model_validate(event))
         )
+    await _flush_events(session)
     return BatchResult(results=results, **counts)
 
 
@@ -540,10 +592,7 @@ async def _check_hold(
         return
     credits = ZERO
     if extra + row.reserved > free:
-        credits = sum(
-            (g.remaining for g in await _live_grants(session, subject, meter.key, clock.now())),
-            ZERO,
-        )
+        credits = await _spendable(session, subject, row, clock.now())
     available = free + credits - row.reserved
     if extra > available:
         raise _refusal(row, meter, extra, available)
@@ -612,7 +661,7 @@ async def commit(
             reservation_id=hold.id,
         )
         hold.event_id = event.id
-    await session.flush()
+    await _flush_events(session)
     return ReservationOut.model_validate(hold)
 
 
@@ -661,7 +710,7 @@ async def usage(session: AsyncSession, subject: Subject) -> UsageOut:
     meters = []
     for meter in profile.meters:
         row = rows.get(meter.key)
-        credits = await _credits_left(session, subject, meter.key)
+        credits = ZERO if row is None else await _credits_left(session, subject, row)
         if row is None:
             start, end = period_for(meter.reset, now, now, 1)
             view = UsageBalance(
@@ -774,7 +823,7 @@ async def grant_credits(
 ) -> CreditGrantOut:
     """Give the subject `amount` units of a meter, spent after the plan allowance."""
     _meter(meter_key)
-    await _locked_balance(session, subject, meter_key)
+    row = await _locked_balance(session, subject, meter_key)
     grant = CreditGrant(
         id=new_id(),
         subject_type=subject.type,
@@ -792,6 +841,7 @@ async def grant_credits(
     await repository.add(
         session, grant, CreditLedgerEntry(grant_id=grant.id, kind="grant", delta=amount)
     )
+    await _resync_credits(session, subject, row)
     await audit.record(
         session,
         actor,
@@ -879,13 +929,13 @@ async def activate_card(
     if not grant.paid:
         raise Conflict("This time card's payment has not completed yet.", card_status="unpaid")
     before = audit.snapshot(grant, GRANT_FIELDS)
-    await _locked_balance(session, subject, grant.meter_key)
+    row = await _locked_balance(session, subject, grant.meter_key)
     now = clock.now()
     grant.subject_type, grant.subject_id = subject.type, subject.id
     grant.status, grant.activated_at = "active", now
     grant.expires_at = now + timedelta(days=grant.validity_days) if grant.validity_days else None
     session.add(CreditLedgerEntry(grant_id=grant.id, kind="grant", delta=grant.total))
-    await session.flush()
+    await _resync_credits(session, subject, row)
     await audit.record(
         session,
         actor,
@@ -903,10 +953,8 @@ async def refund_card(session: AsyncSession, actor: Principal, grant_id: uuid.UU
     grant = await repository.get_grant(session, grant_id)
     if grant is None:
         raise NotFound("No such credit grant.")
-    if grant.subject_id is not None:
-        await _locked_balance(
-            session, Subject(grant.subject_type, grant.subject_id), grant.meter_key
-        )
+    owner = Subject(grant.subject_type, grant.subject_id) if grant.subject_id else None
+    row = await _locked_balance(session, owner, grant.meter_key) if owner else None
     grant = await repository.get_grant(session, grant_id, lock=True)
     assert grant is not None
     if grant.status == "refunded":
@@ -919,6 +967,8 @@ async def refund_card(session: AsyncSession, actor: Principal, grant_id: uuid.UU
         session.add(CreditLedgerEntry(grant_id=grant.id, kind="refund", delta=-clawed))
     grant.remaining, grant.status = ZERO, "refunded"
     await session.flush()
+    if owner is not None and row is not None:
+        await _resync_credits(session, owner, row)
     await audit.record(
         session,
         actor,

@@ -2,7 +2,7 @@
 
 Revision ID: 0100
 Revises:
-Create Date: 2026-11-24 12:12:09.753076
+Create Date: 2026-11-24 12:19:40.709460
 """
 
 from collections.abc import Sequence
@@ -181,6 +181,8 @@ def upgrade() -> None:
         sa.Column("overage_billed", sa.Numeric(precision=20, scale=6), nullable=False),
         sa.Column("unbilled_overage", sa.Numeric(precision=20, scale=6), nullable=False),
         sa.Column("reserved", sa.Numeric(precision=20, scale=6), nullable=False),
+        sa.Column("credits", sa.Numeric(precision=20, scale=6), nullable=False),
+        sa.Column("credits_expire_at", voxbase.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("alerted_80", sa.Boolean(), nullable=False),
         sa.Column("alerted_100", sa.Boolean(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
