@@ -250,4 +250,6 @@ async def test_manual_provider_has_no_checkout(app, client):
     with profile("talking_app"):
         user = await User.create(client)
         response = await user.post("/v1/me/subscription/checkout", {"plan": "pro"})
-        assert response.status_code == 503
+        assert response.status_code == 409
+        hook = await client.post("/v1/webhooks/stripe", content=b"{}")
+        assert hook.status_code == 404

@@ -99,7 +99,7 @@ async def change_subscription(
 @me.post(
     "/subscription/checkout",
     response_model=CheckoutOut,
-    responses=problem_responses(404, 422, 503),
+    responses=problem_responses(404, 409, 422, 503),
 )
 async def subscription_checkout(
     data: CheckoutRequest, session: DbSession, principal: CurrentUser, payments: Payments, kit: Kit
@@ -251,7 +251,7 @@ async def admin_run_renewals(session: DbSession, _: BillingManager) -> RenewalRu
     return RenewalRun(renewed=await service.run_renewals(session))
 
 
-@hooks.post("/stripe", response_model=WebhookAck, responses=problem_responses(400, 503))
+@hooks.post("/stripe", response_model=WebhookAck, responses=problem_responses(400, 404))
 async def stripe_webhook(
     request: Request,
     session: DbSession,

@@ -20,10 +20,17 @@ from voxbase.billing.models import Invoice, InvoiceLine, Subscription, WebhookEv
 from voxbase.billing.schemas import CheckoutOut, WebhookAck
 from voxbase.core import clock
 from voxbase.core.config import Settings
-from voxbase.core.errors import BadRequest, InvalidInput, NotFound, ServiceUnavailable
+from voxbase.core.errors import (
+    BadRequest,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    ServiceUnavailable,
+)
 from voxbase.core.principal import SYSTEM, Principal
 from voxbase.profiles import active_profile
 from voxbase.providers.payments import (
+    NotSupported,
     PaymentProvider,
     PaymentProviderError,
     SignatureError,
@@ -71,6 +78,8 @@ async def checkout(
             success_url=f"{base}/billing/success?session_id={{CHECKOUT_SESSION_ID}}",
             cancel_url=f"{base}/billing/cancelled",
         )
+    except NotSupported as exc:
+        raise Conflict(str(exc)) from exc
     except PaymentProviderError as exc:
         raise ServiceUnavailable(str(exc)) from exc
     if sub.provider_customer_id is None and result.customer_id:
@@ -83,7 +92,7 @@ async def receive_stripe(
     session: AsyncSession, payload: bytes, signature: str | None, settings: Settings
 ) -> WebhookAck:
     if settings.stripe_webhook_secret is None:
-        raise ServiceUnavailable("Stripe webhooks are not configured.")
+        raise NotFound("Stripe webhooks are not enabled here (VOXBASE_STRIPE_WEBHOOK_SECRET).")
     try:
         event = verify_stripe(
             payload,

@@ -37,6 +37,10 @@ class PaymentProviderError(Exception):
     pass
 
 
+class NotSupported(PaymentProviderError):
+    """The configured provider cannot do this (the manual one has no checkout page)."""
+
+
 class PaymentProvider(Protocol):
     name: str
 
@@ -74,7 +78,7 @@ class ManualProvider:
         return None
 
     async def checkout(self, **_: Any) -> Checkout:
-        raise PaymentProviderError("Checkout needs the Stripe payment provider.")
+        raise NotSupported("Checkout needs the Stripe payment provider.")
 
 
 class StripeProvider:
