@@ -112,3 +112,14 @@ async def test_activation_guesses_are_rate_limited(client):
 async def test_unknown_tier(client):
     user = await User.create(client)
     assert (await user.post("/v1/time-cards/purchase", {"tier": "gold"})).status_code == 404
+
+
+async def test_purchase_retry_with_idempotency_key_buys_once(client):
+    user = await User.create(client)
+    headers = {"Idempotency-Key": "buy-1"}
+    first = await user.post("/v1/time-cards/purchase", {"tier": "starter"}, headers=headers)
+    again = await user.post("/v1/time-cards/purchase", {"tier": "starter"}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json()["card"]["id"] == first.json()["card"]["id"]
+    assert again.json()["activation_code"] is None
+    assert len((await user.get("/v1/me/invoices")).json()["items"]) == 1

@@ -287,3 +287,13 @@ async def test_expired_holds_swept_by_job(app, client, manual_clock):
         assert await service.expire_reservations(session) == 1
     await user.login()
     assert Decimal((await user.meter("voice_minutes"))["reserved"]) == 0
+
+
+async def test_reservation_retry_with_idempotency_key_holds_once(client):
+    user = await User.create(client)
+    body = {"meter": "voice_minutes", "quantity": "10"}
+    first = await user.post("/v1/usage/reservations", body, headers={"Idempotency-Key": "live-1"})
+    again = await user.post("/v1/usage/reservations", body, headers={"Idempotency-Key": "live-1"})
+    assert first.status_code == again.status_code == 201
+    assert first.json()["id"] == again.json()["id"]
+    assert Decimal((await user.meter("voice_minutes"))["reserved"]) == 10

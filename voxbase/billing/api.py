@@ -173,13 +173,27 @@ async def my_time_cards(session: DbSession, principal: BillingReader) -> list[Cr
     "/purchase",
     status_code=201,
     response_model=TimeCardPurchased,
-    responses=problem_responses(404, 503),
+    responses=problem_responses(404, 409, 503),
 )
 async def purchase_time_card(
-    data: TimeCardPurchase, session: DbSession, principal: CurrentUser, payments: Payments
+    data: TimeCardPurchase,
+    session: DbSession,
+    principal: CurrentUser,
+    payments: Payments,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=180,
+            pattern=r"^[\x21-\x7e]+$",
+            description="A retry with the same key returns the first purchase (without the code).",
+        ),
+    ] = None,
 ) -> TimeCardPurchased:
     """Buy a pricing tier. The activation code is shown once; it works once the invoice is paid."""
-    return await service.purchase_time_card(session, principal, data.tier, payments)
+    return await service.purchase_time_card(
+        session, principal, data.tier, payments, idempotency_key
+    )
 
 
 @cards.post("/activate", response_model=CreditGrantOut, responses=problem_responses(404, 409, 429))

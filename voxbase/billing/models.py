@@ -121,6 +121,7 @@ class BillingEvent(Model):
 
 class Invoice(Model):
     __tablename__ = "invoices"
+    __table_args__ = (UniqueConstraint("user_id", "idempotency_key"),)
 
     user_id: Mapped[uuid.UUID] = mapped_column(index=True)
     subscription_id: Mapped[uuid.UUID | None]
@@ -140,6 +141,8 @@ class Invoice(Model):
     provider: Mapped[str] = mapped_column(String(16), default="manual")
     provider_invoice_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     hosted_url: Mapped[str | None] = mapped_column(String(2048))
+    # The `Idempotency-Key` of the request that created it (purchases): a retry finds it.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
 
 
 class InvoiceLine(Model):

@@ -244,3 +244,8 @@ async def plan_by_price(session: AsyncSession, price_id: str) -> Plan | None:
         (Plan.stripe_price_id_monthly == price_id) | (Plan.stripe_price_id_yearly == price_id)
     )
     return (await session.execute(query.limit(1))).scalar_one_or_none()
+
+
+async def invoice_by_key(session: AsyncSession, user_id: uuid.UUID, key: str) -> Invoice | None:
+    query = select(Invoice).where(Invoice.user_id == user_id, Invoice.idempotency_key == key)
+    return (await session.execute(query)).scalar_one_or_none()

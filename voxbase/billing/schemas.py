@@ -196,8 +196,8 @@ class TimeCardPurchase(BaseModel):
 
 class TimeCardPurchased(BaseModel):
     card: CreditGrantOut
-    activation_code: str = Field(
-        description="Shown only in this response; give it to whoever spends it."
+    activation_code: str | None = Field(
+        description="Shown only in the first response (null on an idempotent replay)."
     )
     invoice: InvoiceOut
     payment_client_secret: str | None = Field(

@@ -1030,6 +1030,7 @@ async def purchase_time_card(
     principal: Principal,
     tier_key: str,
     provider: PaymentProvider | None = None,
+    idempotency_key: str | None = None,
 ) -> TimeCardPurchased:
     """Buy a pricing tier: a pending card of hours*60 + bonus minutes, and its invoice.
     The card activates once the invoice is paid."""
@@ -1037,6 +1038,11 @@ async def purchase_time_card(
     if tier is None or not tier.active:
         raise NotFound(f"No pricing tier {tier_key!r}.", tier=tier_key)
     user_id = _user_id(principal)
+    if idempotency_key:
+        await repository.subscription_of(session, user_id, lock=True)  # serialise retries
+        first = await repository.invoice_by_key(session, user_id, idempotency_key)
+        if first is not None:
+            return await _purchase_replay(session, first)
     grant_id = new_id()
     line = _line(
         "time_card",
@@ -1045,6 +1051,7 @@ async def purchase_time_card(
         reference=str(grant_id),
     )
     invoice = await _new_invoice(session, user_id, None, tier.currency, [line], None)
+    invoice.idempotency_key = idempotency_key
     card, code = await metering.create_card(
         session,
         principal,
@@ -1063,6 +1070,17 @@ async def purchase_time_card(
         activation_code=code,
         invoice=await _invoice_view(session, invoice),
         payment_client_secret=secret,
+    )
+
+
+async def _purchase_replay(session: AsyncSession, invoice: Invoice) -> TimeCardPurchased:
+    lines = await repository.invoice_lines(session, [invoice.id])
+    reference = next((line.reference for line in lines if line.kind == "time_card"), None)
+    card = await metering.get_grant(session, uuid.UUID(reference)) if reference else None
+    if card is None:
+        raise Conflict("This idempotency key was used for another request.")
+    return TimeCardPurchased(
+        card=card, activation_code=None, invoice=await _invoice_view(session, invoice)
     )
 
 

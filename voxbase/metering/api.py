@@ -102,12 +102,18 @@ async def list_usage_events(
     "/reservations",
     status_code=201,
     response_model=ReservationOut,
-    responses=problem_responses(402, 404, 422),
+    responses=problem_responses(402, 404, 409, 422),
 )
 async def create_reservation(
-    data: ReservationIn, session: DbSession, principal: UsageWriter
+    data: ReservationIn,
+    session: DbSession,
+    principal: UsageWriter,
+    idempotency_key: IdempotencyHeader = None,
 ) -> ReservationOut:
-    """Hold units for a live session; holds count against the quota until they end."""
+    """Hold units for a live session; holds count against the quota until they end.
+
+    With `Idempotency-Key`, a retry returns the first hold.
+    """
     return await service.reserve(
         session,
         principal,
@@ -115,6 +121,7 @@ async def create_reservation(
         data.meter,
         data.quantity,
         data.ttl_seconds,
+        idempotency_key,
     )
 
 

@@ -83,6 +83,7 @@ class Reservation(Model):
     __tablename__ = "usage_reservations"
     __table_args__ = (
         Index("ix_usage_reservations_subject_status", "subject_id", "meter_key", "status"),
+        UniqueConstraint("subject_type", "subject_id", "idempotency_key"),
     )
 
     subject_type: Mapped[str] = mapped_column(String(16))
@@ -96,6 +97,7 @@ class Reservation(Model):
     committed_quantity: Mapped[Decimal | None] = mapped_column(Quantity)
     event_id: Mapped[uuid.UUID | None]
     closed_at: Mapped[datetime | None]
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
 
 
 class CreditGrant(Model):

@@ -158,6 +158,17 @@ async def get_reservation(
     ).scalar_one_or_none()
 
 
+async def reservation_by_key(
+    session: AsyncSession, subject_type: str, subject_id: uuid.UUID, key: str
+) -> Reservation | None:
+    query = select(Reservation).where(
+        Reservation.subject_type == subject_type,
+        Reservation.subject_id == subject_id,
+        Reservation.idempotency_key == key,
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
 async def expired_holds(
     session: AsyncSession, subject_type: str, subject_id: uuid.UUID, meter: str, now: datetime
 ) -> Sequence[Reservation]:

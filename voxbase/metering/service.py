@@ -564,12 +564,22 @@ async def reserve(
     meter_key: str,
     quantity: Decimal,
     ttl_seconds: int,
+    idempotency_key: str | None = None,
 ) -> ReservationOut:
-    """Hold `quantity` units for a live session; refused like usage when it does not fit."""
+    """Hold `quantity` units for a live session; refused like usage when it does not fit.
+
+    With an idempotency key, a retry returns the first hold instead of holding twice.
+    """
     meter = _meter(meter_key)
     if meter.aggregation != "sum":
         raise InvalidInput("Only summed meters (minutes, seconds, tokens) take reservations.")
     row = await _locked_balance(session, subject, meter.key)
+    if idempotency_key:
+        first = await repository.reservation_by_key(
+            session, subject.type, subject.id, idempotency_key
+        )
+        if first is not None:
+            return ReservationOut.model_validate(first)
     await _check_hold(session, subject, row, meter, quantity)
     row.reserved += quantity
     hold = Reservation(
@@ -579,8 +589,10 @@ async def reserve(
         quantity=quantity,
         status="held",
         expires_at=clock.now() + timedelta(seconds=ttl_seconds),
+        idempotency_key=idempotency_key,
     )
-    await repository.add(session, hold)
+    session.add(hold)
+    await _flush_events(session)
     return ReservationOut.model_validate(hold)
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0100
 Revises:
-Create Date: 2026-11-24 12:19:40.709460
+Create Date: 2026-11-24 12:22:53.834620
 """
 
 from collections.abc import Sequence
@@ -103,12 +103,16 @@ def upgrade() -> None:
         sa.Column("provider", sa.String(length=16), nullable=False),
         sa.Column("provider_invoice_id", sa.String(length=255), nullable=True),
         sa.Column("hosted_url", sa.String(length=2048), nullable=True),
+        sa.Column("idempotency_key", sa.String(length=200), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("created_at", voxbase.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", voxbase.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_invoices")),
         sa.UniqueConstraint("number", name=op.f("uq_invoices_number")),
         sa.UniqueConstraint("provider_invoice_id", name=op.f("uq_invoices_provider_invoice_id")),
+        sa.UniqueConstraint(
+            "user_id", "idempotency_key", name=op.f("uq_invoices_user_id_idempotency_key")
+        ),
     )
     with op.batch_alter_table("invoices", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_invoices_created_at"), ["created_at"], unique=False)
@@ -251,10 +255,17 @@ def upgrade() -> None:
         sa.Column("committed_quantity", sa.Numeric(precision=20, scale=6), nullable=True),
         sa.Column("event_id", sa.Uuid(), nullable=True),
         sa.Column("closed_at", voxbase.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("idempotency_key", sa.String(length=200), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("created_at", voxbase.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", voxbase.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_usage_reservations")),
+        sa.UniqueConstraint(
+            "subject_type",
+            "subject_id",
+            "idempotency_key",
+            name=op.f("uq_usage_reservations_subject_type_subject_id_idempotency_key"),
+        ),
     )
     with op.batch_alter_table("usage_reservations", schema=None) as batch_op:
         batch_op.create_index(
