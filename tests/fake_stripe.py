@@ -71,6 +71,14 @@ class FakeStripe:
                 "customer": form.get("customer"),
                 "metadata": metadata,
             }
+        if path == "/v1/refunds":
+            return 200, {
+                "id": f"re_{n}",
+                "object": "refund",
+                "amount": int(form["amount"]),
+                "payment_intent": form["payment_intent"],
+                "status": "succeeded",
+            }
         return 404, {"error": {"type": "invalid_request_error", "message": f"no {path}"}}
 
     def calls(self, path: str) -> list[dict[str, str]]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import bearer, make_admin
 from tests.fake_stripe import FakeStripe
 from tests.helpers_billing import User, at, profile
 from voxbase.providers.payments import StripeProvider, stripe_signature
@@ -114,6 +115,17 @@ async def test_time_card_paid_through_stripe(stripe_app, client, fake_stripe, ma
         activated = await user.post("/v1/time-cards/activate", {"code": code})
         assert activated.status_code == 200
         assert Decimal((await user.meter("voice_minutes"))["credits"]) == 60
+
+        # Spend 15 of the 60 minutes (5 come from the free plan), refund the rest via Stripe.
+        await user.use("voice_minutes", 20)
+        admin = bearer((await make_admin(stripe_app, client))["access_token"])
+        refund = await client.post(
+            f"/v1/admin/time-cards/{bought['card']['id']}/refund", headers=admin
+        )
+        assert refund.status_code == 200, refund.text
+        assert refund.json()["refunded_amount"] == 749  # 999 * 45/60 = 749.25
+        sent = fake_stripe.calls("/v1/refunds")[-1]
+        assert (sent["payment_intent"], sent["amount"]) == (intent_id, "749")
 
 
 async def test_signatures_are_checked(stripe_app, client, manual_clock):

@@ -250,13 +250,14 @@ async def admin_void_invoice(
 @admin.post(
     "/time-cards/{card_id}/refund",
     response_model=RefundOut,
-    responses=problem_responses(404, 409),
+    responses=problem_responses(404, 409, 503),
 )
 async def admin_refund_time_card(
-    card_id: uuid.UUID, session: DbSession, principal: BillingManager
+    card_id: uuid.UUID, session: DbSession, principal: BillingManager, payments: Payments
 ) -> RefundOut:
-    """Refund a card: unused minutes are clawed back, their share of the price returned."""
-    return await service.admin_refund_time_card(session, principal, card_id)
+    """Refund a card: unused minutes are clawed back, their share of the price returned
+    (through the provider that took the payment)."""
+    return await service.admin_refund_time_card(session, principal, card_id, payments)
 
 
 @admin.post("/billing/renewals", response_model=RenewalRun)

@@ -1098,7 +1098,10 @@ async def my_time_cards(session: AsyncSession, principal: Principal) -> list[Cre
 
 
 async def admin_refund_time_card(
-    session: AsyncSession, actor: Principal, card_id: uuid.UUID
+    session: AsyncSession,
+    actor: Principal,
+    card_id: uuid.UUID,
+    provider: PaymentProvider | None = None,
 ) -> RefundOut:
     """Refund a card: unused minutes are clawed back and their share of the price returned."""
     card = await metering.get_grant(session, card_id)
@@ -1121,6 +1124,18 @@ async def admin_refund_time_card(
                 continue
             share = Decimal(payment.amount) * unused / card.total if card.total else Decimal(0)
             refund = int(share.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+            if (
+                refund
+                and provider is not None
+                and payment.provider == provider.name
+                and payment.provider_payment_id
+            ):
+                try:
+                    await provider.refund(
+                        provider_payment_id=payment.provider_payment_id, amount=refund
+                    )
+                except PaymentProviderError as exc:
+                    raise ServiceUnavailable("The payment provider refused the refund.") from exc
             payment.status, payment.refunded_at = "refunded", clock.now()
             payment.failure_reason = f"refunded {refund} of {payment.amount} {payment.currency}"
     await session.flush()

@@ -68,6 +68,8 @@ class PaymentProvider(Protocol):
         cancel_url: str,
     ) -> Checkout: ...
 
+    async def refund(self, *, provider_payment_id: str, amount: int) -> str | None: ...
+
 
 class ManualProvider:
     """Offline: nothing is charged here; an administrator records the payment."""
@@ -79,6 +81,9 @@ class ManualProvider:
 
     async def checkout(self, **_: Any) -> Checkout:
         raise NotSupported("Checkout needs the Stripe payment provider.")
+
+    async def refund(self, **_: Any) -> str | None:
+        return None  # money goes back offline; the payment row records it
 
 
 class StripeProvider:
@@ -159,6 +164,16 @@ class StripeProvider:
         except self._stripe.StripeError as exc:
             raise PaymentProviderError(str(exc)) from exc
         return Checkout(str(session.id), str(session.url), customer)
+
+    async def refund(self, *, provider_payment_id: str, amount: int) -> str | None:
+        try:
+            refund = await self.client.v1.refunds.create_async(
+                params={"payment_intent": provider_payment_id, "amount": amount},
+                options={"idempotency_key": f"refund-{provider_payment_id}-{amount}"},
+            )
+        except self._stripe.StripeError as exc:
+            raise PaymentProviderError(str(exc)) from exc
+        return str(refund.id)
 
 
 def payment_provider(settings: Settings) -> PaymentProvider:
