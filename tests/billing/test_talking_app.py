@@ -246,3 +246,19 @@ async def test_yearly_interval_change_is_scheduled(app, client, manual_clock):
     sub = (await user.get("/v1/me/subscription")).json()
     assert sub["interval"] == "year" and sub["current_period_end"].startswith("2027-04-01")
     assert (await user.get("/v1/me/invoices")).json()["items"][0]["amount_due"] == 29990
+
+
+async def test_unpaid_invoice_makes_the_subscription_past_due(app, client, manual_clock):
+    manual_clock.set(at("2026-03-11T00:00:00"))
+    user = await User.create(client)
+    invoice = (await user.post("/v1/me/subscription/change", {"plan": "pro"})).json()["invoice"]
+    admin = bearer((await make_admin(app, client))["access_token"])
+    listed = await client.get("/v1/admin/invoices", params={"status": "open"}, headers=admin)
+    assert [i["id"] for i in listed.json()["items"]] == [invoice["id"]]
+    manual_clock.set(at("2026-03-18T00:00:01"))  # due after 7 days
+    await renew(app)
+    await user.login()
+    assert (await user.get("/v1/me/subscription")).json()["status"] == "past_due"
+    admin = bearer((await make_admin(app, client))["access_token"])
+    await client.post(f"/v1/admin/invoices/{invoice['id']}/mark-paid", json={}, headers=admin)
+    assert (await user.get("/v1/me/subscription")).json()["status"] == "active"

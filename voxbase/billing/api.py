@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 
@@ -224,6 +224,21 @@ async def admin_update_plan(
 ) -> PlanOut:
     """Edit a plan (audited). Subscribers get it at their next period or plan change."""
     return await service.admin_update_plan(session, principal, key, data)
+
+
+@admin.get("/invoices", response_model=Page[InvoiceOut])
+async def admin_list_invoices(
+    session: DbSession,
+    _: BillingManager,
+    status_: Annotated[
+        Literal["draft", "open", "paid", "void", "uncollectible"] | None, Query(alias="status")
+    ] = None,
+    user_id: uuid.UUID | None = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[InvoiceOut]:
+    """Invoices of every user (e.g. `status=open` to record offline payments)."""
+    return await service.admin_list_invoices(session, status_, user_id, cursor, limit)
 
 
 @admin.post(

@@ -249,3 +249,37 @@ async def plan_by_price(session: AsyncSession, price_id: str) -> Plan | None:
 async def invoice_by_key(session: AsyncSession, user_id: uuid.UUID, key: str) -> Invoice | None:
     query = select(Invoice).where(Invoice.user_id == user_id, Invoice.idempotency_key == key)
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def admin_invoices(
+    session: AsyncSession,
+    status: str | None,
+    user_id: uuid.UUID | None,
+    cursor: str | None,
+    limit: int,
+) -> Sequence[Invoice]:
+    query = select(Invoice)
+    if status:
+        query = query.where(Invoice.status == status)
+    if user_id:
+        query = query.where(Invoice.user_id == user_id)
+    query = paginate_newest_first(query, Invoice.created_at, Invoice.id, cursor, limit)
+    return (await session.execute(query)).scalars().all()
+
+
+async def overdue_subscriptions(
+    session: AsyncSession, now: datetime, limit: int
+) -> Sequence[uuid.UUID]:
+    """Users whose subscription is active but has an open invoice past its due date."""
+    query = (
+        select(Subscription.user_id)
+        .join(Invoice, Invoice.subscription_id == Subscription.id)
+        .where(
+            Subscription.status == "active",
+            Invoice.status == "open",
+            Invoice.due_at <= now,
+        )
+        .distinct()
+        .limit(limit)
+    )
+    return (await session.execute(query)).scalars().all()

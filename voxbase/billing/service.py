@@ -677,6 +677,21 @@ async def run_renewals(session: AsyncSession, now: datetime | None = None, limit
             continue
         await _roll(session, sub, now)
         rolled += 1
+    for user_id in await repository.overdue_subscriptions(session, now, limit):
+        sub = await repository.subscription_of(session, user_id, lock=True)
+        if sub is not None and sub.status == "active":
+            before = audit.snapshot(sub, SUBSCRIPTION_FIELDS)
+            sub.status = "past_due"
+            await _event(session, sub, "subscription.past_due")
+            await audit.record(
+                session,
+                SYSTEM,
+                "subscription.past_due",
+                "subscription",
+                sub.id,
+                before=before,
+                after=audit.snapshot(sub, SUBSCRIPTION_FIELDS),
+            )
     return rolled
 
 
@@ -940,6 +955,26 @@ async def settle_invoice(
             ) and not await repository.open_invoices(session, sub.id):
                 sub.status = "active"
     return payment
+
+
+async def admin_list_invoices(
+    session: AsyncSession,
+    status: str | None,
+    user_id: uuid.UUID | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[InvoiceOut]:
+    rows = await repository.admin_invoices(session, status, user_id, cursor, limit)
+    items, next_cursor = page_of(rows, limit)
+    lines = await repository.invoice_lines(session, [i.id for i in items])
+    views = []
+    for invoice in items:
+        view = InvoiceOut.model_validate(invoice)
+        view.lines = [
+            InvoiceLineOut.model_validate(line) for line in lines if line.invoice_id == invoice.id
+        ]
+        views.append(view)
+    return Page[InvoiceOut](items=views, next_cursor=next_cursor)
 
 
 async def admin_mark_paid(
