@@ -262,3 +262,21 @@ async def test_unpaid_invoice_makes_the_subscription_past_due(app, client, manua
     admin = bearer((await make_admin(app, client))["access_token"])
     await client.post(f"/v1/admin/invoices/{invoice['id']}/mark-paid", json={}, headers=admin)
     assert (await user.get("/v1/me/subscription")).json()["status"] == "active"
+
+
+async def test_periodic_jobs_run_the_services(app, client, manual_clock):
+    import asyncio
+
+    from voxbase.billing import tasks as billing_tasks
+    from voxbase.metering import tasks as metering_tasks
+
+    manual_clock.set(at("2026-03-11T00:00:00"))
+    user = await User.create(client)
+    await user.post("/v1/me/subscription/change", {"plan": "pro"})
+    await user.post("/v1/me/subscription/change", {"plan": "free"})
+    manual_clock.set(at("2026-04-01T00:00:00"))
+    # The huey tasks run the same service functions in their own unit of work.
+    await asyncio.to_thread(billing_tasks.run_renewals.call_local)
+    await asyncio.to_thread(metering_tasks.expire_reservations.call_local)
+    await user.login()
+    assert (await user.get("/v1/me/subscription")).json()["plan_key"] == "free"
