@@ -280,3 +280,17 @@ async def test_periodic_jobs_run_the_services(app, client, manual_clock):
     await asyncio.to_thread(metering_tasks.expire_reservations.call_local)
     await user.login()
     assert (await user.get("/v1/me/subscription")).json()["plan_key"] == "free"
+
+
+async def test_api_keys_need_billing_scope_and_cannot_change_plans(client):
+    user = await User.create(client)
+    keys = {}
+    for name, scopes in (("billing", ["billing:read"]), ("usage", ["usage:write"])):
+        response = await user.post("/v1/api-keys", {"name": name, "scopes": scopes})
+        keys[name] = bearer(response.json()["key"])
+    assert (await client.get("/v1/me/subscription", headers=keys["billing"])).status_code == 200
+    assert (await client.get("/v1/me/subscription", headers=keys["usage"])).status_code == 403
+    change = await client.post(
+        "/v1/me/subscription/change", json={"plan": "pro"}, headers=keys["billing"]
+    )
+    assert change.status_code == 403  # a person signs for money, not a server key
