@@ -15,6 +15,7 @@ from voxbase.accounts import api as accounts_api
 from voxbase.accounts.service import AuthKit
 from voxbase.audit import api as audit_api
 from voxbase.audit.logsink import SystemLogHandler, install, uninstall
+from voxbase.billing import api as billing_api
 from voxbase.core import background, jobs, ops
 from voxbase.core.config import Settings, get_settings
 from voxbase.core.db import Database
@@ -22,11 +23,19 @@ from voxbase.core.http import RequestContextMiddleware, install_error_handlers, 
 from voxbase.core.logging import configure_logging
 from voxbase.core.ratelimit import RateLimiter
 from voxbase.core.security import AccessTokens, Passwords
+from voxbase.metering import api as metering_api
 from voxbase.models import load_all_models, load_all_tasks
+from voxbase.profiles import install_from_settings
 from voxbase.providers.email import email_sender
 from voxbase.providers.oidc import OidcVerifier
+from voxbase.providers.payments import payment_provider
 
-MODULE_ROUTERS = [*accounts_api.routers, *audit_api.routers]
+MODULE_ROUTERS = [
+    *accounts_api.routers,
+    *audit_api.routers,
+    *metering_api.routers,
+    *billing_api.routers,
+]
 
 
 def build_auth_kit(settings: Settings) -> AuthKit:
@@ -48,6 +57,7 @@ def build_auth_kit(settings: Settings) -> AuthKit:
 
 def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> FastAPI:
     settings = settings or get_settings()
+    install_from_settings(settings)
     load_all_models()
     jobs.configure(settings)
     load_all_tasks()
@@ -84,6 +94,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     )
     app.state.settings = settings
     app.state.auth = build_auth_kit(settings)
+    app.state.payments = payment_provider(settings)
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
     app.include_router(ops.router)

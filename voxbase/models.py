@@ -2,7 +2,12 @@
 
 import importlib
 
-MODEL_MODULES = ("voxbase.accounts.models", "voxbase.audit.models")
+MODEL_MODULES = (
+    "voxbase.accounts.models",
+    "voxbase.audit.models",
+    "voxbase.metering.models",
+    "voxbase.billing.models",
+)
 
 
 def load_all_models() -> None:
@@ -10,7 +15,7 @@ def load_all_models() -> None:
         importlib.import_module(name)
 
 
-TASK_MODULES: tuple[str, ...] = ()
+TASK_MODULES: tuple[str, ...] = ("voxbase.metering.tasks", "voxbase.billing.tasks")
 
 
 def load_all_tasks() -> None:

@@ -76,12 +76,17 @@ class Settings(BaseSettings):
     google_client_id: str | None = None
     google_issuer: str = "https://accounts.google.com"
 
-    # Payments: "manual" (offline, an admin records payments) or "stripe"
+    # Product profile (voxbase/profiles/presets/<name>.toml, or a path to a TOML file):
+    # meters, plans, limits, features, pricing tiers.
+    profile: str = Field("general", description="Preset name or path to a profile TOML file.")
+
+    # Billing and metering
     payment_provider: Literal["manual", "stripe"] = "manual"
     stripe_api_key: SecretStr | None = None
-    stripe_api_base: str = "https://api.stripe.com"
+    stripe_api_base: str | None = Field(None, description="Override (tests: a local server).")
     stripe_webhook_secret: SecretStr | None = None
-    stripe_webhook_tolerance_seconds: int = Field(300, ge=1, le=3600)
+    stripe_webhook_tolerance_seconds: int = Field(300, ge=1)
+    time_card_activation_limit: str = "10/hour"
 
     # Redis (rate limits, realtime fan-out, jobs) when configured
     redis_url: str | None = None
@@ -124,6 +129,7 @@ class Settings(BaseSettings):
         "login_limit_per_ip",
         "reset_limit_per_ip",
         "register_limit_per_ip",
+        "time_card_activation_limit",
     )
     @classmethod
     def _rate_limit_notation(cls, value: str) -> str:

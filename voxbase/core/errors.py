@@ -80,6 +80,12 @@ class Conflict(ServiceError):
     status, title, slug = 409, "Conflict", "conflict"
 
 
+class QuotaExceeded(ServiceError):
+    """A usage limit would be exceeded; the problem names meter, limit, used, remaining."""
+
+    status, title, slug = 402, "Quota exceeded", "quota-exceeded"
+
+
 class Gone(ServiceError):
     status, title, slug = 410, "Gone", "gone"
 
@@ -101,6 +107,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     titles = {
         400: "Bad request",
         401: "Authentication required",
+        402: "Quota exceeded",
         403: "Forbidden",
         404: "Not found",
         409: "Conflict",

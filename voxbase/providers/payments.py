@@ -1,212 +1,222 @@
 """Payment providers: `manual` (offline default: an admin marks invoices paid) and Stripe.
 
-Billing talks to this interface only. Stripe goes through the official SDK, whose API base is
-configurable so tests run against a local server that speaks Stripe's API.
+Stripe goes through the official SDK (`stripe.StripeClient`, async methods over httpx) with
+a configurable API base, so tests talk to a local server that speaks Stripe's API shape.
+Incoming Stripe webhooks are verified with Stripe's signature scheme (see `verify_stripe`).
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from datetime import datetime
+from typing import Any, Protocol
 
 import stripe
 
-from voxbase.core import clock
 from voxbase.core.config import Settings
 
-ChargeStatus = Literal["pending", "completed", "failed"]
+
+@dataclass(frozen=True)
+class Collection:
+    """A payment started at the provider for an invoice."""
+
+    provider_payment_id: str
+    client_secret: str | None
+    customer_id: str | None
 
 
 @dataclass(frozen=True)
-class Charge:
-    provider: str
-    reference: str
-    status: ChargeStatus
-    checkout_url: str | None = None
+class Checkout:
+    id: str
+    url: str
+    customer_id: str | None
 
 
-@dataclass(frozen=True)
-class Refund:
-    provider: str
-    reference: str
-    status: ChargeStatus
+class PaymentProviderError(Exception):
+    pass
 
 
-class PaymentError(Exception):
-    """The provider refused or could not be reached; the message is safe to show."""
+class NotSupported(PaymentProviderError):
+    """The configured provider cannot do this (the manual one has no checkout page)."""
 
 
 class PaymentProvider(Protocol):
     name: str
 
-    async def charge(
+    async def collect(
         self,
         *,
-        amount_minor: int,
-        currency: str,
+        invoice_id: str,
+        customer_id: str | None,
         email: str,
+        amount: int,
+        currency: str,
         description: str,
-        idempotency_key: str,
-        metadata: dict[str, str],
-    ) -> Charge: ...
+    ) -> Collection | None: ...
 
-    async def refund(
-        self, *, reference: str, amount_minor: int, idempotency_key: str
-    ) -> Refund: ...
+    async def checkout(
+        self,
+        *,
+        user_id: str,
+        customer_id: str | None,
+        email: str,
+        price_id: str,
+        plan: str,
+        interval: str,
+        success_url: str,
+        cancel_url: str,
+    ) -> Checkout: ...
+
+    async def refund(self, *, provider_payment_id: str, amount: int) -> str | None: ...
 
 
 class ManualProvider:
-    """Offline: nothing is charged; the payment stays pending until an admin records it."""
+    """Offline: nothing is charged here; an administrator records the payment."""
 
     name = "manual"
 
-    async def charge(
-        self,
-        *,
-        amount_minor: int,
-        currency: str,
-        email: str,
-        description: str,
-        idempotency_key: str,
-        metadata: dict[str, str],
-    ) -> Charge:
-        return Charge(
-            self.name, f"manual_{uuid.uuid5(uuid.NAMESPACE_URL, idempotency_key).hex}", "pending"
-        )
+    async def collect(self, **_: Any) -> Collection | None:
+        return None
 
-    async def refund(self, *, reference: str, amount_minor: int, idempotency_key: str) -> Refund:
-        return Refund(
-            self.name,
-            f"manual_refund_{uuid.uuid5(uuid.NAMESPACE_URL, idempotency_key).hex}",
-            "completed",
-        )
+    async def checkout(self, **_: Any) -> Checkout:
+        raise NotSupported("Checkout needs the Stripe payment provider.")
+
+    async def refund(self, **_: Any) -> str | None:
+        return None  # money goes back offline; the payment row records it
 
 
 class StripeProvider:
-    """Stripe Checkout for charges, Refunds API for refunds; completion arrives by webhook."""
-
     name = "stripe"
 
-    def __init__(self, api_key: str, api_base: str, public_base_url: str) -> None:
-        self._client = stripe.StripeClient(
+    def __init__(self, api_key: str, api_base: str | None = None) -> None:
+        self._stripe = stripe
+        base = {"api": api_base} if api_base else None
+        self.client = stripe.StripeClient(
             api_key,
-            base_addresses={"api": api_base.rstrip("/")},
+            base_addresses=base,  # type: ignore[arg-type]
             http_client=stripe.HTTPXClient(),
             max_network_retries=2,
         )
-        self._return_url = public_base_url.rstrip("/")
 
-    async def charge(
+    async def _customer(self, customer_id: str | None, email: str) -> str:
+        if customer_id:
+            return customer_id
+        customer = await self.client.v1.customers.create_async(params={"email": email})
+        return str(customer.id)
+
+    async def collect(
         self,
         *,
-        amount_minor: int,
-        currency: str,
+        invoice_id: str,
+        customer_id: str | None,
         email: str,
+        amount: int,
+        currency: str,
         description: str,
-        idempotency_key: str,
-        metadata: dict[str, str],
-    ) -> Charge:
-        params: dict[str, Any] = {
-            "mode": "payment",
-            "customer_email": email,
-            "line_items": [
-                {
-                    "quantity": 1,
-                    "price_data": {
-                        "currency": currency.lower(),
-                        "unit_amount": amount_minor,
-                        "product_data": {"name": description},
-                    },
-                }
-            ],
-            "metadata": metadata,
-            "payment_intent_data": {"metadata": metadata},
-            "success_url": f"{self._return_url}/billing/return?status=success",
-            "cancel_url": f"{self._return_url}/billing/return?status=cancel",
-        }
+    ) -> Collection | None:
         try:
-            session = await self._client.v1.checkout.sessions.create_async(
-                params,  # type: ignore[arg-type]
-                {"idempotency_key": idempotency_key},
+            customer = await self._customer(customer_id, email)
+            intent = await self.client.v1.payment_intents.create_async(
+                params={
+                    "amount": amount,
+                    "currency": currency,
+                    "customer": customer,
+                    "description": description,
+                    "metadata": {"invoice_id": invoice_id},
+                    "automatic_payment_methods": {"enabled": True},
+                },
+                options={"idempotency_key": f"invoice-{invoice_id}"},
             )
-        except stripe.StripeError as exc:
-            raise PaymentError(
-                exc.user_message or "The payment provider refused the charge."
-            ) from exc
-        return Charge(self.name, str(session.id), "pending", session.url)
+        except self._stripe.StripeError as exc:
+            raise PaymentProviderError(str(exc)) from exc
+        return Collection(str(intent.id), intent.client_secret, customer)
 
-    async def refund(self, *, reference: str, amount_minor: int, idempotency_key: str) -> Refund:
+    async def checkout(
+        self,
+        *,
+        user_id: str,
+        customer_id: str | None,
+        email: str,
+        price_id: str,
+        plan: str,
+        interval: str,
+        success_url: str,
+        cancel_url: str,
+    ) -> Checkout:
+        metadata = {"user_id": user_id, "plan": plan, "interval": interval}
         try:
-            refund = await self._client.v1.refunds.create_async(
-                {"payment_intent": reference, "amount": amount_minor},
-                {"idempotency_key": idempotency_key},
+            customer = await self._customer(customer_id, email)
+            session = await self.client.v1.checkout.sessions.create_async(
+                params={
+                    "mode": "subscription",
+                    "customer": customer,
+                    "line_items": [{"price": price_id, "quantity": 1}],
+                    "success_url": success_url,
+                    "cancel_url": cancel_url,
+                    "client_reference_id": user_id,
+                    "metadata": metadata,
+                    "subscription_data": {"metadata": metadata},
+                }
             )
-        except stripe.StripeError as exc:
-            raise PaymentError(
-                exc.user_message or "The payment provider refused the refund."
-            ) from exc
-        status: ChargeStatus = "completed" if refund.status == "succeeded" else "pending"
-        if refund.status in ("failed", "canceled"):
-            status = "failed"
-        return Refund(self.name, str(refund.id), status)
+        except self._stripe.StripeError as exc:
+            raise PaymentProviderError(str(exc)) from exc
+        return Checkout(str(session.id), str(session.url), customer)
+
+    async def refund(self, *, provider_payment_id: str, amount: int) -> str | None:
+        try:
+            refund = await self.client.v1.refunds.create_async(
+                params={"payment_intent": provider_payment_id, "amount": amount},
+                options={"idempotency_key": f"refund-{provider_payment_id}-{amount}"},
+            )
+        except self._stripe.StripeError as exc:
+            raise PaymentProviderError(str(exc)) from exc
+        return str(refund.id)
 
 
 def payment_provider(settings: Settings) -> PaymentProvider:
     if settings.payment_provider == "stripe":
-        assert settings.stripe_api_key is not None  # enforced by settings validation
-        return StripeProvider(
-            settings.stripe_api_key.get_secret_value(),
-            settings.stripe_api_base,
-            settings.public_base_url,
-        )
+        if settings.stripe_api_key is None:
+            raise PaymentProviderError("VOXBASE_STRIPE_API_KEY is required for Stripe.")
+        return StripeProvider(settings.stripe_api_key.get_secret_value(), settings.stripe_api_base)
     return ManualProvider()
 
 
-# Webhooks in ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StripeEvent:
-    id: str
-    type: str
-    created: datetime
-    data: dict[str, Any]  # the event's `data.object`
-    payload: dict[str, Any]
-
-
-class WebhookSignatureError(Exception):
+class SignatureError(Exception):
     pass
 
 
-def verify_stripe_webhook(
-    payload: bytes, signature_header: str | None, secret: str, tolerance_seconds: int = 300
-) -> StripeEvent:
-    """Stripe's scheme (HMAC-SHA256 over `t.payload`), with the timestamp checked both ways.
+def stripe_signature(payload: bytes, secret: str, timestamp: int) -> str:
+    """The `Stripe-Signature` header value Stripe would send (tests, local tools)."""
+    return stripe.WebhookSignature.generate_signature_header(
+        payload.decode(), secret, timestamp=timestamp
+    )
 
-    The SDK verifies the signature; it only refuses old timestamps, so a timestamp from the
-    future (beyond the tolerance) is refused here, against the service clock.
-    """
+
+def verify_stripe(
+    payload: bytes, header: str | None, secret: str, now: datetime, tolerance: int, *, skew: int = 5
+) -> dict[str, Any]:
+    """Stripe's scheme, checked by the SDK; the timestamp, against the service clock, must be
+    at most `tolerance` seconds old and not in the future (beyond a few seconds of skew).
+    The SDK itself only refuses old timestamps, and by the wall clock, so we pass it none."""
+    if not header:
+        raise SignatureError("missing Stripe-Signature header")
     try:
-        stripe.WebhookSignature.verify_header(payload, signature_header, secret, tolerance=None)
-        fields = dict(
-            part.split("=", 1) for part in (signature_header or "").split(",") if "=" in part
-        )
-        timestamp = int(fields["t"])
-    except (stripe.SignatureVerificationError, ValueError, KeyError) as exc:
-        raise WebhookSignatureError(str(exc).split("\n")[0]) from exc
-    if abs(clock.now().timestamp() - timestamp) > tolerance_seconds:
-        raise WebhookSignatureError("timestamp outside the tolerance zone")
+        stripe.WebhookSignature.verify_header(payload, header, secret, tolerance=None)
+    except stripe.SignatureVerificationError as exc:
+        raise SignatureError(str(exc).split(";")[0]) from exc
+    stamps = [p.split("=", 1)[1] for p in header.split(",") if p.strip().startswith("t=")]
+    if len(stamps) != 1 or not stamps[0].isdigit():
+        raise SignatureError("malformed Stripe-Signature header")
+    age = now.timestamp() - int(stamps[0])
+    if age > tolerance:
+        raise SignatureError("timestamp too old")
+    if age < -skew:
+        raise SignatureError("timestamp in the future")
     try:
         event = json.loads(payload)
-        return StripeEvent(
-            id=str(event["id"]),
-            type=str(event["type"]),
-            created=datetime.fromtimestamp(int(event["created"]), tz=UTC),
-            data=dict(event["data"]["object"]),
-            payload=event,
-        )
-    except (ValueError, KeyError, TypeError) as exc:
-        raise WebhookSignatureError("the payload is not a Stripe event") from exc
+    except ValueError as exc:
+        raise SignatureError("body is not JSON") from exc
+    if not isinstance(event, dict) or "id" not in event or "type" not in event:
+        raise SignatureError("not a Stripe event")
+    return event

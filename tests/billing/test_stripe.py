@@ -1,0 +1,267 @@
+"""Stripe through the official SDK against a local server, and signed webhooks in."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from tests.conftest import bearer, make_admin
+from tests.fake_stripe import FakeStripe
+from tests.helpers_billing import User, at, profile
+from voxbase.providers.payments import StripeProvider, stripe_signature
+
+SECRET = "whsec_test_secret"
+
+
+@pytest.fixture(scope="module")
+def fake_stripe() -> Iterator[FakeStripe]:
+    server = FakeStripe().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def stripe_app(app, fake_stripe) -> AsyncIterator[Any]:
+    """The app with Stripe as its payment provider (restored afterwards)."""
+    kit, payments = app.state.auth, app.state.payments
+    settings = kit.settings.model_copy(
+        update={"payment_provider": "stripe", "stripe_webhook_secret": SECRET}
+    )
+    from pydantic import SecretStr
+
+    settings.stripe_webhook_secret = SecretStr(SECRET)
+    app.state.auth = dataclasses.replace(kit, settings=settings)
+    app.state.payments = StripeProvider("sk_test_123", fake_stripe.url)
+    with profile("talking_app"):
+        yield app
+    app.state.auth, app.state.payments = kit, payments
+
+
+class Hooks:
+    def __init__(self, client, clock) -> None:
+        self.client, self.clock, self.n = client, clock, 0
+
+    async def send(
+        self,
+        kind: str,
+        obj: dict[str, Any],
+        *,
+        created: int | None = None,
+        event_id: str | None = None,
+        signed_at: int | None = None,
+        secret: str = SECRET,
+    ):
+        self.n += 1
+        now = int(self.clock.now().timestamp())
+        event = {
+            "id": event_id or f"evt_{self.n}_{now}",
+            "object": "event",
+            "type": kind,
+            "created": created or now,
+            "data": {"object": obj},
+        }
+        body = json.dumps(event).encode()
+        header = stripe_signature(body, secret, signed_at or now)
+        return await self.client.post(
+            "/v1/webhooks/stripe",
+            content=body,
+            headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+        )
+
+
+async def test_time_card_paid_through_stripe(stripe_app, client, fake_stripe, manual_clock):
+    manual_clock.set(at("2026-02-01T10:00:00"))
+    hooks = Hooks(client, manual_clock)
+    with profile("mindbot"):
+        user = await User.create(client)
+        bought = (await user.post("/v1/time-cards/purchase", {"tier": "starter"})).json()
+        assert bought["payment_client_secret"].startswith("pi_")
+        intent = fake_stripe.calls("/v1/payment_intents")[-1]
+        assert (intent["amount"], intent["currency"]) == ("999", "usd")
+        assert intent["metadata[invoice_id]"] == bought["invoice"]["id"]
+        payments = (await user.get("/v1/me/payments")).json()["items"]
+        assert [(p["status"], p["method"]) for p in payments] == [("pending", "stripe")]
+        intent_id = payments[0]["provider_payment_id"]
+        # Not yet paid: the card waits.
+        code = bought["activation_code"]
+        assert (await user.post("/v1/time-cards/activate", {"code": code})).status_code == 409
+
+        response = await hooks.send(
+            "payment_intent.succeeded",
+            {
+                "id": intent_id,
+                "object": "payment_intent",
+                "metadata": {"invoice_id": bought["invoice"]["id"]},
+            },
+            event_id="evt_pi_ok",
+        )
+        assert response.status_code == 200 and response.json()["status"] == "processed"
+        replay = await hooks.send(
+            "payment_intent.succeeded",
+            {"id": intent_id, "object": "payment_intent"},
+            event_id="evt_pi_ok",
+        )
+        assert replay.json()["status"] == "duplicate"
+        payments = (await user.get("/v1/me/payments")).json()["items"]
+        assert [(p["status"], p["amount"]) for p in payments] == [("completed", 999)]
+        assert (await user.get(f"/v1/me/invoices/{bought['invoice']['id']}")).json()[
+            "status"
+        ] == "paid"
+        activated = await user.post("/v1/time-cards/activate", {"code": code})
+        assert activated.status_code == 200
+        assert Decimal((await user.meter("voice_minutes"))["credits"]) == 60
+
+        # Spend 15 of the 60 minutes (5 come from the free plan), refund the rest via Stripe.
+        await user.use("voice_minutes", 20)
+        admin = bearer((await make_admin(stripe_app, client))["access_token"])
+        refund = await client.post(
+            f"/v1/admin/time-cards/{bought['card']['id']}/refund", headers=admin
+        )
+        assert refund.status_code == 200, refund.text
+        assert refund.json()["refunded_amount"] == 749  # 999 * 45/60 = 749.25
+        sent = fake_stripe.calls("/v1/refunds")[-1]
+        assert (sent["payment_intent"], sent["amount"]) == (intent_id, "749")
+
+
+async def test_signatures_are_checked(stripe_app, client, manual_clock):
+    manual_clock.set(at("2026-02-01T10:00:00"))
+    hooks = Hooks(client, manual_clock)
+    now = int(manual_clock.now().timestamp())
+    obj = {"id": "pi_x", "object": "payment_intent"}
+    assert (
+        await hooks.send("payment_intent.succeeded", obj, secret="whsec_wrong")
+    ).status_code == 400
+    assert (
+        await hooks.send("payment_intent.succeeded", obj, signed_at=now - 301)
+    ).status_code == 400
+    assert (
+        await hooks.send("payment_intent.succeeded", obj, signed_at=now + 60)
+    ).status_code == 400
+    ok = await hooks.send("payment_intent.succeeded", obj, signed_at=now - 299)
+    assert ok.status_code == 200 and ok.json()["status"] == "ignored"
+    missing = await client.post("/v1/webhooks/stripe", content=b"{}")
+    assert missing.status_code == 400
+    assert missing.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_checkout_and_subscription_events_out_of_order(
+    stripe_app, client, fake_stripe, manual_clock
+):
+    manual_clock.set(at("2026-03-11T00:00:00"))
+    hooks = Hooks(client, manual_clock)
+    user = await User.create(client)
+    checkout = await user.post("/v1/me/subscription/checkout", {"plan": "pro"})
+    assert checkout.status_code == 200, checkout.text
+    assert checkout.json()["url"].startswith("https://checkout.stripe.test/")
+    sent = fake_stripe.calls("/v1/checkout/sessions")[-1]
+    assert sent["line_items[0][price]"] == "price_pro_monthly"
+    assert sent["metadata[user_id]"] == user.id
+    customer = sent["customer"]
+    t0 = int(manual_clock.now().timestamp())
+    period = {"current_period_start": t0, "current_period_end": t0 + 31 * 86400}
+    # The newer "updated" (now premium) arrives before the older "checkout completed" (pro).
+    updated = {
+        "id": "sub_1",
+        "object": "subscription",
+        "customer": customer,
+        "status": "active",
+        "cancel_at_period_end": False,
+        "metadata": {"user_id": user.id},
+        "items": {
+            "data": [
+                {
+                    "price": {"id": "price_premium_monthly", "recurring": {"interval": "month"}},
+                    **period,
+                }
+            ]
+        },
+    }
+    r = await hooks.send("customer.subscription.updated", updated, created=t0 + 20)
+    assert r.json()["status"] == "processed"
+    completed = {
+        "id": "cs_1",
+        "object": "checkout.session",
+        "customer": customer,
+        "subscription": "sub_1",
+        "client_reference_id": user.id,
+        "metadata": {"user_id": user.id, "plan": "pro", "interval": "month"},
+    }
+    r = await hooks.send("checkout.session.completed", completed, created=t0 + 10)
+    assert r.status_code == 200
+    sub = (await user.get("/v1/me/subscription")).json()
+    assert (sub["plan_key"], sub["provider"], sub["provider_subscription_id"]) == (
+        "premium",
+        "stripe",
+        "sub_1",
+    )
+    assert (await user.meter("calls"))["limit"] == "-1.000000" or Decimal(
+        (await user.meter("calls"))["limit"]
+    ) == -1
+
+    # Invoices: a failed one makes the subscription past due, a paid one settles it.
+    invoice = {
+        "id": "in_1",
+        "object": "invoice",
+        "customer": customer,
+        "subscription": "sub_1",
+        "amount_due": 2999,
+        "currency": "usd",
+        "payment_intent": "pi_in_1",
+        "number": "ABC-0001",
+    }
+    await hooks.send("invoice.payment_failed", invoice, created=t0 + 30)
+    assert (await user.get("/v1/me/subscription")).json()["status"] == "past_due"
+    await hooks.send("invoice.paid", invoice, created=t0 + 40)
+    await hooks.send("invoice.paid", invoice, created=t0 + 40)  # another delivery, new event id
+    assert (await user.get("/v1/me/subscription")).json()["status"] == "active"
+    invoices = (await user.get("/v1/me/invoices")).json()["items"]
+    mirrored = [i for i in invoices if i["provider_invoice_id"] == "in_1"]
+    assert (
+        len(mirrored) == 1
+        and mirrored[0]["status"] == "paid"
+        and mirrored[0]["amount_paid"] == 2999
+    )
+    payments = [
+        p
+        for p in (await user.get("/v1/me/payments")).json()["items"]
+        if p["provider_payment_id"] == "pi_in_1"
+    ]
+    assert len(payments) == 1
+
+    # Deleted: back to the default plan; a late, older "updated" changes nothing.
+    r = await hooks.send(
+        "customer.subscription.deleted", {**updated, "status": "canceled"}, created=t0 + 50
+    )
+    assert r.json()["status"] == "processed"
+    stale = await hooks.send("customer.subscription.updated", updated, created=t0 + 45)
+    assert stale.json()["status"] == "ignored"
+    sub = (await user.get("/v1/me/subscription")).json()
+    assert (sub["plan_key"], sub["provider"]) == ("free", "manual")
+    assert Decimal((await user.meter("calls"))["limit"]) == 1
+    types = [e["event_type"] for e in (await user.get("/v1/me/billing-events")).json()["items"]]
+    assert "subscription.canceled" in types and "invoice.payment_failed" in types
+
+
+async def test_upgrade_invoice_collected_through_stripe(
+    stripe_app, client, fake_stripe, manual_clock
+):
+    manual_clock.set(at("2026-03-11T00:00:00"))
+    user = await User.create(client)
+    body = (await user.post("/v1/me/subscription/change", {"plan": "pro"})).json()
+    assert body["payment_client_secret"]
+    assert fake_stripe.calls("/v1/payment_intents")[-1]["amount"] == "677"
+    assert body["invoice"]["provider"] == "stripe"
+
+
+async def test_manual_provider_has_no_checkout(app, client):
+    with profile("talking_app"):
+        user = await User.create(client)
+        response = await user.post("/v1/me/subscription/checkout", {"plan": "pro"})
+        assert response.status_code == 409
+        hook = await client.post("/v1/webhooks/stripe", content=b"{}")
+        assert hook.status_code == 404

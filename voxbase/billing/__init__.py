@@ -1,0 +1,1 @@
+"""Billing: plan catalog, subscriptions, plan changes, invoices, payments, providers."""

@@ -1,0 +1,1 @@
+"""Metering: usage events, quotas, reservations, credit grants, rollups, entitlements."""

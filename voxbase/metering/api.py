@@ -1,0 +1,274 @@
+"""Metering routes: /v1/usage (events, reservations), /v1/me/usage, /v1/me/entitlements."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
+
+from voxbase.accounts import service as accounts
+from voxbase.accounts.deps import require_permission, require_scope
+from voxbase.accounts.permissions import Permission, Scope
+from voxbase.core.errors import problem_responses
+from voxbase.core.http import DbSession
+from voxbase.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from voxbase.core.principal import Principal
+from voxbase.metering import service
+from voxbase.metering.schemas import (
+    BatchResult,
+    CreditGrantIn,
+    CreditGrantOut,
+    EntitlementsOut,
+    FeatureOut,
+    FeatureOverride,
+    ReservationCommit,
+    ReservationExtend,
+    ReservationIn,
+    ReservationOut,
+    RollupOut,
+    UsageBatchIn,
+    UsageEventIn,
+    UsageEventOut,
+    UsageOut,
+    UsageResult,
+)
+from voxbase.metering.service import Subject
+
+AUTHED = problem_responses(401, 403)
+UsageWriter = Annotated[Principal, Depends(require_scope(Scope.USAGE_WRITE))]
+UsageReader = Annotated[Principal, Depends(require_scope(Scope.USAGE_READ))]
+BillingManager = Annotated[Principal, Depends(require_permission(Permission.BILLING_MANAGE))]
+IdempotencyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=180,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Replays with the same key return the first result and count nothing.",
+    ),
+]
+Day = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}(-\d{2})?$", description="YYYY-MM[-DD]")]
+
+usage = APIRouter(prefix="/v1/usage", tags=["usage"], responses=AUTHED)
+me = APIRouter(prefix="/v1/me", tags=["me"], responses=AUTHED)
+admin = APIRouter(prefix="/v1/admin", tags=["admin"], responses=AUTHED)
+
+
+@usage.post(
+    "/events",
+    status_code=201,
+    response_model=UsageResult | BatchResult,
+    responses={
+        200: {"model": BatchResult, "description": "A batch, or a replayed single event"},
+        **problem_responses(402, 404, 409, 422),
+    },
+)
+async def report_usage(
+    data: UsageEventIn | UsageBatchIn,
+    session: DbSession,
+    principal: UsageWriter,
+    response: Response,
+    idempotency_key: IdempotencyHeader = None,
+) -> UsageResult | BatchResult:
+    """Report usage: one event, or `{"events": [...]}` (up to 1,000).
+
+    Checked against the caller's quota and consumed atomically. A single event over the limit
+    is refused with 402 naming meter, limit, used and remaining; in a batch each event is
+    accepted, replayed or refused on its own (200).
+    """
+    subject = service.subject_of(principal)
+    if isinstance(data, UsageBatchIn):
+        response.status_code = 200
+        return await service.record_batch(session, principal, subject, data.events, idempotency_key)
+    result = await service.record_event(session, principal, subject, data, idempotency_key)
+    if result.replayed:
+        response.status_code = 200
+    return result
+
+
+@usage.get("/events", response_model=Page[UsageEventOut])
+async def list_usage_events(
+    session: DbSession,
+    principal: UsageReader,
+    meter: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[UsageEventOut]:
+    return await service.list_events(session, service.subject_of(principal), meter, cursor, limit)
+
+
+@usage.post(
+    "/reservations",
+    status_code=201,
+    response_model=ReservationOut,
+    responses=problem_responses(402, 404, 409, 422),
+)
+async def create_reservation(
+    data: ReservationIn,
+    session: DbSession,
+    principal: UsageWriter,
+    idempotency_key: IdempotencyHeader = None,
+) -> ReservationOut:
+    """Hold units for a live session; holds count against the quota until they end.
+
+    With `Idempotency-Key`, a retry returns the first hold.
+    """
+    return await service.reserve(
+        session,
+        principal,
+        service.subject_of(principal),
+        data.meter,
+        data.quantity,
+        data.ttl_seconds,
+        idempotency_key,
+    )
+
+
+@usage.get(
+    "/reservations/{reservation_id}",
+    response_model=ReservationOut,
+    responses=problem_responses(404),
+)
+async def get_reservation(
+    reservation_id: uuid.UUID, session: DbSession, principal: UsageReader
+) -> ReservationOut:
+    return await service.get_reservation(session, service.subject_of(principal), reservation_id)
+
+
+@usage.post(
+    "/reservations/{reservation_id}/extend",
+    response_model=ReservationOut,
+    responses=problem_responses(402, 404, 409),
+)
+async def extend_reservation(
+    reservation_id: uuid.UUID, data: ReservationExtend, session: DbSession, principal: UsageWriter
+) -> ReservationOut:
+    return await service.extend(
+        session, service.subject_of(principal), reservation_id, data.ttl_seconds, data.quantity
+    )
+
+
+@usage.post(
+    "/reservations/{reservation_id}/commit",
+    response_model=ReservationOut,
+    responses=problem_responses(402, 404, 409, 422),
+)
+async def commit_reservation(
+    reservation_id: uuid.UUID, data: ReservationCommit, session: DbSession, principal: UsageWriter
+) -> ReservationOut:
+    """Consume the actual amount (at most the hold); the rest is released."""
+    return await service.commit(
+        session, principal, service.subject_of(principal), reservation_id, data.quantity
+    )
+
+
+@usage.post(
+    "/reservations/{reservation_id}/release",
+    response_model=ReservationOut,
+    responses=problem_responses(404, 409),
+)
+async def release_reservation(
+    reservation_id: uuid.UUID, session: DbSession, principal: UsageWriter
+) -> ReservationOut:
+    return await service.release(session, service.subject_of(principal), reservation_id)
+
+
+@me.get("/usage", response_model=UsageOut)
+async def my_usage(session: DbSession, principal: UsageReader) -> UsageOut:
+    """Per meter: used, limit, remaining, reserved, credits and when it resets."""
+    return await service.usage(session, service.subject_of(principal))
+
+
+@me.get("/usage/history", response_model=RollupOut)
+async def my_usage_history(
+    session: DbSession,
+    principal: UsageReader,
+    granularity: Literal["day", "month"] = "month",
+    since: Day = None,
+    until: Day = None,
+) -> RollupOut:
+    """Daily (usage_stats) or monthly (usage_tracking) totals per meter."""
+    return await service.history(session, service.subject_of(principal), granularity, since, until)
+
+
+@me.get("/entitlements", response_model=EntitlementsOut)
+async def my_entitlements(session: DbSession, principal: UsageReader) -> EntitlementsOut:
+    """The features the caller may use (plan + overrides) and their limits per meter."""
+    return await service.entitlements(session, service.subject_of(principal))
+
+
+@me.get("/entitlements/{feature}", response_model=FeatureOut, responses=problem_responses(403, 404))
+async def my_entitlement(
+    feature: Annotated[str, Path(max_length=64)], session: DbSession, principal: UsageReader
+) -> FeatureOut:
+    """One feature: 200 when the caller may use it, 403 problem+json naming it otherwise."""
+    return await service.require_feature(session, service.subject_of(principal), feature)
+
+
+@me.get("/credits", response_model=list[CreditGrantOut])
+async def my_credits(session: DbSession, principal: UsageReader) -> list[CreditGrantOut]:
+    return await service.grants_of(session, service.subject_of(principal).id)
+
+
+@admin.post(
+    "/users/{user_id}/credits",
+    status_code=201,
+    response_model=CreditGrantOut,
+    responses=problem_responses(404),
+)
+async def admin_grant_credits(
+    user_id: uuid.UUID, data: CreditGrantIn, session: DbSession, principal: BillingManager
+) -> CreditGrantOut:
+    """Grant units of a meter to a user (promotions, goodwill)."""
+    await accounts.admin_get_user(session, user_id)
+    return await service.grant_credits(
+        session,
+        principal,
+        Subject.user(user_id),
+        data.meter,
+        data.amount,
+        source="manual",
+        priority=data.priority,
+        expires_at=data.expires_at,
+        note=data.note,
+    )
+
+
+@admin.put(
+    "/users/{user_id}/features/{feature}",
+    response_model=EntitlementsOut,
+    responses=problem_responses(404),
+)
+async def admin_override_feature(
+    user_id: uuid.UUID,
+    feature: Annotated[str, Path(max_length=64)],
+    data: FeatureOverride,
+    session: DbSession,
+    principal: BillingManager,
+) -> EntitlementsOut:
+    """Grant or deny one feature to one user whatever their plan (seed 004 user_features)."""
+    await accounts.admin_get_user(session, user_id)
+    return await service.set_feature_override(
+        session, principal, Subject.user(user_id), feature, data.enabled
+    )
+
+
+@admin.delete(
+    "/users/{user_id}/features/{feature}",
+    response_model=EntitlementsOut,
+    responses=problem_responses(404),
+)
+async def admin_clear_feature(
+    user_id: uuid.UUID,
+    feature: Annotated[str, Path(max_length=64)],
+    session: DbSession,
+    principal: BillingManager,
+) -> EntitlementsOut:
+    await accounts.admin_get_user(session, user_id)
+    return await service.set_feature_override(
+        session, principal, Subject.user(user_id), feature, None
+    )
+
+
+routers = [usage, me, admin]

@@ -1,0 +1,277 @@
+"""Every query of the metering tables."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxbase.core.pagination import paginate_newest_first
+from voxbase.metering.models import (
+    CreditGrant,
+    CreditLedgerEntry,
+    Reservation,
+    SubjectFeature,
+    UsageBalance,
+    UsageEvent,
+)
+
+
+async def add(session: AsyncSession, *rows: object) -> None:
+    session.add_all(rows)
+    await session.flush()
+
+
+async def insert_if_absent(session: AsyncSession, row: object) -> bool:
+    """Insert in a savepoint; False if a unique constraint says it is already there."""
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+        return True
+    except IntegrityError:
+        return False
+
+
+# Balances ----------------------------------------------------------------------------------
+
+
+async def get_balance(
+    session: AsyncSession, subject_type: str, subject_id: uuid.UUID, meter: str, *, lock: bool
+) -> UsageBalance | None:
+    query = select(UsageBalance).where(
+        UsageBalance.subject_type == subject_type,
+        UsageBalance.subject_id == subject_id,
+        UsageBalance.meter_key == meter,
+    )
+    if lock:
+        query = query.with_for_update()
+    query = query.execution_options(populate_existing=True)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def list_balances(
+    session: AsyncSession, subject_type: str, subject_id: uuid.UUID, *, lock: bool = False
+) -> Sequence[UsageBalance]:
+    query = (
+        select(UsageBalance)
+        .where(UsageBalance.subject_type == subject_type, UsageBalance.subject_id == subject_id)
+        .order_by(UsageBalance.meter_key)
+    )
+    if lock:
+        query = query.with_for_update()
+    query = query.execution_options(populate_existing=True)
+    return (await session.execute(query)).scalars().all()
+
+
+# Events ------------------------------------------------------------------------------------
+
+
+async def find_event(
+    session: AsyncSession, subject_type: str, subject_id: uuid.UUID, key: str
+) -> UsageEvent | None:
+    query = select(UsageEvent).where(
+        UsageEvent.subject_type == subject_type,
+        UsageEvent.subject_id == subject_id,
+        UsageEvent.idempotency_key == key,
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def find_events(
+    session: AsyncSession, subject_type: str, subject_id: uuid.UUID, keys: Sequence[str]
+) -> Sequence[UsageEvent]:
+    query = select(UsageEvent).where(
+        UsageEvent.subject_type == subject_type,
+        UsageEvent.subject_id == subject_id,
+        UsageEvent.idempotency_key.in_(keys),
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def count_events(session: AsyncSession, subject_id: uuid.UUID, meter: str) -> int:
+    query = select(func.count()).where(
+        UsageEvent.subject_id == subject_id, UsageEvent.meter_key == meter
+    )
+    return int((await session.execute(query)).scalar_one())
+
+
+async def rollup(
+    session: AsyncSession,
+    subject_type: str,
+    subject_id: uuid.UUID,
+    granularity: str,
+    since: str | None,
+    until: str | None,
+) -> Sequence[Any]:
+    """(bucket, meter, sum, count, max) per bucket (day or month) and meter."""
+    bucket = UsageEvent.day if granularity == "day" else UsageEvent.month
+    query = select(
+        bucket,
+        UsageEvent.meter_key,
+        func.sum(UsageEvent.quantity),
+        func.count(),
+        func.max(UsageEvent.quantity),
+    ).where(UsageEvent.subject_type == subject_type, UsageEvent.subject_id == subject_id)
+    if since:
+        query = query.where(bucket >= since)
+    if until:
+        query = query.where(bucket <= until)
+    query = query.group_by(bucket, UsageEvent.meter_key).order_by(bucket, UsageEvent.meter_key)
+    return (await session.execute(query)).all()
+
+
+async def list_events(
+    session: AsyncSession,
+    subject_type: str,
+    subject_id: uuid.UUID,
+    meter: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Sequence[UsageEvent]:
+    query = select(UsageEvent).where(
+        UsageEvent.subject_type == subject_type, UsageEvent.subject_id == subject_id
+    )
+    if meter:
+        query = query.where(UsageEvent.meter_key == meter)
+    query = paginate_newest_first(query, UsageEvent.created_at, UsageEvent.id, cursor, limit)
+    return (await session.execute(query)).scalars().all()
+
+
+# Reservations ------------------------------------------------------------------------------
+
+
+async def get_reservation(
+    session: AsyncSession, reservation_id: uuid.UUID, subject_id: uuid.UUID
+) -> Reservation | None:
+    query = select(Reservation).where(
+        Reservation.id == reservation_id, Reservation.subject_id == subject_id
+    )
+    return (
+        await session.execute(query.execution_options(populate_existing=True))
+    ).scalar_one_or_none()
+
+
+async def reservation_by_key(
+    session: AsyncSession, subject_type: str, subject_id: uuid.UUID, key: str
+) -> Reservation | None:
+    query = select(Reservation).where(
+        Reservation.subject_type == subject_type,
+        Reservation.subject_id == subject_id,
+        Reservation.idempotency_key == key,
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def expired_holds(
+    session: AsyncSession, subject_type: str, subject_id: uuid.UUID, meter: str, now: datetime
+) -> Sequence[Reservation]:
+    query = select(Reservation).where(
+        Reservation.subject_type == subject_type,
+        Reservation.subject_id == subject_id,
+        Reservation.meter_key == meter,
+        Reservation.status == "held",
+        Reservation.expires_at <= now,
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def subjects_with_expired_holds(
+    session: AsyncSession, now: datetime, limit: int
+) -> Sequence[Any]:
+    query = (
+        select(Reservation.subject_type, Reservation.subject_id, Reservation.meter_key)
+        .where(Reservation.status == "held", Reservation.expires_at <= now)
+        .distinct()
+        .limit(limit)
+    )
+    return (await session.execute(query)).all()
+
+
+# Credit grants -----------------------------------------------------------------------------
+
+
+async def live_grants(
+    session: AsyncSession, subject_type: str, subject_id: uuid.UUID, meter: str
+) -> Sequence[CreditGrant]:
+    """Active grants with units left, in burn-down order: priority, earliest expiry, oldest."""
+    query = (
+        select(CreditGrant)
+        .where(
+            CreditGrant.subject_type == subject_type,
+            CreditGrant.subject_id == subject_id,
+            CreditGrant.meter_key == meter,
+            CreditGrant.status == "active",
+            CreditGrant.remaining > 0,
+        )
+        .order_by(
+            CreditGrant.priority,
+            CreditGrant.expires_at.is_(None),
+            CreditGrant.expires_at,
+            CreditGrant.created_at,
+            CreditGrant.id,
+        )
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def get_grant(
+    session: AsyncSession, grant_id: uuid.UUID, *, lock: bool = False
+) -> CreditGrant | None:
+    query = select(CreditGrant).where(CreditGrant.id == grant_id)
+    if lock:
+        query = query.with_for_update()
+    return (
+        await session.execute(query.execution_options(populate_existing=True))
+    ).scalar_one_or_none()
+
+
+async def find_grant_by_code(session: AsyncSession, code_hash: str) -> CreditGrant | None:
+    query = select(CreditGrant).where(CreditGrant.code_hash == code_hash).with_for_update()
+    return (
+        await session.execute(query.execution_options(populate_existing=True))
+    ).scalar_one_or_none()
+
+
+async def grants_of(
+    session: AsyncSession, user_id: uuid.UUID, source: str | None
+) -> Sequence[CreditGrant]:
+    """Grants the user bought or may spend, newest first."""
+    query = select(CreditGrant).where(
+        (CreditGrant.owner_id == user_id) | (CreditGrant.subject_id == user_id)
+    )
+    if source:
+        query = query.where(CreditGrant.source == source)
+    return (await session.execute(query.order_by(CreditGrant.created_at.desc()))).scalars().all()
+
+
+async def ledger_sum(session: AsyncSession, grant_id: uuid.UUID) -> Decimal:
+    query = select(func.coalesce(func.sum(CreditLedgerEntry.delta), 0)).where(
+        CreditLedgerEntry.grant_id == grant_id
+    )
+    return Decimal((await session.execute(query)).scalar_one())
+
+
+# Entitlements ------------------------------------------------------------------------------
+
+
+async def subject_features(
+    session: AsyncSession, subject_type: str, subject_id: uuid.UUID
+) -> Sequence[SubjectFeature]:
+    query = select(SubjectFeature).where(
+        SubjectFeature.subject_type == subject_type, SubjectFeature.subject_id == subject_id
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def delete_rows(session: AsyncSession, *rows: object) -> None:
+    for row in rows:
+        await session.delete(row)
+    await session.flush()

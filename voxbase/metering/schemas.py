@@ -1,0 +1,172 @@
+"""Request and response models of the metering API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+MeterKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+IdempotencyKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")
+]
+PositiveQuantity = Annotated[Decimal, Field(gt=0, le=Decimal("1e12"), decimal_places=6)]
+MAX_BATCH = 1000
+
+
+class UsageEventIn(BaseModel):
+    meter: MeterKey
+    quantity: PositiveQuantity = Decimal(1)
+    timestamp: datetime | None = Field(None, description="When it happened; default now")
+    idempotency_key: IdempotencyKey | None = Field(
+        None, description="Unique per subject; a replay returns the first result."
+    )
+
+
+class UsageBatchIn(BaseModel):
+    events: list[UsageEventIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class BalanceOut(BaseModel):
+    meter: str
+    limit: Decimal = Field(description="-1 unlimited, 0 none")
+    used: Decimal
+    remaining: Decimal | None = Field(description="Allowance + credits - reserved; null: no cap")
+
+
+class UsageEventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    meter: str = Field(validation_alias="meter_key")
+    quantity: Decimal
+    occurred_at: datetime
+    idempotency_key: str
+    from_allowance: Decimal
+    from_credits: Decimal
+    overage: Decimal
+    reservation_id: uuid.UUID | None
+    created_at: datetime
+
+
+class UsageResult(BaseModel):
+    event: UsageEventOut
+    replayed: bool = False
+    balance: BalanceOut
+
+
+class BatchItem(BaseModel):
+    index: int
+    status: Literal["accepted", "replayed", "refused"]
+    event: UsageEventOut | None = None
+    problem: dict[str, Any] | None = None
+
+
+class BatchResult(BaseModel):
+    accepted: int
+    replayed: int
+    refused: int
+    results: list[BatchItem]
+
+
+class MeterUsage(BaseModel):
+    meter: str
+    unit: str
+    aggregation: str
+    limit: Decimal = Field(description="-1 unlimited, 0 none")
+    used: Decimal = Field(description="Consumed this period from every source")
+    remaining: Decimal | None = Field(description="What may still be consumed; null: unlimited")
+    reserved: Decimal
+    credits: Decimal = Field(description="Units left on active credit grants")
+    overage: Decimal
+    period_start: datetime
+    resets_at: datetime | None
+
+
+class UsageOut(BaseModel):
+    meters: list[MeterUsage]
+
+
+class RollupBucket(BaseModel):
+    bucket: str = Field(description="YYYY-MM-DD (day) or YYYY-MM (month), UTC")
+    meters: dict[str, Decimal]
+    events: dict[str, int]
+
+
+class RollupOut(BaseModel):
+    granularity: Literal["day", "month"]
+    buckets: list[RollupBucket]
+
+
+class ReservationIn(BaseModel):
+    meter: MeterKey
+    quantity: PositiveQuantity
+    ttl_seconds: int = Field(300, ge=1, le=86400, description="Hold expires after this")
+
+
+class ReservationExtend(BaseModel):
+    ttl_seconds: int = Field(300, ge=1, le=86400)
+    quantity: PositiveQuantity | None = Field(None, description="New hold size (grow or shrink)")
+
+
+class ReservationCommit(BaseModel):
+    quantity: Annotated[Decimal, Field(ge=0, le=Decimal("1e12"), decimal_places=6)]
+
+
+class ReservationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    meter: str = Field(validation_alias="meter_key")
+    quantity: Decimal
+    status: Literal["held", "committed", "released", "expired"]
+    expires_at: datetime
+    committed_quantity: Decimal | None
+    event_id: uuid.UUID | None
+    created_at: datetime
+
+
+class CreditGrantOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    meter: str = Field(validation_alias="meter_key")
+    source: str
+    total: Decimal
+    remaining: Decimal
+    priority: int
+    status: Literal["pending", "active", "expired", "used", "refunded"]
+    expires_at: datetime | None
+    activated_at: datetime | None
+    code_hint: str | None
+    pricing_tier: str | None
+    paid: bool
+    created_at: datetime
+
+
+class CreditGrantIn(BaseModel):
+    meter: MeterKey
+    amount: PositiveQuantity
+    priority: int = Field(100, ge=0, le=10000, description="Lower burns first")
+    expires_at: datetime | None = None
+    note: str | None = Field(None, max_length=255)
+
+
+class FeatureOut(BaseModel):
+    key: str
+    name: str
+    description: str
+    enabled: bool
+    source: Literal["plan", "override", "none"]
+
+
+class EntitlementsOut(BaseModel):
+    features: list[FeatureOut]
+    limits: dict[str, Decimal]
+
+
+class FeatureOverride(BaseModel):
+    enabled: bool
