@@ -2,7 +2,13 @@
 
 import importlib
 
-MODEL_MODULES = ("voxbase.accounts.models", "voxbase.audit.models")
+MODEL_MODULES = (
+    "voxbase.accounts.models",
+    "voxbase.audit.models",
+    "voxbase.assistants.models",
+    "voxbase.conversations.models",
+    "voxbase.knowledge.models",
+)
 
 
 def load_all_models() -> None:
