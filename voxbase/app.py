@@ -13,8 +13,10 @@ from fastapi.openapi.utils import get_openapi
 from voxbase import __version__
 from voxbase.accounts import api as accounts_api
 from voxbase.accounts.service import AuthKit
+from voxbase.assistants import api as assistants_api
 from voxbase.audit import api as audit_api
 from voxbase.audit.logsink import SystemLogHandler, install, uninstall
+from voxbase.conversations import api as conversations_api
 from voxbase.core import background, jobs, ops
 from voxbase.core.config import Settings, get_settings
 from voxbase.core.db import Database
@@ -26,7 +28,12 @@ from voxbase.models import load_all_models, load_all_tasks
 from voxbase.providers.email import email_sender
 from voxbase.providers.oidc import OidcVerifier
 
-MODULE_ROUTERS = [*accounts_api.routers, *audit_api.routers]
+MODULE_ROUTERS = [
+    *accounts_api.routers,
+    *audit_api.routers,
+    *assistants_api.routers,
+    *conversations_api.routers,
+]
 
 
 def build_auth_kit(settings: Settings) -> AuthKit:
@@ -74,6 +81,8 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
                 await sink_task
             await sink.flush_to(app.state.db)
             uninstall(sink)
+            if getattr(app.state, "hub", None) is not None:  # realtime fan-out (conversations)
+                await app.state.hub.close()
             await app.state.db.dispose()
 
     app = FastAPI(

@@ -58,6 +58,7 @@ class Conversation(SoftDeleteMixin, Model):
     # 003 rating and cost
     quality_rating: Mapped[int | None]
     cost_minutes: Mapped[int | None]
+    usage_reservation_id: Mapped[str | None] = mapped_column(String(64))
     # counters (the next segment's seq is segment_count + 1)
     message_count: Mapped[int] = mapped_column(default=0)
     segment_count: Mapped[int] = mapped_column(default=0)
@@ -116,7 +117,9 @@ class TranscriptSegment(Model):
 
 class Guidance(Model):
     __tablename__ = "guidance"
-    __table_args__ = (Index("ix_guidance_conversation_id_created_at", "conversation_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_guidance_conversation_id_created_at", "conversation_id", "created_at"),
+    )
 
     conversation_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("conversations.id", ondelete="CASCADE")

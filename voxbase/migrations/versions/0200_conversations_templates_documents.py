@@ -131,6 +131,7 @@ def upgrade() -> None:
         sa.Column("silence_periods_count", sa.Integer(), nullable=False),
         sa.Column("quality_rating", sa.Integer(), nullable=True),
         sa.Column("cost_minutes", sa.Integer(), nullable=True),
+        sa.Column("usage_reservation_id", sa.String(length=64), nullable=True),
         sa.Column("message_count", sa.Integer(), nullable=False),
         sa.Column("segment_count", sa.Integer(), nullable=False),
         sa.Column("last_activity_at", voxbase.core.db.UTCDateTime(timezone=True), nullable=True),

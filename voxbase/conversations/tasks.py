@@ -1,0 +1,27 @@
+"""Background jobs of conversations: the summary written when a session ends."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from voxbase.conversations import service
+from voxbase.conversations.engines import build_engines
+from voxbase.core import jobs
+
+log = logging.getLogger("voxbase.conversations.tasks")
+
+
+@jobs.queue.task(retries=2, retry_delay=10)
+def generate_summary(conversation_id: str) -> None:
+    """Idempotent: a completed summary is left alone; a failure is stored with its error."""
+    cid = uuid.UUID(conversation_id)
+    if not jobs.run(lambda session: service.mark_summary_generating(session, cid)):
+        return
+    summarizer = build_engines(jobs.settings()).summarizer
+    try:
+        jobs.run(lambda session: service.generate_summary(session, cid, summarizer))
+    except Exception as exc:
+        log.warning("summary of %s failed: %r", conversation_id, exc)
+        message = f"{type(exc).__name__}: {exc}"
+        jobs.run(lambda session: service.fail_summary(session, cid, message))
