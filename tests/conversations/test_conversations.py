@@ -133,7 +133,12 @@ async def test_messages_append_only_history_and_usage(alice, manual_clock):
 
     stats = (await alice.get("/v1/conversations/stats/daily", params={"days": 1})).json()
     assert stats == [
-        {"date": manual_clock.now().date().isoformat(), "conversations": 1, "messages": 8, "tokens": 18}
+        {
+            "date": manual_clock.now().date().isoformat(),
+            "conversations": 1,
+            "messages": 8,
+            "tokens": 18,
+        }
     ]
 
 
@@ -207,10 +212,16 @@ async def test_lifecycle_is_audited(alice, app):
     await alice.delete(f"/v1/conversations/{cid}")
     async with unit_of_work(app.state.db) as session:
         rows = (
-            await session.execute(
-                select(AuditLog.action).where(AuditLog.resource_id == cid).order_by(AuditLog.created_at, AuditLog.id)
+            (
+                await session.execute(
+                    select(AuditLog.action)
+                    .where(AuditLog.resource_id == cid)
+                    .order_by(AuditLog.created_at, AuditLog.id)
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     assert rows == [
         "conversation.created",
         "conversation.started",

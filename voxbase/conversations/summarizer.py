@@ -75,7 +75,8 @@ DECISION = re.compile(
     re.IGNORECASE,
 )
 ACTION = re.compile(
-    r"\b(?P<who>i|we|you|he|she|they|[A-Z][a-z]+)\s*(?P<verb>'ll|will|need to|needs to|"
+    r"\b(?P<who>[Ii]|[Ww]e|[Yy]ou|[Hh]e|[Ss]he|[Tt]hey|[A-Z][a-z]+)\s*"
+    r"(?P<verb>'ll|will|need to|needs to|"
     r"should|must|has to|have to|is going to|are going to|am going to|'m going to)\s+"
     r"(?P<what>[^.?!]+)",
 )
