@@ -28,7 +28,9 @@ async def test_search_ranked_snippets_paged_and_private(alice, bob):
     await alice.post(f"/v1/conversations/{gone['id']}/messages", json={"content": "saffron secret"})
     await alice.delete(f"/v1/conversations/{gone['id']}")
     theirs = await bob.conversation(title="Bob")
-    await bob.post(f"/v1/conversations/{theirs['id']}/messages", json={"content": "saffron for bob"})
+    await bob.post(
+        f"/v1/conversations/{theirs['id']}/messages", json={"content": "saffron for bob"}
+    )
 
     result = (await alice.get("/v1/search", params={"q": "saffron"})).json()
     hits = result["items"]
@@ -50,12 +52,19 @@ async def test_search_ranked_snippets_paged_and_private(alice, bob):
     first = (await alice.get("/v1/search", params={"q": "saffron", "limit": 2})).json()
     assert len(first["items"]) == 2 and first["next_cursor"]
     second = (
-        await alice.get("/v1/search", params={"q": "saffron", "limit": 2, "cursor": first["next_cursor"]})
+        await alice.get(
+            "/v1/search", params={"q": "saffron", "limit": 2, "cursor": first["next_cursor"]}
+        )
     ).json()
     assert len(second["items"]) == 1 and second["next_cursor"] is None
     ids = [h["id"] for h in first["items"] + second["items"]]
     assert ids == [h["id"] for h in hits]
 
     assert (await alice.get("/v1/search", params={"q": "@@@"})).json()["items"] == []
-    assert (await alice.get("/v1/search", params={"q": "saffron", "cursor": "zz"})).status_code == 422
-    assert [h["conversation_title"] for h in (await bob.get("/v1/search", params={"q": "saffron"})).json()["items"]] == ["Bob"]
+    assert (
+        await alice.get("/v1/search", params={"q": "saffron", "cursor": "zz"})
+    ).status_code == 422
+    assert [
+        h["conversation_title"]
+        for h in (await bob.get("/v1/search", params={"q": "saffron"})).json()["items"]
+    ] == ["Bob"]
