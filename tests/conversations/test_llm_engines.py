@@ -36,7 +36,7 @@ def fake_openai() -> tuple[FastAPI, list[dict[str, Any]]]:
                 if "price" in last
                 else []
             )
-            answer: dict[str, Any] = {"guidance": chips + [{"type": "bogus", "content": "x"}]}
+            answer: dict[str, Any] = {"guidance": [*chips, {"type": "bogus", "content": "x"}]}
         else:
             answer = {
                 "title": "Pricing call",
