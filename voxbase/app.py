@@ -24,6 +24,7 @@ from voxbase.core.http import RequestContextMiddleware, install_error_handlers, 
 from voxbase.core.logging import configure_logging
 from voxbase.core.ratelimit import RateLimiter
 from voxbase.core.security import AccessTokens, Passwords
+from voxbase.knowledge import api as knowledge_api
 from voxbase.models import load_all_models, load_all_tasks
 from voxbase.providers.email import email_sender
 from voxbase.providers.oidc import OidcVerifier
@@ -33,6 +34,7 @@ MODULE_ROUTERS = [
     *audit_api.routers,
     *assistants_api.routers,
     *conversations_api.routers,
+    *knowledge_api.routers,
 ]
 
 

@@ -16,7 +16,7 @@ def load_all_models() -> None:
         importlib.import_module(name)
 
 
-TASK_MODULES: tuple[str, ...] = ("voxbase.conversations.tasks",)
+TASK_MODULES: tuple[str, ...] = ("voxbase.conversations.tasks", "voxbase.knowledge.tasks")
 
 
 def load_all_tasks() -> None:
