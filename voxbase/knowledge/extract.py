@@ -101,7 +101,10 @@ def _ocr(data: bytes) -> Extraction:
     global _ocr_engine
     with _ocr_lock:  # the engine is not documented as thread-safe; load once, run one at a time
         if _ocr_engine is None:
-            from rapidocr_onnxruntime import RapidOCR
+            try:
+                from rapidocr_onnxruntime import RapidOCR
+            except ImportError as exc:
+                raise ExtractionError("OCR is not installed (rapidocr-onnxruntime)") from exc
 
             _ocr_engine = RapidOCR()
         try:
