@@ -14,6 +14,7 @@ from websockets.asyncio.client import connect
 from tests.conversations.conftest import seg
 from tests.realtime.conftest import receive, receive_until, serve
 from voxbase.app import create_app
+from voxbase.audit.logsink import install
 from voxbase.core import jobs
 from voxbase.core.config import Settings
 from voxbase.realtime import RedisHub
@@ -44,12 +45,14 @@ async def instance(settings: Settings) -> AsyncIterator[tuple[FastAPI, str]]:
 
 
 @pytest.fixture
-async def two_instances(settings: Settings) -> AsyncIterator[tuple[tuple[FastAPI, str], ...]]:
+async def two_instances(app: FastAPI, settings: Settings) -> AsyncIterator[tuple[tuple[FastAPI, str], ...]]:
     try:
         async with instance(settings) as one, instance(settings) as two:
             yield one, two
     finally:
-        jobs.configure(settings, immediate=True)  # create_app re-pointed the queue
+        # Building an app re-points process-wide things: hand them back to the session's app.
+        jobs.configure(settings, immediate=True)
+        install(app.state.system_logs)
 
 
 async def test_session_shared_across_instances(alice, two_instances):

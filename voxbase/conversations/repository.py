@@ -116,11 +116,19 @@ async def list_messages(
     return (await session.execute(query)).scalars().all()
 
 
+def _utc_day(session: AsyncSession) -> Any:
+    """The UTC calendar day of a timestamp column (PostgreSQL would use the session zone)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return lambda column: func.date(func.timezone("UTC", column))
+    return lambda column: func.date(column)
+
+
 async def daily_stats(
     session: AsyncSession, user_id: uuid.UUID, since: datetime, until: datetime
 ) -> dict[str, dict[str, int]]:
     days: dict[str, dict[str, int]] = {}
-    day = func.date(Message.created_at)
+    utc_day = _utc_day(session)
+    day = utc_day(Message.created_at)
     tokens = func.coalesce(Message.prompt_tokens, 0) + func.coalesce(Message.completion_tokens, 0)
     rows = await session.execute(
         select(day, func.count(), func.sum(tokens))
@@ -130,7 +138,7 @@ async def daily_stats(
     for stamp, count, used in rows:
         entry = days.setdefault(str(stamp)[:10], {"conversations": 0, "messages": 0, "tokens": 0})
         entry["messages"], entry["tokens"] = int(count), int(used or 0)
-    cday = func.date(Conversation.created_at)
+    cday = utc_day(Conversation.created_at)
     rows = await session.execute(
         select(cday, func.count())
         .where(
