@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import timedelta
@@ -234,3 +235,23 @@ async def test_thousand_segments_in_one_session(alice):
     assert ended["segment_count"] == 1000 and ended["total_words_spoken"] == 6000
     summary = (await alice.get(f"/v1/conversations/{cid}/summary")).json()
     assert summary["status"] == "completed" and summary["full_transcript"].count("\n") == 999
+
+
+async def test_lost_summary_job_is_swept(alice, manual_clock, monkeypatch):
+    from voxbase.conversations import tasks
+
+    real = tasks.generate_summary
+    monkeypatch.setattr(tasks, "generate_summary", lambda conversation_id: None)  # job lost
+    conversation = await alice.conversation(channel="live")
+    cid = conversation["id"]
+    await alice.post(f"/v1/conversations/{cid}/segments", json={"segments": [seg("We agreed.", 0)]})
+    await alice.post(f"/v1/conversations/{cid}/end")
+    assert (await alice.get(f"/v1/conversations/{cid}/summary")).json()["status"] == "pending"
+
+    monkeypatch.setattr(tasks, "generate_summary", real)
+    await asyncio.to_thread(tasks.sweep_stuck_summaries.call_local)  # too early: left alone
+    assert (await alice.get(f"/v1/conversations/{cid}/summary")).json()["status"] == "pending"
+    manual_clock.advance(timedelta(minutes=11))
+    await asyncio.to_thread(tasks.sweep_stuck_summaries.call_local)
+    summary = (await alice.get(f"/v1/conversations/{cid}/summary")).json()
+    assert summary["status"] == "completed" and summary["key_decisions"] == ["We agreed."]

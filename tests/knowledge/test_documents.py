@@ -99,3 +99,21 @@ async def test_broken_pdf_fails_with_error(alice):
     document = (await alice.get(f"/v1/documents/{created['id']}")).json()
     assert document["processing_status"] == "failed"
     assert document["processing_error"]
+
+
+async def test_lost_processing_job_is_swept(alice, manual_clock, monkeypatch):
+    import asyncio
+    from datetime import timedelta
+
+    from voxbase.knowledge import tasks
+
+    real = tasks.process_document
+    monkeypatch.setattr(tasks, "process_document", lambda document_id: None)  # job lost
+    created = (await upload(alice, "late.md", b"# Late\nstill extracted")).json()
+    assert created["processing_status"] == "pending"
+    monkeypatch.setattr(tasks, "process_document", real)
+    manual_clock.advance(timedelta(minutes=11))
+    await asyncio.to_thread(tasks.sweep_stuck_documents.call_local)
+    document = (await alice.get(f"/v1/documents/{created['id']}")).json()
+    assert document["processing_status"] == "completed"
+    assert document["extracted_text"].endswith("still extracted")

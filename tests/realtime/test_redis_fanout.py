@@ -45,7 +45,9 @@ async def instance(settings: Settings) -> AsyncIterator[tuple[FastAPI, str]]:
 
 
 @pytest.fixture
-async def two_instances(app: FastAPI, settings: Settings) -> AsyncIterator[tuple[tuple[FastAPI, str], ...]]:
+async def two_instances(
+    app: FastAPI, settings: Settings
+) -> AsyncIterator[tuple[tuple[FastAPI, str], ...]]:
     try:
         async with instance(settings) as one, instance(settings) as two:
             yield one, two

@@ -51,7 +51,9 @@ async def test_live_copilot_session(alice, app, ws_base):
         for who, text in LINES:
             words = text.split()
             partial = " ".join(words[:3])
-            await speaker.send(json.dumps({"type": "segment", **seg(partial, start, is_final=False)}))
+            await speaker.send(
+                json.dumps({"type": "segment", **seg(partial, start, is_final=False)})
+            )
             await speaker.send(
                 json.dumps({"type": "segment", **seg(text, start, start + 3, speaker=who)})
             )

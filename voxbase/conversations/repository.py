@@ -238,6 +238,15 @@ async def get_summary(
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def stuck_summaries(session: AsyncSession, before: datetime) -> list[uuid.UUID]:
+    query = select(Summary.conversation_id).where(
+        Summary.status.in_(("pending", "generating")),
+        Summary.updated_at < before,
+        Summary.deleted_at.is_(None),
+    )
+    return list((await session.execute(query.limit(500))).scalars().all())
+
+
 # Search --------------------------------------------------------------------------------------
 
 TOKEN = re.compile(r"\w+", re.UNICODE)

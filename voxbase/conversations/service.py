@@ -755,6 +755,11 @@ async def fail_summary(session: AsyncSession, conversation_id: uuid.UUID, error:
         await audit.record(session, SYSTEM, "summary.failed", "summary", row.id)
 
 
+async def stuck_summaries(session: AsyncSession, older_than: timedelta) -> list[uuid.UUID]:
+    """Summaries still pending or generating long after their job should have finished."""
+    return await repository.stuck_summaries(session, clock.now() - older_than)
+
+
 # Search --------------------------------------------------------------------------------------
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import timedelta
+
+from huey import crontab
 
 from voxbase.conversations import service
 from voxbase.conversations.engines import build_engines
@@ -25,3 +28,11 @@ def generate_summary(conversation_id: str) -> None:
         log.warning("summary of %s failed: %r", conversation_id, exc)
         message = f"{type(exc).__name__}: {exc}"
         jobs.run(lambda session: service.fail_summary(session, cid, message))
+
+
+@jobs.queue.periodic_task(crontab(minute="*/5"))
+def sweep_stuck_summaries() -> None:
+    """A worker that died mid-job loses it (see ADR 4): re-enqueue what is stuck."""
+    stuck = jobs.run(lambda session: service.stuck_summaries(session, timedelta(minutes=10)))
+    for conversation_id in stuck:
+        generate_summary(str(conversation_id))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,3 +49,12 @@ async def list_owned(
         query = query.where(Document.conversation_id == conversation_id)
     query = paginate_newest_first(query, Document.created_at, Document.id, cursor, limit)
     return (await session.execute(query)).scalars().all()
+
+
+async def stuck(session: AsyncSession, before: datetime) -> list[uuid.UUID]:
+    query = select(Document.id).where(
+        Document.processing_status.in_(("pending", "processing")),
+        Document.updated_at < before,
+        Document.deleted_at.is_(None),
+    )
+    return list((await session.execute(query.limit(500))).scalars().all())

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import re
 import uuid
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -181,3 +182,7 @@ async def process(
     row.processing_status, row.processing_error = "completed", None
     await session.flush()
     await audit.record(session, SYSTEM, "document.processed", "document", row.id)
+
+
+async def stuck_documents(session: AsyncSession, older_than: timedelta) -> list[uuid.UUID]:
+    return await repository.stuck(session, clock.now() - older_than)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
+
+from huey import crontab
 
 from voxbase.core import jobs
 from voxbase.knowledge import service
@@ -18,3 +21,11 @@ def process_document(document_id: str) -> None:
     settings = jobs.settings()
     storage = file_storage(settings)
     jobs.run(lambda session: service.process(session, did, storage, settings))
+
+
+@jobs.queue.periodic_task(crontab(minute="*/5"))
+def sweep_stuck_documents() -> None:
+    """Re-enqueue documents whose processing job was lost."""
+    stuck = jobs.run(lambda session: service.stuck_documents(session, timedelta(minutes=10)))
+    for document_id in stuck:
+        process_document(str(document_id))
