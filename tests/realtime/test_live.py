@@ -168,3 +168,38 @@ async def test_http_batches_reach_websocket_observers(alice, ws_base):
             (False, "hel"),
             (True, "hello again"),
         ]
+
+
+async def test_thousand_segments_over_the_socket(alice, ws_base):
+    conversation = await alice.conversation(channel="live")
+    cid = conversation["id"]
+    async with (
+        connect(live_url(ws_base, cid, alice.token)) as speaker,
+        connect(live_url(ws_base, cid, alice.token)) as observer,
+    ):
+        assert (await receive(speaker))["type"] == "ready"
+        assert (await receive(observer))["type"] == "ready"
+
+        async def speak() -> None:
+            for batch in range(20):
+                items = [seg(f"line {batch * 50 + i}", batch * 50 + i) for i in range(50)]
+                await speaker.send(json.dumps({"type": "segments", "items": items}))
+
+        async def drain_speaker() -> None:
+            acks = 0
+            while acks < 20:
+                acks += (await receive(speaker))["type"] == "ack"
+
+        async def watch() -> list[int]:
+            seqs: list[int] = []
+            while len(seqs) < 1000:
+                event = await receive(observer)
+                if event["type"] == "segment":
+                    assert event["text"] == f"line {len(seqs)}"
+                    seqs.append(event["seq"])
+            return seqs
+
+        _, _, seqs = await asyncio.gather(speak(), drain_speaker(), watch())
+        assert seqs == list(range(1, 1001))
+    stored = (await alice.get(f"/v1/conversations/{cid}")).json()
+    assert stored["segment_count"] == 1000
