@@ -203,3 +203,38 @@ async def test_thousand_segments_over_the_socket(alice, ws_base):
         assert seqs == list(range(1, 1001))
     stored = (await alice.get(f"/v1/conversations/{cid}")).json()
     assert stored["segment_count"] == 1000
+
+
+async def test_expired_token_stops_writes_until_refreshed(client, ws_base, manual_clock):
+    from datetime import UTC, datetime, timedelta
+
+    from tests.conftest import register
+    from tests.conversations.conftest import Caller
+
+    # PyJWT refuses an `iat` in the real future, so the manual clock starts in the past.
+    manual_clock.set(datetime.now(UTC) - timedelta(minutes=20))
+    pair = await register(client)
+    carol = Caller(client, pair)
+    conversation = await carol.conversation(channel="live")
+    cid = conversation["id"]
+    async with connect(live_url(ws_base, cid, carol.token)) as speaker:
+        assert (await receive(speaker))["can_write"] is True
+        await speaker.send(json.dumps({"type": "segment", **seg("before expiry", 0)}))
+        assert (await receive_until(speaker, "ack"))[-1]["stored"] == [1]
+
+        manual_clock.advance(timedelta(minutes=16))  # the access token has expired
+        await speaker.send(json.dumps({"type": "segment", **seg("after expiry", 1)}))
+        assert (await receive_until(speaker, "error"))[-1]["status"] == 401
+
+        refreshed = await client.post(
+            "/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}
+        )
+        fresh = refreshed.json()["access_token"]
+        other = (await register(client))["access_token"]
+        await speaker.send(json.dumps({"type": "auth", "token": other}))
+        switched = await receive(speaker)
+        assert switched["status"] == 403, switched  # cannot switch user
+        await speaker.send(json.dumps({"type": "auth", "token": fresh}))
+        assert (await receive(speaker)) == {"type": "authenticated", "can_write": True}
+        await speaker.send(json.dumps({"type": "segment", **seg("after refresh", 2)}))
+        assert (await receive_until(speaker, "ack"))[-1]["stored"] == [2]

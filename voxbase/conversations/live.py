@@ -9,13 +9,18 @@ Client → server:
   {"type": "segment", "text": ..., "speaker": "user", "start_seconds": 1.2, "is_final": true, ...}
   {"type": "segments", "items": [ ...segments... ]}
   {"type": "ping"}
+  {"type": "auth", "token": ...}        a fresh token before the current one expires
 Server → client (every subscriber, in publish order):
   {"type": "ready", "conversation": {...}, "can_write": bool}    once, after subscribing
   {"type": "segment", "final": bool, "seq": n | null, ...}       partials have no seq
   {"type": "guidance", ...}                                       right after its segment
   {"type": "ended", "conversation": {...}}                        then the socket closes
   {"type": "ack", "stored": [seq...], "partials": n}              to the sender only
+  {"type": "authenticated", "can_write": bool}                  after a fresh auth message
   {"type": "error", "status": 4xx, "title": ..., "detail": ...}
+
+Each batch of segments re-checks the credential, so an expired access token or a revoked API
+key stops writes (error 401; send a fresh auth message to go on). Observers are not cut off.
 
 No database session is held for the life of the socket: authentication and each batch of
 segments run in their own short unit of work.
@@ -27,6 +32,7 @@ import asyncio
 import contextlib
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -78,9 +84,19 @@ class _Socket:
             await self.ws.send_text(json.dumps(payload, default=str))
 
 
+@dataclass
+class _Client:
+    token: str
+    principal: Principal
+
+    @property
+    def can_write(self) -> bool:
+        return self.principal.has_scope(Scope.CONVERSATIONS_WRITE.value)
+
+
 async def _authenticate(
     websocket: WebSocket, db: Database, conversation_id: uuid.UUID, token: str | None
-) -> tuple[Principal, ConversationOut]:
+) -> tuple[_Client, ConversationOut]:
     if not token:
         try:
             first = await asyncio.wait_for(websocket.receive_json(), AUTH_TIMEOUT_SECONDS)
@@ -96,7 +112,7 @@ async def _authenticate(
         conversation = await service.check_owned(session, principal, conversation_id)
     if conversation.status in ("completed", "archived"):
         raise Conflict(f"The conversation is {conversation.status}.")
-    return principal, conversation
+    return _Client(token, principal), conversation
 
 
 def _parse_segments(message: dict[str, Any]) -> list[SegmentIn]:
@@ -115,7 +131,7 @@ async def live(websocket: WebSocket, conversation_id: uuid.UUID, token: str | No
     db: Database = websocket.app.state.db
     socket = _Socket(websocket)
     try:
-        principal, conversation = await _authenticate(websocket, db, conversation_id, token)
+        client, conversation = await _authenticate(websocket, db, conversation_id, token)
     except ServiceError as exc:
         with contextlib.suppress(Exception):
             await socket.send(_problem(exc))
@@ -123,7 +139,6 @@ async def live(websocket: WebSocket, conversation_id: uuid.UUID, token: str | No
         return
     except WebSocketDisconnect:
         return
-    can_write = principal.has_scope(Scope.CONVERSATIONS_WRITE.value)
     hub, engines = _hub(websocket), _engines(websocket)
     async with hub.subscribe(service.channel_name(conversation_id)) as subscription:
 
@@ -140,7 +155,7 @@ async def live(websocket: WebSocket, conversation_id: uuid.UUID, token: str | No
             {
                 "type": "ready",
                 "conversation": conversation.model_dump(mode="json"),
-                "can_write": can_write,
+                "can_write": client.can_write,
             }
         )
         try:
@@ -153,14 +168,7 @@ async def live(websocket: WebSocket, conversation_id: uuid.UUID, token: str | No
                     receive.cancel()
                     return
                 await _handle(
-                    socket,
-                    receive.result(),
-                    db,
-                    principal,
-                    conversation_id,
-                    can_write,
-                    hub,
-                    engines,
+                    socket, websocket, receive.result(), db, client, conversation_id, hub, engines
                 )
         except (WebSocketDisconnect, RuntimeError):
             return
@@ -170,13 +178,27 @@ async def live(websocket: WebSocket, conversation_id: uuid.UUID, token: str | No
                 await forwarder
 
 
+async def _reauthenticate(
+    websocket: WebSocket, db: Database, client: _Client, conversation_id: uuid.UUID, token: str
+) -> None:
+    """A fresh token mid-session (access tokens expire): same user, same conversation."""
+    async with unit_of_work(db) as session:
+        principal = await accounts.authenticate(session, websocket.app.state.auth, token)
+        if principal.user_id != client.principal.user_id:
+            raise Forbidden("A live socket cannot change user.")
+        if not principal.has_scope(Scope.CONVERSATIONS_READ.value):
+            raise Forbidden("This API key lacks a scope.")
+        await service.check_owned(session, principal, conversation_id)
+    client.token, client.principal = token, principal
+
+
 async def _handle(
     socket: _Socket,
+    websocket: WebSocket,
     raw: str,
     db: Database,
-    principal: Principal,
+    client: _Client,
     conversation_id: uuid.UUID,
-    can_write: bool,
     hub: Hub,
     engines: Engines,
 ) -> None:
@@ -193,6 +215,14 @@ async def _handle(
     if kind == "ping":
         await socket.send({"type": "pong"})
         return
+    if kind == "auth":
+        try:
+            await _reauthenticate(websocket, db, client, conversation_id, str(message.get("token")))
+        except ServiceError as exc:
+            await socket.send(_problem(exc))
+            return
+        await socket.send({"type": "authenticated", "can_write": client.can_write})
+        return
     if kind not in ("segment", "segments"):
         await socket.send(
             {
@@ -203,7 +233,7 @@ async def _handle(
             }
         )
         return
-    if not can_write:
+    if not client.can_write:
         await socket.send(_problem(Forbidden("Sending segments needs conversations:write.")))
         return
     try:
@@ -215,6 +245,12 @@ async def _handle(
         return
     try:
         async with unit_of_work(db) as session:
+            # Every batch re-checks the credential: an expired token or a revoked key stops
+            # writing (send a fresh {"type": "auth"} to go on).
+            principal = await accounts.authenticate(session, websocket.app.state.auth, client.token)
+            client.principal = principal
+            if not client.can_write:
+                raise Forbidden("Sending segments needs conversations:write.")
             result = await service.append_segments(
                 session, principal, conversation_id, items, hub=hub, guidance=engines.guidance
             )
