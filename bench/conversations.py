@@ -77,6 +77,7 @@ class Bench:
 
     def add(self, what: str, value: str, note: str = "") -> None:
         self.rows.append((what, value, note))
+        print(f"{what}: {value} ({note})", flush=True)
 
     async def sign_in(self) -> None:
         response = await self.http.post(
@@ -201,11 +202,13 @@ class Bench:
             ids = [await self.conversation(channel="live") for _ in range(sessions)]
             latencies: list[float] = []
 
-            async def one(cid: str) -> None:
+            async def one(cid: str, joined: asyncio.Event, go: asyncio.Event) -> None:
                 url = f"{base}/v1/conversations/{cid}/live?token={self.token}"
                 async with connect(url) as speaker, connect(url) as observer:
                     await speaker.recv()
                     await observer.recv()
+                    joined.set()
+                    await go.wait()
                     sent: dict[str, float] = {}
 
                     async def drain_speaker() -> None:
@@ -228,8 +231,16 @@ class Bench:
                                 break
                     await drainer
 
+            # Sessions join one after another (as calls do), then all stream at once.
+            go = asyncio.Event()
+            tasks = []
+            for cid in ids:
+                joined = asyncio.Event()
+                tasks.append(asyncio.create_task(one(cid, joined, go)))
+                await joined.wait()
             t = time.perf_counter()
-            await asyncio.gather(*(one(cid) for cid in ids))
+            go.set()
+            await asyncio.gather(*tasks)
             elapsed = time.perf_counter() - t
         self.add(
             f"WebSocket ingest → observer, {sessions} sessions",
@@ -305,6 +316,7 @@ async def main() -> None:
                 log_json=False,
                 email_backend="log",
                 register_limit_per_ip="100000/minute",
+                sqlite_busy_timeout_ms=60_000,  # 100 sessions write at once
             )
             app = create_app(settings, configure_logs=False)
             jobs.configure(settings, immediate=True)

@@ -31,7 +31,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +51,7 @@ from voxbase.core.principal import Principal
 from voxbase.realtime.hub import Hub, build_hub
 
 router = APIRouter()
+log = logging.getLogger("voxbase.conversations.live")
 AUTH_TIMEOUT_SECONDS = 10
 MAX_BATCH = 500
 SEGMENTS = TypeAdapter(list[SegmentIn])
@@ -66,6 +69,20 @@ def _engines(websocket: WebSocket) -> Engines:
     if getattr(state, "conversation_engines", None) is None:
         state.conversation_engines = build_engines(state.settings)
     return state.conversation_engines
+
+
+@contextlib.asynccontextmanager
+async def _writer_turn(websocket: WebSocket, db: Database) -> AsyncIterator[None]:
+    """On SQLite, live batches of this process take turns (FIFO) instead of racing for the
+    write lock in SQLite's busy handler, whose sleeps starve some writers for seconds."""
+    if db.backend != "sqlite":
+        yield
+        return
+    state = websocket.app.state
+    if getattr(state, "live_write_lock", None) is None:
+        state.live_write_lock = asyncio.Lock()
+    async with state.live_write_lock:
+        yield
 
 
 def _problem(exc: ServiceError) -> dict[str, Any]:
@@ -244,7 +261,7 @@ async def _handle(
         )
         return
     try:
-        async with unit_of_work(db) as session:
+        async with _writer_turn(websocket, db), unit_of_work(db) as session:
             # Every batch re-checks the credential: an expired token or a revoked key stops
             # writing (send a fresh {"type": "auth"} to go on).
             principal = await accounts.authenticate(session, websocket.app.state.auth, client.token)
@@ -256,6 +273,12 @@ async def _handle(
             )
     except ServiceError as exc:
         await socket.send(_problem(exc))
+        return
+    except Exception:  # the database is busy or gone: tell the sender, keep the socket
+        log.exception("live batch of %s failed", conversation_id)
+        await socket.send(
+            {"type": "error", "status": 503, "title": "Service unavailable", "detail": "retry"}
+        )
         return
     await socket.send(
         {"type": "ack", "stored": [s.seq for s in result.stored], "partials": result.partials}
