@@ -40,7 +40,17 @@ async def upgrade_async(url: str, revision: str = "heads") -> None:
 
 def head_revisions(url: str) -> set[str]:
     """Each module keeps its own branch of revisions, so there may be several heads."""
-    return set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    script = ScriptDirectory.from_config(alembic_config(url))
+    heads = set(script.get_heads())
+    # A branch that `depends_on` another's revision implies it: Alembic records only the
+    # dependent head in alembic_version, so implied heads are not expected there.
+    implied = {
+        revision.revision
+        for head in heads
+        for revision in script.revision_map.iterate_revisions(head, "base")
+        if revision.revision != head
+    }
+    return heads - implied
 
 
 async def current_revisions(url: str) -> set[str]:

@@ -9,7 +9,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from voxbase.core.db import Base, create_engine
-from voxbase.models import load_all_models
+from voxbase.models import include_name, load_all_models
 
 load_all_models()
 config = context.config
@@ -24,6 +24,7 @@ def _configure(connection: Connection | None = None, **kwargs: Any) -> None:
         target_metadata=target_metadata,
         render_as_batch=url.startswith("sqlite"),
         compare_type=True,
+        include_name=include_name,
         **kwargs,
     )
 
