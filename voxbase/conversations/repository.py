@@ -14,7 +14,6 @@ from sqlalchemy import (
     Select,
     String,
     Uuid,
-    and_,
     bindparam,
     func,
     or_,
@@ -32,7 +31,7 @@ from voxbase.conversations.models import (
     TranscriptSegment,
 )
 from voxbase.core.db import UTCDateTime
-from voxbase.core.pagination import decode_cursor, paginate_newest_first
+from voxbase.core.pagination import decode_cursor
 
 
 async def add(session: AsyncSession, *rows: object) -> None:
@@ -49,8 +48,23 @@ def _oldest_first(
 ) -> Select[Any]:
     if cursor:
         stamp, row_id = decode_cursor(cursor)
-        query = query.where(or_(created_col > stamp, and_(created_col == stamp, id_col > row_id)))
+        # `created_at >= stamp` bounds the index range scan on every engine; the OR alone
+        # makes SQLite and MariaDB walk the history from its start (slow deep pages).
+        query = query.where(created_col >= stamp, or_(created_col > stamp, id_col > row_id))
     return query.order_by(created_col.asc(), id_col.asc()).limit(limit + 1)
+
+
+def _newest_first(
+    query: Select[Any],
+    created_col: InstrumentedAttribute[datetime],
+    id_col: InstrumentedAttribute[uuid.UUID],
+    cursor: str | None,
+    limit: int,
+) -> Select[Any]:
+    if cursor:
+        stamp, row_id = decode_cursor(cursor)
+        query = query.where(created_col <= stamp, or_(created_col < stamp, id_col < row_id))
+    return query.order_by(created_col.desc(), id_col.desc()).limit(limit + 1)
 
 
 # Conversations -------------------------------------------------------------------------------
@@ -101,7 +115,7 @@ async def list_conversations(
         query = query.where(Conversation.created_at >= since)
     if until:
         query = query.where(Conversation.created_at < until)
-    query = paginate_newest_first(query, Conversation.created_at, Conversation.id, cursor, limit)
+    query = _newest_first(query, Conversation.created_at, Conversation.id, cursor, limit)
     return (await session.execute(query)).scalars().all()
 
 
