@@ -229,3 +229,15 @@ async def test_lifecycle_is_audited(alice, app):
         "conversation.ended",
         "conversation.deleted",
     ]
+
+
+async def test_activating_a_draft_by_patch_starts_it(alice):
+    conversation = await alice.conversation(channel="voice")
+    url = f"/v1/conversations/{conversation['id']}"
+    patched = (await alice.patch(url, json={"status": "active"})).json()
+    assert patched["status"] == "active" and patched["started_at"] is not None
+    assert patched["recording_started_at"] is not None
+    assert (await alice.patch(url, json={"status": "completed"})).status_code == 409
+    ended = (await alice.post(f"{url}/end")).json()
+    assert (await alice.patch(url, json={"status": "active"})).status_code == 409
+    assert ended["status"] == "completed"

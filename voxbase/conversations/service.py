@@ -205,6 +205,8 @@ async def update_conversation(
             raise Conflict("End a live session with POST /v1/conversations/{id}/end.")
         if target == "active" and row.status == "completed" and row.channel in LIVE_CHANNELS:
             raise Conflict("A completed live session cannot be reopened.")
+    if changes.get("status") == "active" and row.status == "draft":
+        await _activate(session, principal, row)  # same as POST /start: reserve, stamp
     for name, value in changes.items():
         if value is None and name in ("status", "language", "data_retention_days"):
             continue
