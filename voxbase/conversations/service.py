@@ -8,6 +8,7 @@ Live events are published to the realtime hub only after the unit of work commit
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 import uuid
@@ -73,6 +74,7 @@ FIELDS = (
     "ended_at",
     "duration_seconds",
 )
+log = logging.getLogger("voxbase.conversations")
 LIVE_CHANNELS = ("live", "voice", "phone")
 SILENCE_GAP_SECONDS = Decimal(2)
 AUDIO_HOLD_SECONDS = Decimal(3600)
@@ -457,8 +459,11 @@ async def append_segments(
     channel = channel_name(row.id)
 
     async def broadcast() -> None:
-        for event in events:
-            await hub.publish(channel, event)
+        try:
+            for event in events:
+                await hub.publish(channel, event)
+        except Exception:  # stored already: observers catch up with GET /segments?after_seq=
+            log.warning("live fan-out of %s failed", channel, exc_info=True)
 
     after_commit(session, broadcast)
     return SegmentBatchOut(
@@ -566,7 +571,10 @@ async def end_session(
     ended_event = {"type": "ended", "conversation": view.model_dump(mode="json")}
 
     async def announce() -> None:
-        await hub.publish(channel_name(row.id), ended_event)
+        try:
+            await hub.publish(channel_name(row.id), ended_event)
+        except Exception:
+            log.warning("live fan-out of the end of %s failed", row.id, exc_info=True)
 
     after_commit(session, announce)
     from voxbase.core import jobs
