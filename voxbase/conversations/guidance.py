@@ -35,9 +35,7 @@ class GuidanceContext:
     conversation_type: str | None
     template: TemplateOut | None
     segment: SegmentView
-    recent: list[SegmentView] = field(default_factory=list)
-    # (content, triggered_at_seconds) of guidance already given in this conversation
-    given: list[tuple[str, Decimal | None]] = field(default_factory=list)
+    recent: list[SegmentView] = field(default_factory=list)  # when the engine uses history
 
 
 @dataclass(frozen=True)
@@ -51,6 +49,8 @@ class Suggestion:
 
 
 class GuidanceEngine(Protocol):
+    uses_history: bool  # whether `context.recent` is worth loading
+
     async def suggest(self, context: GuidanceContext) -> list[Suggestion]: ...
 
 
@@ -60,18 +60,20 @@ def _snippet(text: str, start: int, end: int, width: int = 60) -> str:
     return ("…" if left else "") + text[left:right].strip() + ("…" if right < len(text) else "")
 
 
-def _recently_given(context: GuidanceContext, content: str) -> bool:
-    now = context.segment.start_seconds
-    for given, at in context.given:
-        if given == content and (at is None or now - at < REPEAT_WINDOW_SECONDS):
+def recently_given(given: list[tuple[str, Decimal | None]], content: str, now: Decimal) -> bool:
+    """Was the same chip given less than 2 minutes (session time) before `now`?"""
+    for earlier, at in given:
+        if earlier == content and (at is None or now - at < REPEAT_WINDOW_SECONDS):
             return True
     return False
 
 
 class CueEngine:
-    """Phrase matching on word boundaries, case-insensitive; a cue repeats at most every 2 min."""
+    """Phrase matching on word boundaries, case-insensitive (repeats are filtered by the
+    service: the same chip at most every 2 minutes of session time)."""
 
     model_name = "cues"
+    uses_history = False
 
     def _cues(self, template: TemplateOut | None) -> list[Cue]:
         if template is not None and template.cue_set:
@@ -93,8 +95,6 @@ class CueEngine:
         elapsed = int((time.perf_counter() - started) * 1000)
         suggestions = []
         for cue, match in sorted(found, key=lambda item: item[0].priority):
-            if _recently_given(context, cue.content):
-                continue
             suggestions.append(
                 Suggestion(
                     content=cue.content,
@@ -115,6 +115,8 @@ Return {"guidance": []} when nothing useful applies."""
 
 
 class LlmGuidanceEngine:
+    uses_history = True
+
     def __init__(self, client: ChatClient) -> None:
         self.client = client
 
@@ -143,7 +145,7 @@ class LlmGuidanceEngine:
             if not isinstance(item, dict):
                 continue
             kind, content = item.get("type"), str(item.get("content") or "").strip()
-            if kind not in TYPES or not content or _recently_given(context, content):
+            if kind not in TYPES or not content:
                 continue
             try:
                 priority = min(3, max(1, int(item.get("priority", 2))))

@@ -23,7 +23,12 @@ from voxbase.assistants import service as assistants
 from voxbase.assistants.schemas import TemplateOut
 from voxbase.audit import service as audit
 from voxbase.conversations import repository, usage
-from voxbase.conversations.guidance import GuidanceContext, GuidanceEngine, SegmentView
+from voxbase.conversations.guidance import (
+    GuidanceContext,
+    GuidanceEngine,
+    SegmentView,
+    recently_given,
+)
 from voxbase.conversations.models import (
     Conversation,
     Guidance,
@@ -414,22 +419,26 @@ async def append_segments(
     all_guidance: list[Guidance] = []
     if finals:
         template = await assistants.template_by_id(session, row.template_id)
-        given = [
-            (g.content, g.triggered_at_seconds)
-            for g in await repository.list_guidance(session, row.id)
-        ]
-        window = await repository.recent_segments(session, row.id, RECENT_CONTEXT + len(rows))
+        given: list[tuple[str, Decimal | None]] | None = None  # loaded on the first chip
+        window: Sequence[TranscriptSegment] = []
+        if guidance.uses_history:
+            window = await repository.recent_segments(session, row.id, RECENT_CONTEXT + len(rows))
         for index, segment in stored.items():
-            view = SegmentView(segment.content, segment.speaker, segment.start_seconds)
             earlier = [s for s in window if segment.seq - RECENT_CONTEXT <= s.seq < segment.seq]
             context = GuidanceContext(
                 conversation_type=row.conversation_type,
                 template=template,
-                segment=view,
+                segment=SegmentView(segment.content, segment.speaker, segment.start_seconds),
                 recent=[SegmentView(s.content, s.speaker, s.start_seconds) for s in earlier],
-                given=given,
             )
             for suggestion in await guidance.suggest(context):
+                if given is None:
+                    given = [
+                        (g.content, g.triggered_at_seconds)
+                        for g in await repository.list_guidance(session, row.id)
+                    ]
+                if recently_given(given, suggestion.content, segment.start_seconds):
+                    continue
                 chip = Guidance(
                     conversation_id=row.id,
                     segment_id=segment.id,
