@@ -98,6 +98,8 @@ async def test_ingest_with_two_observers_in_order(alice, ws_base):
         assert refused["type"] == "error" and refused["status"] == 403
         await observer_two.send("not json")
         assert (await receive(observer_two))["status"] == 422
+        await observer_two.send(b"\x00binary")
+        assert (await receive(observer_two))["status"] == 422
         await observer_two.send(json.dumps({"type": "segments", "items": [{"text": ""}]}))
         assert (await receive(observer_two))["status"] == 403
         await agent.send(

@@ -167,26 +167,30 @@ async def live(websocket: WebSocket, conversation_id: uuid.UUID, token: str | No
                     return
             await websocket.close(code=1013)  # fell too far behind: reconnect
 
-        forwarder = asyncio.create_task(forward(), name=f"live-forward-{conversation_id}")
         await socket.send(
             {
                 "type": "ready",
                 "conversation": conversation.model_dump(mode="json"),
                 "can_write": client.can_write,
             }
-        )
+        )  # before any event: they wait in the subscription until the forwarder starts
+        forwarder = asyncio.create_task(forward(), name=f"live-forward-{conversation_id}")
         try:
             while True:
-                receive = asyncio.ensure_future(websocket.receive_text())
+                receive = asyncio.ensure_future(websocket.receive())
                 done, _ = await asyncio.wait(
                     {receive, forwarder}, return_when=asyncio.FIRST_COMPLETED
                 )
                 if forwarder in done:
                     receive.cancel()
                     return
-                await _handle(
-                    socket, websocket, receive.result(), db, client, conversation_id, hub, engines
-                )
+                message = receive.result()
+                if message["type"] == "websocket.disconnect":
+                    return
+                raw = message.get("text")
+                if raw is None:
+                    raw = (message.get("bytes") or b"").decode("utf-8", "replace")
+                await _handle(socket, websocket, raw, db, client, conversation_id, hub, engines)
         except (WebSocketDisconnect, RuntimeError):
             return
         finally:
