@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
 from tests.databases import fresh_database
 from voxbase.core.db import Base, create_engine
-from voxbase.core.migrate import current_revisions, head_revisions, upgrade_async
-from voxbase.models import load_all_models
+from voxbase.core.migrate import (
+    alembic_config,
+    current_revisions,
+    head_revisions,
+    upgrade_async,
+)
+from voxbase.models import include_name, load_all_models
 
 
 def _differences(connection: Connection) -> list[object]:
-    context = MigrationContext.configure(connection, opts={"compare_type": False})
+    opts = {"compare_type": False, "include_name": include_name}
+    context = MigrationContext.configure(connection, opts=opts)
     return list(compare_metadata(context, Base.metadata))
 
 
@@ -34,3 +42,13 @@ async def test_upgrade_from_empty_matches_the_models(tmp_path: Path) -> None:
         assert differences == []
         await upgrade_async(url)  # running it again is a no-op
         assert await current_revisions(url) == head_revisions(url)
+
+
+async def test_every_branch_goes_down_and_up_again(tmp_path: Path) -> None:
+    async with fresh_database(tmp_path) as url:
+        await upgrade_async(url)
+        heads = head_revisions(url)
+        await asyncio.to_thread(command.downgrade, alembic_config(url), "base")
+        assert await current_revisions(url) == set()
+        await upgrade_async(url)
+        assert await current_revisions(url) == heads

@@ -13,9 +13,11 @@ from fastapi.openapi.utils import get_openapi
 from voxbase import __version__
 from voxbase.accounts import api as accounts_api
 from voxbase.accounts.service import AuthKit
+from voxbase.assistants import api as assistants_api
 from voxbase.audit import api as audit_api
 from voxbase.audit.logsink import SystemLogHandler, install, uninstall
 from voxbase.billing import api as billing_api
+from voxbase.conversations import api as conversations_api
 from voxbase.core import background, jobs, ops
 from voxbase.core.config import Settings, get_settings
 from voxbase.core.db import Database
@@ -23,6 +25,7 @@ from voxbase.core.http import RequestContextMiddleware, install_error_handlers, 
 from voxbase.core.logging import configure_logging
 from voxbase.core.ratelimit import RateLimiter
 from voxbase.core.security import AccessTokens, Passwords
+from voxbase.knowledge import api as knowledge_api
 from voxbase.metering import api as metering_api
 from voxbase.models import load_all_models, load_all_tasks
 from voxbase.profiles import install_from_settings
@@ -35,6 +38,9 @@ MODULE_ROUTERS = [
     *audit_api.routers,
     *metering_api.routers,
     *billing_api.routers,
+    *assistants_api.routers,
+    *conversations_api.routers,
+    *knowledge_api.routers,
 ]
 
 
@@ -84,6 +90,8 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
                 await sink_task
             await sink.flush_to(app.state.db)
             uninstall(sink)
+            if getattr(app.state, "hub", None) is not None:  # realtime fan-out (conversations)
+                await app.state.hub.close()
             await app.state.db.dispose()
 
     app = FastAPI(

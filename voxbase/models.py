@@ -1,12 +1,16 @@
 """The module registry: import every module's models (for the metadata and Alembic) and tasks."""
 
 import importlib
+import re
 
 MODEL_MODULES = (
     "voxbase.accounts.models",
     "voxbase.audit.models",
     "voxbase.metering.models",
     "voxbase.billing.models",
+    "voxbase.assistants.models",
+    "voxbase.conversations.models",
+    "voxbase.knowledge.models",
 )
 
 
@@ -15,10 +19,25 @@ def load_all_models() -> None:
         importlib.import_module(name)
 
 
-TASK_MODULES: tuple[str, ...] = ("voxbase.metering.tasks", "voxbase.billing.tasks")
+TASK_MODULES: tuple[str, ...] = (
+    "voxbase.metering.tasks",
+    "voxbase.billing.tasks",
+    "voxbase.conversations.tasks",
+    "voxbase.knowledge.tasks",
+)
 
 
 def load_all_tasks() -> None:
     """Register every module's background jobs on the queue."""
     for name in TASK_MODULES:
         importlib.import_module(name)
+
+
+# Schema objects that migrations create outside the models: full-text search indexes
+# (PostgreSQL GIN on an expression, MariaDB FULLTEXT) and SQLite FTS5 tables with their shadow
+# tables. Autogenerate and schema comparisons pass `include_name` to leave them alone.
+UNMANAGED_NAMES = re.compile(r"^(messages|transcript_segments)_fts(_\w+)?$|_content_(tsv|ft)$")
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    return name is None or not UNMANAGED_NAMES.search(name)

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from voxbase.core.db import Model
+from voxbase.core.db import MinorUnits, Model
 
 
 class Plan(Model):
@@ -22,8 +22,8 @@ class Plan(Model):
     name: Mapped[str] = mapped_column(String(120))
     description: Mapped[str] = mapped_column(Text, default="")
     currency: Mapped[str] = mapped_column(String(3), default="usd")
-    price_monthly: Mapped[int] = mapped_column(default=0)  # minor units
-    price_yearly: Mapped[int] = mapped_column(default=0)
+    price_monthly: Mapped[MinorUnits] = mapped_column(default=0)  # minor units
+    price_yearly: Mapped[MinorUnits] = mapped_column(default=0)
     stripe_price_id_monthly: Mapped[str | None] = mapped_column(String(255))
     stripe_price_id_yearly: Mapped[str | None] = mapped_column(String(255))
     trial_days: Mapped[int] = mapped_column(default=0)
@@ -40,7 +40,7 @@ class PlanLimit(Model):
     plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
     meter_key: Mapped[str] = mapped_column(String(64))
     limit: Mapped[Decimal] = mapped_column(Numeric(20, 6))
-    overage_unit_price: Mapped[int | None]
+    overage_unit_price: Mapped[MinorUnits | None]
 
 
 class PlanFeature(Model):
@@ -111,7 +111,7 @@ class BillingEvent(Model):
     event_type: Mapped[str] = mapped_column(String(64))
     from_plan: Mapped[str | None] = mapped_column(String(64))
     to_plan: Mapped[str | None] = mapped_column(String(64))
-    amount: Mapped[int | None]
+    amount: Mapped[MinorUnits | None]
     currency: Mapped[str | None] = mapped_column(String(3))
     interval: Mapped[str | None] = mapped_column(String(8))
     effective_at: Mapped[datetime | None]
@@ -130,9 +130,9 @@ class Invoice(Model):
         String(16), index=True
     )  # draft/open/paid/void/uncollectible
     currency: Mapped[str] = mapped_column(String(3))
-    subtotal: Mapped[int] = mapped_column(default=0)
-    amount_due: Mapped[int] = mapped_column(default=0)
-    amount_paid: Mapped[int] = mapped_column(default=0)
+    subtotal: Mapped[MinorUnits] = mapped_column(default=0)
+    amount_due: Mapped[MinorUnits] = mapped_column(default=0)
+    amount_paid: Mapped[MinorUnits] = mapped_column(default=0)
     period_start: Mapped[datetime | None]
     period_end: Mapped[datetime | None]
     due_at: Mapped[datetime | None]
@@ -154,8 +154,8 @@ class InvoiceLine(Model):
     kind: Mapped[str] = mapped_column(String(20))  # subscription/proration/overage/time_card
     description: Mapped[str] = mapped_column(String(255))
     quantity: Mapped[Decimal] = mapped_column(Numeric(20, 6))
-    unit_amount: Mapped[int]
-    amount: Mapped[int]
+    unit_amount: Mapped[MinorUnits]
+    amount: Mapped[MinorUnits]
     meter_key: Mapped[str | None] = mapped_column(String(64))
     reference: Mapped[str | None] = mapped_column(String(64))
     period_start: Mapped[datetime | None]
@@ -171,7 +171,7 @@ class Payment(Model):
     invoice_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("invoices.id", ondelete="SET NULL"), index=True
     )
-    amount: Mapped[int]
+    amount: Mapped[MinorUnits]
     currency: Mapped[str] = mapped_column(String(3))
     method: Mapped[str] = mapped_column(String(16))  # stripe/paypal/crypto/manual
     status: Mapped[str] = mapped_column(String(16))  # pending/completed/failed/refunded

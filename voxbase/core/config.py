@@ -98,6 +98,19 @@ class Settings(BaseSettings):
     jobs_workers: int = Field(2, ge=1, le=64)
     embedded_worker: bool = Field(True, description="`serve` also starts a job worker process.")
 
+    # Conversations: live fan-out, guidance and summary engines, LLM provider, documents
+    realtime_backend: Literal["memory", "redis"] = Field(
+        "memory", description="redis: live events cross processes over Redis pub/sub."
+    )
+    guidance_engine: Literal["cues", "llm"] = "cues"
+    summary_engine: Literal["extractive", "llm"] = "extractive"
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible API, e.g. .../v1")
+    llm_api_key: SecretStr | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_seconds: float = Field(20.0, gt=0)
+    documents_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    documents_ocr: bool = Field(True, description="OCR uploaded images (rapidocr, offline).")
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -170,6 +183,14 @@ class Settings(BaseSettings):
             raise ValueError(
                 "VOXBASE_JOBS_POSTGRES_DSN must be set when VOXBASE_JOBS_BACKEND is postgresql"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _conversation_backends(self) -> Settings:
+        if self.realtime_backend == "redis" and not self.redis_url:
+            raise ValueError("VOXBASE_REDIS_URL must be set when VOXBASE_REALTIME_BACKEND is redis")
+        if "llm" in (self.guidance_engine, self.summary_engine) and not self.llm_base_url:
+            raise ValueError("VOXBASE_LLM_BASE_URL must be set to use an llm engine")
         return self
 
     @property

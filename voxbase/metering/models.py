@@ -10,7 +10,7 @@ from decimal import Decimal
 from sqlalchemy import ForeignKey, Index, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from voxbase.core.db import Model
+from voxbase.core.db import MinorUnits, Model
 
 Quantity = Numeric(20, 6)
 ZERO = Decimal(0)
@@ -29,7 +29,7 @@ class UsageBalance(Model):
     # -1 unlimited, 0 none.
     limit: Mapped[Decimal] = mapped_column(Quantity, default=ZERO)
     overage_allowed: Mapped[bool] = mapped_column(default=False)
-    overage_unit_price: Mapped[int | None]
+    overage_unit_price: Mapped[MinorUnits | None]
     currency: Mapped[str] = mapped_column(String(3), default="usd")
     reset: Mapped[str] = mapped_column(String(20))
     anchor: Mapped[datetime]

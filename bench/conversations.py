@@ -1,0 +1,354 @@
+"""Conversations benchmark: prints one table.
+
+    ./dev bench conversations [--database sqlite|postgresql|mariadb] [--sizes 10000,100000,1000000]
+
+Measures, on a fresh database:
+- message append through the HTTP API (in-process ASGI): throughput and p99, against raw
+  driver inserts of the same rows (one transaction each) as the baseline;
+- history page latency (`GET /messages?limit=50`, first page and a page deep in the history)
+  as one conversation grows to each size: it should stay flat (keyset paging on an index);
+- WebSocket ingest → subscriber latency, p50/p99, with 100 concurrent live sessions over a
+  real uvicorn server (one speaker and one observer each);
+- full-text search p50/p95 over the largest size of final segments.
+Bulk data is loaded with multi-row inserts (the FTS triggers/indexes still apply).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import insert
+from websockets.asyncio.client import connect
+
+from tests.databases import fresh_database
+from tests.realtime.conftest import serve
+from voxbase.app import create_app
+from voxbase.conversations.models import Message, TranscriptSegment
+from voxbase.core import jobs
+from voxbase.core.config import Settings
+from voxbase.core.ids import new_id
+from voxbase.core.migrate import upgrade_async
+
+_WORDS_TEXT = """
+budget pricing renewal onboarding invoice contract pilot finance report export dashboard
+latency customer support ticket refund discount annual monthly seat license integration
+calendar meeting agenda follow action decision deadline quarter revenue growth churn risk
+menu recipe saffron risotto instagram caption photo brand launch campaign audience voice
+assistant weather flight hotel booking payment card minutes plan upgrade team member role"""
+WORDS = _WORDS_TEXT.split()
+_FILLER_TEXT = """
+the a we you they it is was will can about for with and to of on in this that"""
+FILLER = _FILLER_TEXT.split()
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def sentence(rng: random.Random) -> str:
+    words = [rng.choice(FILLER if rng.random() < 0.4 else WORDS) for _ in range(rng.randint(6, 16))]
+    return " ".join(words).capitalize() + "."
+
+
+class Bench:
+    def __init__(self, app: Any, http: httpx.AsyncClient) -> None:
+        self.app = app
+        self.http = http
+        self.rows: list[tuple[str, str, str]] = []
+        self.headers: dict[str, str] = {}
+        self.user_id: uuid.UUID | None = None
+
+    def add(self, what: str, value: str, note: str = "") -> None:
+        self.rows.append((what, value, note))
+        print(f"{what}: {value} ({note})", flush=True)
+
+    async def sign_in(self) -> None:
+        response = await self.http.post(
+            "/v1/auth/register",
+            json={
+                "email": f"bench-{uuid.uuid4().hex[:8]}@example.com",
+                "password": "bench password 123",
+            },
+        )
+        self.token = response.json()["access_token"]
+        self.headers = {"Authorization": f"Bearer {self.token}"}
+        me = await self.http.get("/v1/me", headers=self.headers)
+        self.user_id = uuid.UUID(me.json()["id"])
+
+    async def conversation(self, **fields: Any) -> str:
+        response = await self.http.post("/v1/conversations", json=fields, headers=self.headers)
+        return str(response.json()["id"])
+
+    async def appends(self, count: int) -> None:
+        cid = await self.conversation(title="append")
+        url = f"/v1/conversations/{cid}/messages"
+        times = []
+        started = time.perf_counter()
+        for i in range(count):
+            t = time.perf_counter()
+            response = await self.http.post(
+                url, json={"content": f"message {i} about the budget"}, headers=self.headers
+            )
+            times.append((time.perf_counter() - t) * 1000)
+            assert response.status_code == 201, response.text
+        total = time.perf_counter() - started
+        self.add(
+            "message append, HTTP API",
+            f"{count / total:,.0f} msg/s",
+            f"p50 {pct(times, 50):.2f} ms, p99 {pct(times, 99):.2f} ms",
+        )
+        # Baseline: the same rows through the driver, one transaction each (no API, no auth).
+        engine = self.app.state.db.engine
+        times = []
+        started = time.perf_counter()
+        for i in range(count):
+            t = time.perf_counter()
+            async with engine.begin() as connection:
+                await connection.execute(
+                    insert(Message),
+                    [self._message(uuid.UUID(cid), f"raw {i}", datetime.now(UTC))],
+                )
+            times.append((time.perf_counter() - t) * 1000)
+        total = time.perf_counter() - started
+        self.add(
+            "  baseline: raw driver insert",
+            f"{count / total:,.0f} msg/s",
+            f"p50 {pct(times, 50):.2f} ms, p99 {pct(times, 99):.2f} ms",
+        )
+
+    def _message(self, cid: uuid.UUID, content: str, at: datetime) -> dict[str, Any]:
+        return {
+            "id": new_id(),
+            "conversation_id": cid,
+            "user_id": self.user_id,
+            "role": "user",
+            "content": content,
+            "status": "success",
+            "created_at": at,
+            "updated_at": at,
+        }
+
+    async def bulk(self, table: Any, rows: list[dict[str, Any]]) -> None:
+        async with self.app.state.db.engine.begin() as connection:
+            await connection.execute(insert(table), rows)
+
+    async def analyze(self, table: str) -> None:
+        """Fresh planner statistics after a bulk load, as autovacuum/ANALYZE would give."""
+        backend = self.app.state.db.backend
+        if backend == "sqlite":
+            return  # Voxbase never ANALYZEs SQLite: stale FTS5 stats slow inserts (ADR 203)
+        statement = {"sqlite": "ANALYZE", "postgresql": f"ANALYZE {table}"}.get(
+            backend, f"ANALYZE TABLE {table}"
+        )
+        async with self.app.state.db.engine.begin() as connection:
+            await connection.exec_driver_sql(statement)
+
+    async def history(self, sizes: list[int]) -> None:
+        cid = uuid.UUID(await self.conversation(title="history"))
+        rng = random.Random(1)
+        loaded = 0
+        base = datetime(2026, 1, 1, tzinfo=UTC)
+        url = f"/v1/conversations/{cid}/messages"
+        for size in sizes:
+            t = time.perf_counter()
+            while loaded < size:
+                chunk = min(5000, size - loaded)
+                rows = [
+                    self._message(cid, sentence(rng), base + timedelta(milliseconds=loaded + i))
+                    for i in range(chunk)
+                ]
+                await self.bulk(Message, rows)
+                loaded += chunk
+            await self.analyze("messages")
+            load_s = time.perf_counter() - t
+            middle = await self.http.get(url, params={"limit": 50}, headers=self.headers)
+            cursor = middle.json()["next_cursor"]
+            # a cursor deep in the history: walk once from a far page
+            deep = await self._deep_cursor(url, size)
+            first, later = [], []
+            for _ in range(100):
+                t = time.perf_counter()
+                r = await self.http.get(url, params={"limit": 50}, headers=self.headers)
+                first.append((time.perf_counter() - t) * 1000)
+                assert r.status_code == 200
+                t = time.perf_counter()
+                r = await self.http.get(
+                    url, params={"limit": 50, "cursor": deep or cursor}, headers=self.headers
+                )
+                later.append((time.perf_counter() - t) * 1000)
+                assert r.status_code == 200 and len(r.json()["items"]) == 50
+            self.add(
+                f"history page at {size:,} messages",
+                f"p50 {pct(first, 50):.2f} ms",
+                f"p99 {pct(first, 99):.2f} ms; deep page p50 {pct(later, 50):.2f} ms, "
+                f"p99 {pct(later, 99):.2f} ms (load {load_s:.0f} s)",
+            )
+
+    async def _deep_cursor(self, url: str, size: int) -> str | None:
+        # The cursor encodes (created_at, id): build one for the middle of the history.
+        from voxbase.core.pagination import encode_cursor
+
+        return encode_cursor(
+            datetime(2026, 1, 1, tzinfo=UTC) + timedelta(milliseconds=size // 2), uuid.UUID(int=0)
+        )
+
+    async def live(self, sessions: int, segments: int) -> None:
+        async with serve(self.app) as base:
+            ids = [await self.conversation(channel="live") for _ in range(sessions)]
+            latencies: list[float] = []
+
+            async def one(cid: str, joined: asyncio.Event, go: asyncio.Event) -> None:
+                url = f"{base}/v1/conversations/{cid}/live?token={self.token}"
+                async with connect(url) as speaker, connect(url) as observer:
+                    await speaker.recv()
+                    await observer.recv()
+                    joined.set()
+                    await go.wait()
+                    sent: dict[str, float] = {}
+
+                    async def drain_speaker() -> None:
+                        for _ in range(segments * 2):  # its ack and its own event per segment
+                            await speaker.recv()
+
+                    drainer = asyncio.create_task(drain_speaker())
+                    for i in range(segments):
+                        text = f"s{i} {cid[:8]} budget talk"
+                        sent[text] = time.perf_counter()
+                        await speaker.send(
+                            json.dumps({"type": "segment", "text": text, "start_seconds": i})
+                        )
+                        while True:
+                            event = json.loads(await observer.recv())
+                            if event.get("type") == "segment" and event["text"] in sent:
+                                latencies.append(
+                                    (time.perf_counter() - sent.pop(event["text"])) * 1000
+                                )
+                                break
+                    await drainer
+
+            # Sessions join one after another (as calls do), then all stream at once.
+            go = asyncio.Event()
+            tasks = []
+            for cid in ids:
+                joined = asyncio.Event()
+                tasks.append(asyncio.create_task(one(cid, joined, go)))
+                await joined.wait()
+            t = time.perf_counter()
+            go.set()
+            await asyncio.gather(*tasks)
+            elapsed = time.perf_counter() - t
+        self.add(
+            f"WebSocket ingest → observer, {sessions} sessions",
+            f"p50 {pct(latencies, 50):.1f} ms",
+            f"p99 {pct(latencies, 99):.1f} ms; {len(latencies) / elapsed:,.0f} segments/s stored",
+        )
+
+    async def search(self, size: int) -> None:
+        rng = random.Random(2)
+        conversations = [uuid.UUID(await self.conversation(channel="phone")) for _ in range(100)]
+        t = time.perf_counter()
+        loaded = 0
+        while loaded < size:
+            chunk = min(5000, size - loaded)
+            now = datetime.now(UTC)
+            rows = []
+            for i in range(chunk):
+                n = loaded + i
+                rows.append(
+                    {
+                        "id": new_id(),
+                        "conversation_id": conversations[n % len(conversations)],
+                        "user_id": self.user_id,
+                        "seq": n // len(conversations) + 1,
+                        "speaker": "user",
+                        "content": sentence(rng),
+                        "start_seconds": n // len(conversations),
+                        "is_final": True,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+            await self.bulk(TranscriptSegment, rows)
+            loaded += chunk
+        await self.analyze("transcript_segments")
+        load_s = time.perf_counter() - t
+        times = []
+        for _ in range(100):  # one word (~10% of segments match) or two (~1%)
+            q = " ".join(rng.sample(WORDS, rng.choice((1, 2))))
+            t = time.perf_counter()
+            r = await self.http.get(
+                "/v1/search", params={"q": q, "limit": 20}, headers=self.headers
+            )
+            times.append((time.perf_counter() - t) * 1000)
+            assert r.status_code == 200, r.text
+        self.add(
+            f"full-text search over {size:,} segments",
+            f"p95 {pct(times, 95):.1f} ms",
+            f"p50 {pct(times, 50):.1f} ms (load {load_s:.0f} s)",
+        )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", choices=("sqlite", "postgresql", "mariadb"), default="sqlite")
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--appends", type=int, default=2000)
+    parser.add_argument("--sessions", type=int, default=100)
+    parser.add_argument("--segments", type=int, default=20)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    os.environ["VOXBASE_TEST_DATABASE"] = args.database
+    with tempfile.TemporaryDirectory() as tmp:
+        async with fresh_database(Path(tmp)) as url:
+            await upgrade_async(url)
+            settings = Settings(
+                environment="test",
+                database_url=url,
+                data_dir=Path(tmp),
+                secret_key="bench-secret-key-that-is-long-enough-for-hs256",
+                argon2_time_cost=1,
+                argon2_memory_kib=1024,
+                log_level="ERROR",
+                log_json=False,
+                email_backend="log",
+                register_limit_per_ip="100000/minute",
+                sqlite_busy_timeout_ms=60_000,  # 100 sessions write at once
+            )
+            app = create_app(settings, configure_logs=False)
+            jobs.configure(settings, immediate=True)
+            async with app.router.lifespan_context(app):
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+                    bench = Bench(app, http)
+                    await bench.sign_in()
+                    await bench.appends(args.appends)
+                    await bench.history(sizes)
+                    await bench.live(args.sessions, args.segments)
+                    await bench.search(max(sizes))
+    table = Table(title=f"Voxbase conversations benchmark ({args.database})")
+    for column in ("measure", "result", "detail"):
+        table.add_column(column)
+    for row in bench.rows:
+        table.add_row(*row)
+    Console(width=160).print(table)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,77 @@
+"""Every query of the assistants tables."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxbase.assistants.models import Template
+from voxbase.core import clock
+from voxbase.core.pagination import paginate_newest_first
+
+
+async def add(session: AsyncSession, *rows: object) -> None:
+    session.add_all(rows)
+    await session.flush()
+
+
+def _visible_to(user_id: uuid.UUID | None) -> ColumnElement[bool]:
+    return or_(
+        Template.is_system.is_(True), Template.is_public.is_(True), Template.user_id == user_id
+    )
+
+
+async def get_visible(
+    session: AsyncSession, template_id: uuid.UUID, user_id: uuid.UUID | None
+) -> Template | None:
+    query = select(Template).where(
+        Template.id == template_id, Template.deleted_at.is_(None), _visible_to(user_id)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def get(session: AsyncSession, template_id: uuid.UUID) -> Template | None:
+    query = select(Template).where(Template.id == template_id, Template.deleted_at.is_(None))
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def list_visible(
+    session: AsyncSession,
+    user_id: uuid.UUID | None,
+    *,
+    kind: str | None,
+    conversation_type: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Sequence[Template]:
+    query = select(Template).where(Template.deleted_at.is_(None), _visible_to(user_id))
+    if kind == "system":
+        query = query.where(Template.is_system.is_(True))
+    elif kind == "mine":
+        query = query.where(Template.user_id == user_id)
+    elif kind == "public":
+        query = query.where(Template.is_public.is_(True), Template.is_system.is_(False))
+    if conversation_type:
+        query = query.where(Template.conversation_type == conversation_type)
+    query = paginate_newest_first(query, Template.created_at, Template.id, cursor, limit)
+    return (await session.execute(query)).scalars().all()
+
+
+async def system_by_name(session: AsyncSession, name: str) -> Template | None:
+    query = select(Template).where(
+        Template.is_system.is_(True), Template.name == name, Template.deleted_at.is_(None)
+    )
+    return (await session.execute(query.limit(1))).scalar_one_or_none()
+
+
+async def count_use(session: AsyncSession, template_id: uuid.UUID) -> None:
+    """Atomic increment: concurrent sessions started from one template all count."""
+    await session.execute(
+        update(Template)
+        .where(Template.id == template_id)
+        .values(usage_count=Template.usage_count + 1, last_used_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )

@@ -1,0 +1,295 @@
+"""Conversations routes: /v1/conversations (HTTP and the live WebSocket) and /v1/search."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from voxbase.accounts.deps import require_scope
+from voxbase.accounts.permissions import Scope
+from voxbase.conversations import live, service
+from voxbase.conversations.engines import Engines, build_engines
+from voxbase.conversations.schemas import (
+    Channel,
+    ConversationCreate,
+    ConversationOut,
+    ConversationUpdate,
+    DailyStats,
+    GuidanceOut,
+    GuidanceUpdate,
+    MessageBatch,
+    MessageCreate,
+    MessageOut,
+    SearchPage,
+    SegmentBatchIn,
+    SegmentBatchOut,
+    SegmentPage,
+    Status,
+    SummaryDone,
+    SummaryOut,
+)
+from voxbase.core.errors import problem_responses
+from voxbase.core.http import DbSession
+from voxbase.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from voxbase.core.principal import Principal
+from voxbase.realtime.hub import Hub, build_hub
+
+Reader = Annotated[Principal, Depends(require_scope(Scope.CONVERSATIONS_READ))]
+Writer = Annotated[Principal, Depends(require_scope(Scope.CONVERSATIONS_WRITE))]
+Cursor = Annotated[str | None, Query(max_length=512, description="From `next_cursor`")]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+NOT_FOUND = problem_responses(404)
+CONFLICT = problem_responses(404, 409)
+
+
+def get_hub(request: Request) -> Hub:
+    app = request.app
+    hub = getattr(app.state, "hub", None)
+    if hub is None:
+        settings = app.state.settings
+        hub = app.state.hub = build_hub(settings.redis_url, settings.realtime_backend)
+    return hub
+
+
+def get_engines(request: Request) -> Engines:
+    app = request.app
+    engines = getattr(app.state, "conversation_engines", None)
+    if engines is None:
+        engines = app.state.conversation_engines = build_engines(app.state.settings)
+    return engines
+
+
+HubDep = Annotated[Hub, Depends(get_hub)]
+EnginesDep = Annotated[Engines, Depends(get_engines)]
+
+conversations = APIRouter(
+    prefix="/v1/conversations",
+    tags=["conversations"],
+    responses=problem_responses(401, 403, 422),
+)
+search_router = APIRouter(
+    prefix="/v1/search", tags=["search"], responses=problem_responses(401, 403, 422)
+)
+
+
+@conversations.post("", status_code=201, response_model=ConversationOut, responses=NOT_FOUND)
+async def create_conversation(
+    data: ConversationCreate, session: DbSession, principal: Writer
+) -> ConversationOut:
+    """A conversation on any channel. Live, voice and phone start as `draft` until started."""
+    return await service.create_conversation(session, principal, data)
+
+
+@conversations.get("", response_model=Page[ConversationOut])
+async def list_conversations(
+    session: DbSession,
+    principal: Reader,
+    channel: Channel | None = None,
+    status: Status | None = None,
+    conversation_type: Annotated[str | None, Query(max_length=50)] = None,
+    since: Annotated[datetime | None, Query(description="Created at or after")] = None,
+    until: Annotated[datetime | None, Query(description="Created before")] = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[ConversationOut]:
+    """Your conversations, newest first."""
+    return await service.list_conversations(
+        session,
+        principal,
+        channel=channel,
+        status=status,
+        conversation_type=conversation_type,
+        since=since,
+        until=until,
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+@conversations.get("/stats/daily", response_model=list[DailyStats])
+async def daily_stats(
+    session: DbSession, principal: Reader, days: Annotated[int, Query(ge=1, le=366)] = 30
+) -> list[DailyStats]:
+    """Conversations started, messages and tokens per UTC day (seed 000 usage_stats)."""
+    return await service.daily_stats(session, principal, days=days)
+
+
+@conversations.get("/{conversation_id}", response_model=ConversationOut, responses=NOT_FOUND)
+async def get_conversation(
+    conversation_id: uuid.UUID, session: DbSession, principal: Reader
+) -> ConversationOut:
+    return await service.get_conversation(session, principal, conversation_id)
+
+
+@conversations.patch("/{conversation_id}", response_model=ConversationOut, responses=CONFLICT)
+async def update_conversation(
+    conversation_id: uuid.UUID, data: ConversationUpdate, session: DbSession, principal: Writer
+) -> ConversationOut:
+    return await service.update_conversation(session, principal, conversation_id, data)
+
+
+@conversations.delete("/{conversation_id}", status_code=204, responses=NOT_FOUND)
+async def delete_conversation(
+    conversation_id: uuid.UUID, session: DbSession, principal: Writer
+) -> Response:
+    """Soft delete: the conversation disappears from lists, search and reads."""
+    await service.delete_conversation(session, principal, conversation_id)
+    return Response(status_code=204)
+
+
+@conversations.post(
+    "/{conversation_id}/messages", status_code=201, response_model=MessageBatch, responses=CONFLICT
+)
+async def append_message(
+    conversation_id: uuid.UUID, data: MessageCreate, session: DbSession, principal: Writer
+) -> MessageBatch:
+    """Append a turn, optionally with its reply (`response`). Messages are never edited."""
+    return await service.append_message(session, principal, conversation_id, data)
+
+
+@conversations.get(
+    "/{conversation_id}/messages", response_model=Page[MessageOut], responses=NOT_FOUND
+)
+async def list_messages(
+    conversation_id: uuid.UUID,
+    session: DbSession,
+    principal: Reader,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[MessageOut]:
+    """The history, oldest first."""
+    return await service.list_messages(
+        session, principal, conversation_id, cursor=cursor, limit=limit
+    )
+
+
+@conversations.post("/{conversation_id}/start", response_model=ConversationOut, responses=CONFLICT)
+async def start_session(
+    conversation_id: uuid.UUID, session: DbSession, principal: Writer
+) -> ConversationOut:
+    """Start a live session: recording starts and audio minutes are reserved."""
+    return await service.start_session(session, principal, conversation_id)
+
+
+@conversations.post(
+    "/{conversation_id}/segments", response_model=SegmentBatchOut, responses=CONFLICT
+)
+async def append_segments(
+    conversation_id: uuid.UUID,
+    data: SegmentBatchIn,
+    session: DbSession,
+    principal: Writer,
+    hub: HubDep,
+    engines: EnginesDep,
+) -> SegmentBatchOut:
+    """A batch of transcript segments: finals are stored, partials only broadcast."""
+    return await service.append_segments(
+        session, principal, conversation_id, data.segments, hub=hub, guidance=engines.guidance
+    )
+
+
+@conversations.get("/{conversation_id}/segments", response_model=SegmentPage, responses=NOT_FOUND)
+async def list_segments(
+    conversation_id: uuid.UUID,
+    session: DbSession,
+    principal: Reader,
+    after_seq: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> SegmentPage:
+    """Final segments in spoken order."""
+    return await service.list_segments(
+        session, principal, conversation_id, after_seq=after_seq, limit=limit
+    )
+
+
+@conversations.post("/{conversation_id}/end", response_model=ConversationOut, responses=CONFLICT)
+async def end_session(
+    conversation_id: uuid.UUID, session: DbSession, principal: Writer, hub: HubDep
+) -> ConversationOut:
+    """End the session: duration and statistics computed, usage settled, summary queued."""
+    return await service.end_session(session, principal, conversation_id, hub=hub)
+
+
+@conversations.get(
+    "/{conversation_id}/guidance", response_model=list[GuidanceOut], responses=NOT_FOUND
+)
+async def list_guidance(
+    conversation_id: uuid.UUID, session: DbSession, principal: Reader
+) -> list[GuidanceOut]:
+    return await service.list_guidance(session, principal, conversation_id)
+
+
+@conversations.patch(
+    "/{conversation_id}/guidance/{guidance_id}", response_model=GuidanceOut, responses=NOT_FOUND
+)
+async def update_guidance(
+    conversation_id: uuid.UUID,
+    guidance_id: uuid.UUID,
+    data: GuidanceUpdate,
+    session: DbSession,
+    principal: Writer,
+) -> GuidanceOut:
+    """Record that a chip was displayed, clicked or dismissed, and the user's feedback."""
+    return await service.update_guidance(session, principal, conversation_id, guidance_id, data)
+
+
+@conversations.get("/{conversation_id}/summary", response_model=SummaryOut, responses=NOT_FOUND)
+async def get_summary(
+    conversation_id: uuid.UUID, session: DbSession, principal: Reader
+) -> SummaryOut:
+    return await service.get_summary(session, principal, conversation_id)
+
+
+@conversations.post(
+    "/{conversation_id}/summary/done", response_model=SummaryOut, responses=NOT_FOUND
+)
+async def mark_summary_done(
+    conversation_id: uuid.UUID, data: SummaryDone, session: DbSession, principal: Writer
+) -> SummaryOut:
+    return await service.mark_summary(session, principal, conversation_id, data.done)
+
+
+@conversations.post(
+    "/{conversation_id}/summary/export",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The summary as a file",
+            "content": {"text/markdown": {"schema": {"type": "string"}}, "application/json": {}},
+        },
+        **CONFLICT,
+    },
+)
+async def export_summary(
+    conversation_id: uuid.UUID,
+    session: DbSession,
+    principal: Reader,
+    format: Literal["markdown", "json"] = "markdown",
+) -> Response:
+    """Download the summary as Markdown or JSON; counts the export."""
+    body, media_type, filename = await service.export_summary(
+        session, principal, conversation_id, format
+    )
+    return Response(
+        body,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@search_router.get("", response_model=SearchPage)
+async def search(
+    session: DbSession,
+    principal: Reader,
+    q: Annotated[str, Query(min_length=1, max_length=200)],
+    cursor: Cursor = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> SearchPage:
+    """Full-text search over your messages and final transcript segments, best first."""
+    return await service.search(session, principal, q, cursor=cursor, limit=limit)
+
+
+routers = [conversations, search_router, live.router]

@@ -1,0 +1,289 @@
+"""`WS /v1/conversations/{id}/live`: stream transcript segments in, receive live events out.
+
+Authentication: pass an access token or an API key as `?token=`, or send
+`{"type": "auth", "token": "..."}` as the first message (within 10 s). Any client allowed to
+read the conversation (its owner's sessions, the owner's API keys with `conversations:read`)
+may subscribe; sending segments needs `conversations:write`.
+
+Client → server:
+  {"type": "segment", "text": ..., "speaker": "user", "start_seconds": 1.2, "is_final": true, ...}
+  {"type": "segments", "items": [ ...segments... ]}
+  {"type": "ping"}
+  {"type": "auth", "token": ...}        a fresh token before the current one expires
+Server → client (every subscriber, in publish order):
+  {"type": "ready", "conversation": {...}, "can_write": bool}    once, after subscribing
+  {"type": "segment", "final": bool, "seq": n | null, ...}       partials have no seq
+  {"type": "guidance", ...}                                       right after its segment
+  {"type": "ended", "conversation": {...}}                        then the socket closes
+  {"type": "ack", "stored": [seq...], "partials": n}              to the sender only
+  {"type": "authenticated", "can_write": bool}                  after a fresh auth message
+  {"type": "error", "status": 4xx, "title": ..., "detail": ...}
+
+Each batch of segments re-checks the credential, so an expired access token or a revoked API
+key stops writes (error 401; send a fresh auth message to go on). Observers are not cut off.
+
+No database session is held for the life of the socket: authentication and each batch of
+segments run in their own short unit of work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import TypeAdapter, ValidationError
+
+from voxbase.accounts import service as accounts
+from voxbase.accounts.permissions import Scope
+from voxbase.conversations import service
+from voxbase.conversations.engines import Engines, build_engines
+from voxbase.conversations.schemas import ConversationOut, SegmentIn
+from voxbase.core.db import Database, unit_of_work
+from voxbase.core.errors import Conflict, Forbidden, ServiceError, Unauthenticated
+from voxbase.core.principal import Principal
+from voxbase.realtime.hub import Hub, build_hub
+
+router = APIRouter()
+log = logging.getLogger("voxbase.conversations.live")
+AUTH_TIMEOUT_SECONDS = 10
+MAX_BATCH = 500
+SEGMENTS = TypeAdapter(list[SegmentIn])
+
+
+def _hub(websocket: WebSocket) -> Hub:
+    state = websocket.app.state
+    if getattr(state, "hub", None) is None:
+        state.hub = build_hub(state.settings.redis_url, state.settings.realtime_backend)
+    return state.hub
+
+
+def _engines(websocket: WebSocket) -> Engines:
+    state = websocket.app.state
+    if getattr(state, "conversation_engines", None) is None:
+        state.conversation_engines = build_engines(state.settings)
+    return state.conversation_engines
+
+
+@contextlib.asynccontextmanager
+async def _writer_turn(websocket: WebSocket, db: Database) -> AsyncIterator[None]:
+    """On SQLite, live batches of this process take turns (FIFO) instead of racing for the
+    write lock in SQLite's busy handler, whose sleeps starve some writers for seconds."""
+    if db.backend != "sqlite":
+        yield
+        return
+    state = websocket.app.state
+    if getattr(state, "live_write_lock", None) is None:
+        state.live_write_lock = asyncio.Lock()
+    async with state.live_write_lock:
+        yield
+
+
+def _problem(exc: ServiceError) -> dict[str, Any]:
+    return {"type": "error", "status": exc.status, "title": exc.title, "detail": exc.detail}
+
+
+class _Socket:
+    """Serialises sends: the event forwarder and the receive loop share the socket."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.ws = websocket
+        self._lock = asyncio.Lock()
+
+    async def send(self, payload: dict[str, Any]) -> None:
+        async with self._lock:
+            await self.ws.send_text(json.dumps(payload, default=str))
+
+
+@dataclass
+class _Client:
+    token: str
+    principal: Principal
+
+    @property
+    def can_write(self) -> bool:
+        return self.principal.has_scope(Scope.CONVERSATIONS_WRITE.value)
+
+
+async def _authenticate(
+    websocket: WebSocket, db: Database, conversation_id: uuid.UUID, token: str | None
+) -> tuple[_Client, ConversationOut]:
+    if not token:
+        try:
+            first = await asyncio.wait_for(websocket.receive_json(), AUTH_TIMEOUT_SECONDS)
+        except (TimeoutError, ValueError) as exc:
+            raise Unauthenticated("Send ?token= or an auth message first.") from exc
+        if not isinstance(first, dict) or first.get("type") != "auth":
+            raise Unauthenticated('The first message must be {"type": "auth", "token": ...}.')
+        token = str(first.get("token") or "")
+    async with unit_of_work(db) as session:
+        principal = await accounts.authenticate(session, websocket.app.state.auth, token)
+        if not principal.has_scope(Scope.CONVERSATIONS_READ.value):
+            raise Forbidden("This API key lacks a scope.")
+        conversation = await service.check_owned(session, principal, conversation_id)
+    if conversation.status in ("completed", "archived"):
+        raise Conflict(f"The conversation is {conversation.status}.")
+    return _Client(token, principal), conversation
+
+
+def _parse_segments(message: dict[str, Any]) -> list[SegmentIn]:
+    if message.get("type") == "segment":
+        items: Any = [{k: v for k, v in message.items() if k != "type"}]
+    else:
+        items = message.get("items")
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
+        raise ValueError(f"`items` must be a list of 1 to {MAX_BATCH} segments")
+    return SEGMENTS.validate_python(items)
+
+
+@router.websocket("/v1/conversations/{conversation_id}/live")
+async def live(websocket: WebSocket, conversation_id: uuid.UUID, token: str | None = None) -> None:
+    await websocket.accept()
+    db: Database = websocket.app.state.db
+    socket = _Socket(websocket)
+    try:
+        client, conversation = await _authenticate(websocket, db, conversation_id, token)
+    except ServiceError as exc:
+        with contextlib.suppress(Exception):
+            await socket.send(_problem(exc))
+            await websocket.close(code=4000 + exc.status)
+        return
+    except WebSocketDisconnect:
+        return
+    hub, engines = _hub(websocket), _engines(websocket)
+    async with hub.subscribe(service.channel_name(conversation_id)) as subscription:
+
+        async def forward() -> None:
+            async for event in subscription:
+                await socket.send(event)
+                if event.get("type") == "ended":
+                    await websocket.close(code=1000)
+                    return
+            await websocket.close(code=1013)  # fell too far behind: reconnect
+
+        await socket.send(
+            {
+                "type": "ready",
+                "conversation": conversation.model_dump(mode="json"),
+                "can_write": client.can_write,
+            }
+        )  # before any event: they wait in the subscription until the forwarder starts
+        forwarder = asyncio.create_task(forward(), name=f"live-forward-{conversation_id}")
+        try:
+            while True:
+                receive = asyncio.ensure_future(websocket.receive())
+                done, _ = await asyncio.wait(
+                    {receive, forwarder}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if forwarder in done:
+                    receive.cancel()
+                    return
+                message = receive.result()
+                if message["type"] == "websocket.disconnect":
+                    return
+                raw = message.get("text")
+                if raw is None:
+                    raw = (message.get("bytes") or b"").decode("utf-8", "replace")
+                await _handle(socket, websocket, raw, db, client, conversation_id, hub, engines)
+        except (WebSocketDisconnect, RuntimeError):
+            return
+        finally:
+            forwarder.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await forwarder
+
+
+async def _reauthenticate(
+    websocket: WebSocket, db: Database, client: _Client, conversation_id: uuid.UUID, token: str
+) -> None:
+    """A fresh token mid-session (access tokens expire): same user, same conversation."""
+    async with unit_of_work(db) as session:
+        principal = await accounts.authenticate(session, websocket.app.state.auth, token)
+        if principal.user_id != client.principal.user_id:
+            raise Forbidden("A live socket cannot change user.")
+        if not principal.has_scope(Scope.CONVERSATIONS_READ.value):
+            raise Forbidden("This API key lacks a scope.")
+        await service.check_owned(session, principal, conversation_id)
+    client.token, client.principal = token, principal
+
+
+async def _handle(
+    socket: _Socket,
+    websocket: WebSocket,
+    raw: str,
+    db: Database,
+    client: _Client,
+    conversation_id: uuid.UUID,
+    hub: Hub,
+    engines: Engines,
+) -> None:
+    try:
+        message = json.loads(raw)
+        if not isinstance(message, dict):
+            raise ValueError("a message is a JSON object")
+    except ValueError as exc:
+        await socket.send(
+            {"type": "error", "status": 422, "title": "Invalid input", "detail": str(exc)}
+        )
+        return
+    kind = message.get("type")
+    if kind == "ping":
+        await socket.send({"type": "pong"})
+        return
+    if kind == "auth":
+        try:
+            await _reauthenticate(websocket, db, client, conversation_id, str(message.get("token")))
+        except ServiceError as exc:
+            await socket.send(_problem(exc))
+            return
+        await socket.send({"type": "authenticated", "can_write": client.can_write})
+        return
+    if kind not in ("segment", "segments"):
+        await socket.send(
+            {
+                "type": "error",
+                "status": 422,
+                "title": "Invalid input",
+                "detail": f"unknown type {kind!r}",
+            }
+        )
+        return
+    if not client.can_write:
+        await socket.send(_problem(Forbidden("Sending segments needs conversations:write.")))
+        return
+    try:
+        items = _parse_segments(message)
+    except (ValueError, ValidationError) as exc:
+        await socket.send(
+            {"type": "error", "status": 422, "title": "Invalid input", "detail": str(exc)[:500]}
+        )
+        return
+    try:
+        async with _writer_turn(websocket, db), unit_of_work(db) as session:
+            # Every batch re-checks the credential: an expired token or a revoked key stops
+            # writing (send a fresh {"type": "auth"} to go on).
+            principal = await accounts.authenticate(session, websocket.app.state.auth, client.token)
+            client.principal = principal
+            if not client.can_write:
+                raise Forbidden("Sending segments needs conversations:write.")
+            result = await service.append_segments(
+                session, principal, conversation_id, items, hub=hub, guidance=engines.guidance
+            )
+    except ServiceError as exc:
+        await socket.send(_problem(exc))
+        return
+    except Exception:  # the database is busy or gone: tell the sender, keep the socket
+        log.exception("live batch of %s failed", conversation_id)
+        await socket.send(
+            {"type": "error", "status": 503, "title": "Service unavailable", "detail": "retry"}
+        )
+        return
+    await socket.send(
+        {"type": "ack", "stored": [s.seq for s in result.stored], "partials": result.partials}
+    )

@@ -1,0 +1,270 @@
+"""Request and response models of the conversations API (HTTP and the live WebSocket)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from voxbase.assistants.schemas import ConversationType
+
+Channel = Literal["chat", "voice", "live", "phone", "sms", "email"]
+Status = Literal["draft", "active", "completed", "archived"]
+Role = Literal["user", "assistant", "system", "tool"]
+MessageStatus = Literal["success", "failed", "pending"]
+Speaker = Literal["user", "system", "other"]
+Feedback = Literal["helpful", "irrelevant", "too_late"]
+SummaryStatus = Literal["pending", "generating", "completed", "failed"]
+Language = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z]{2,3}(-[A-Za-z0-9]{2,8})?$")]
+Title = Annotated[str, StringConstraints(max_length=255, strip_whitespace=True)]
+Short = Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
+Url = Annotated[str, StringConstraints(max_length=1024, pattern=r"^(https?|s3|file)://\S+$")]
+Seconds = Annotated[Decimal, Field(ge=0, le=Decimal("9999999.999"), decimal_places=3)]
+
+
+class ConversationCreate(BaseModel):
+    channel: Channel = "chat"
+    title: Title | None = None
+    conversation_type: ConversationType | None = None
+    template_id: uuid.UUID | None = None
+    language: Language = "en"
+    room_name: Short | None = None
+    external_session_id: Short | None = Field(None, description="The client's own session id")
+    agent_type: Annotated[str, StringConstraints(max_length=50)] | None = None
+    data_retention_days: int = Field(30, ge=1, le=3650)
+
+
+class ConversationUpdate(BaseModel):
+    title: Title | None = None
+    status: Literal["active", "completed", "archived"] | None = None
+    conversation_type: ConversationType | None = None
+    language: Language | None = None
+    room_name: Short | None = None
+    agent_type: Annotated[str, StringConstraints(max_length=50)] | None = None
+    quality_rating: int | None = Field(None, ge=1, le=5)
+    audio_url: Url | None = None
+    data_retention_days: int | None = Field(None, ge=1, le=3650)
+
+
+class ConversationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    channel: str
+    title: str | None
+    status: str
+    conversation_type: str | None
+    template_id: uuid.UUID | None
+    language: str
+    room_name: str | None
+    external_session_id: str | None
+    agent_type: str | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration_seconds: int | None
+    audio_url: str | None
+    recording_started_at: datetime | None
+    recording_ended_at: datetime | None
+    recording_duration_seconds: int
+    audio_deleted_at: datetime | None
+    data_retention_days: int
+    total_words_spoken: int
+    user_talk_time_seconds: int
+    silence_periods_count: int
+    quality_rating: int | None
+    cost_minutes: int | None
+    message_count: int
+    segment_count: int
+    last_activity_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class MessageFields(BaseModel):
+    content: Annotated[str, Field(min_length=1, max_length=100_000)]
+    status: MessageStatus = "success"
+    error: Annotated[str, Field(max_length=2000)] | None = None
+    latency_ms: int | None = Field(None, ge=0, le=86_400_000, description="Response time")
+    prompt_tokens: int | None = Field(None, ge=0, le=10_000_000)
+    completion_tokens: int | None = Field(None, ge=0, le=10_000_000)
+    model: Annotated[str, StringConstraints(max_length=100)] | None = None
+    language: Language | None = None
+    image_analysis: Annotated[str, Field(max_length=20_000)] | None = None
+    generated_content: dict[str, Any] | None = None
+
+
+class MessageResponse(MessageFields):
+    """The assistant's answer to the message (seed 000 stores request and response together)."""
+
+    role: Literal["assistant", "tool"] = "assistant"
+
+
+class MessageCreate(MessageFields):
+    role: Role = "user"
+    response: MessageResponse | None = Field(
+        None, description="Append the reply in the same call: two turns, one request."
+    )
+
+
+class MessageOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    role: str
+    content: str
+    status: str
+    error: str | None
+    latency_ms: int | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    model: str | None
+    language: str | None
+    image_analysis: str | None
+    generated_content: dict[str, Any] | None
+    created_at: datetime
+
+
+class MessageBatch(BaseModel):
+    items: list[MessageOut]
+
+
+class SegmentIn(BaseModel):
+    text: Annotated[str, Field(min_length=1, max_length=10_000)]
+    speaker: Speaker = "user"
+    start_seconds: Seconds
+    end_seconds: Seconds | None = None
+    confidence: Decimal | None = Field(None, ge=0, le=1, decimal_places=2)
+    stt_provider: Annotated[str, StringConstraints(max_length=50)] | None = None
+    is_final: bool = True
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SegmentIn:
+        if self.end_seconds is not None and self.end_seconds < self.start_seconds:
+            raise ValueError("end_seconds is before start_seconds")
+        return self
+
+
+class SegmentBatchIn(BaseModel):
+    segments: list[SegmentIn] = Field(min_length=1, max_length=500)
+
+
+class SegmentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    seq: int
+    speaker: str
+    text: str = Field(validation_alias="content")
+    start_seconds: Decimal
+    end_seconds: Decimal | None
+    confidence: Decimal | None
+    stt_provider: str | None
+    is_final: bool
+    created_at: datetime
+
+
+class GuidanceOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    segment_id: uuid.UUID | None
+    template_id: uuid.UUID | None
+    content: str
+    guidance_type: str
+    priority: int
+    context_snippet: str | None
+    triggered_at_seconds: Decimal | None
+    was_displayed: bool
+    was_clicked: bool
+    was_dismissed: bool
+    user_feedback: str | None
+    model_used: str | None
+    processing_time_ms: int | None
+    created_at: datetime
+
+
+class GuidanceUpdate(BaseModel):
+    was_displayed: bool | None = None
+    was_clicked: bool | None = None
+    was_dismissed: bool | None = None
+    user_feedback: Feedback | None = None
+
+
+class SegmentBatchOut(BaseModel):
+    stored: list[SegmentOut] = Field(description="The final segments, as stored")
+    partials: int = Field(description="Partial segments broadcast and not stored")
+    guidance: list[GuidanceOut]
+
+
+class SegmentPage(BaseModel):
+    items: list[SegmentOut]
+    next_after_seq: int | None = Field(None, description="Pass as `after_seq` for the next page")
+
+
+class ActionItem(BaseModel):
+    text: str
+    owner: str | None = None
+    due: str | None = None
+
+
+class SummaryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    status: SummaryStatus
+    error: str | None
+    title: str | None
+    tldr: str | None
+    key_decisions: list[str]
+    action_items: list[ActionItem]
+    follow_up_questions: list[str]
+    full_transcript: str | None
+    structured_notes: str | None
+    model_used: str | None
+    generation_time_seconds: Decimal | None
+    export_count: int
+    last_exported_at: datetime | None
+    is_marked_done: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class SummaryDone(BaseModel):
+    done: bool = True
+
+
+class SearchHit(BaseModel):
+    kind: Literal["message", "segment"]
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    conversation_title: str | None
+    snippet: str
+    score: float = Field(description="Higher is more relevant")
+    created_at: datetime
+
+
+class SearchPage(BaseModel):
+    items: list[SearchHit]
+    next_cursor: str | None = None
+
+
+class DailyStats(BaseModel):
+    date: str
+    conversations: int
+    messages: int
+    tokens: int
+
+
+class ConversationFilters(BaseModel):
+    channel: Channel | None = None
+    status: Status | None = None
+    conversation_type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    q: str | None = None

@@ -1,0 +1,92 @@
+"""Documents routes: /v1/documents (context files for conversations)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+
+from voxbase.accounts.deps import require_scope
+from voxbase.accounts.permissions import Scope
+from voxbase.core.errors import problem_responses
+from voxbase.core.http import DbSession
+from voxbase.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from voxbase.core.principal import Principal
+from voxbase.knowledge import service
+from voxbase.knowledge.schemas import DocumentDetail, DocumentOut
+from voxbase.providers.storage import FileStorage, file_storage
+
+Reader = Annotated[Principal, Depends(require_scope(Scope.CONVERSATIONS_READ))]
+Writer = Annotated[Principal, Depends(require_scope(Scope.CONVERSATIONS_WRITE))]
+
+
+def get_storage(request: Request) -> FileStorage:
+    state = request.app.state
+    if getattr(state, "file_storage", None) is None:
+        state.file_storage = file_storage(state.settings)
+    return state.file_storage
+
+
+Storage = Annotated[FileStorage, Depends(get_storage)]
+
+documents = APIRouter(
+    prefix="/v1/documents", tags=["documents"], responses=problem_responses(401, 403, 422)
+)
+
+
+@documents.post(
+    "", status_code=201, response_model=DocumentOut, responses=problem_responses(404, 413, 415)
+)
+async def upload_document(
+    request: Request,
+    session: DbSession,
+    principal: Writer,
+    storage: Storage,
+    file: Annotated[UploadFile, File(description="txt, md, pdf, docx, png or jpg")],
+    conversation_id: Annotated[uuid.UUID | None, Form()] = None,
+) -> DocumentOut:
+    """Upload a context file; its text is extracted (OCR for images) in the background."""
+    settings = request.app.state.settings
+    data = await file.read(settings.documents_max_bytes + 1)
+    return await service.upload(
+        session,
+        principal,
+        settings,
+        storage,
+        conversation_id=conversation_id,
+        filename=file.filename or "upload",
+        data=data,
+    )
+
+
+@documents.get("", response_model=Page[DocumentOut], responses=problem_responses(404))
+async def list_documents(
+    session: DbSession,
+    principal: Reader,
+    conversation_id: uuid.UUID | None = None,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[DocumentOut]:
+    return await service.list_documents(
+        session, principal, conversation_id=conversation_id, cursor=cursor, limit=limit
+    )
+
+
+@documents.get("/{document_id}", response_model=DocumentDetail, responses=problem_responses(404))
+async def get_document(
+    document_id: uuid.UUID, session: DbSession, principal: Reader
+) -> DocumentDetail:
+    """The document with its extracted text and processing status."""
+    return await service.get_document(session, principal, document_id)
+
+
+@documents.delete("/{document_id}", status_code=204, responses=problem_responses(404))
+async def delete_document(
+    document_id: uuid.UUID, session: DbSession, principal: Writer, storage: Storage
+) -> Response:
+    await service.delete_document(session, principal, storage, document_id)
+    return Response(status_code=204)
+
+
+routers = [documents]

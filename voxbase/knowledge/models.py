@@ -1,0 +1,37 @@
+"""Context documents (seed 001 documents): uploaded files, extracted text, OCR confidence."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from sqlalchemy import ForeignKey, Numeric, String, Text
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import Mapped, mapped_column
+
+from voxbase.core.db import Model, SoftDeleteMixin
+
+LongText = Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+
+
+class Document(SoftDeleteMixin, Model):
+    __tablename__ = "documents"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    conversation_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    original_filename: Mapped[str] = mapped_column(String(255))
+    file_type: Mapped[str] = mapped_column(String(16), index=True)  # txt md pdf docx png jpg
+    content_type: Mapped[str] = mapped_column(String(100))
+    file_size_bytes: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(512))
+    extracted_text: Mapped[str | None] = mapped_column(LongText)
+    page_count: Mapped[int | None]
+    processing_status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    processing_error: Mapped[str | None] = mapped_column(Text)
+    ocr_confidence: Mapped[Decimal | None] = mapped_column(Numeric(3, 2))
+    embedding_status: Mapped[str] = mapped_column(String(16), default="pending")

@@ -1,0 +1,60 @@
+"""Every query of the knowledge tables."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxbase.core.pagination import paginate_newest_first
+from voxbase.knowledge.models import Document
+
+
+async def add(session: AsyncSession, *rows: object) -> None:
+    session.add_all(rows)
+    await session.flush()
+
+
+async def get_owned(
+    session: AsyncSession, document_id: uuid.UUID, user_id: uuid.UUID
+) -> Document | None:
+    query = select(Document).where(
+        Document.id == document_id, Document.user_id == user_id, Document.deleted_at.is_(None)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def get(
+    session: AsyncSession, document_id: uuid.UUID, *, lock: bool = False
+) -> Document | None:
+    query = select(Document).where(Document.id == document_id, Document.deleted_at.is_(None))
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def list_owned(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    conversation_id: uuid.UUID | None,
+    cursor: str | None,
+    limit: int,
+) -> Sequence[Document]:
+    query = select(Document).where(Document.user_id == user_id, Document.deleted_at.is_(None))
+    if conversation_id is not None:
+        query = query.where(Document.conversation_id == conversation_id)
+    query = paginate_newest_first(query, Document.created_at, Document.id, cursor, limit)
+    return (await session.execute(query)).scalars().all()
+
+
+async def stuck(session: AsyncSession, before: datetime) -> list[uuid.UUID]:
+    query = select(Document.id).where(
+        Document.processing_status.in_(("pending", "processing")),
+        Document.updated_at < before,
+        Document.deleted_at.is_(None),
+    )
+    return list((await session.execute(query.limit(500))).scalars().all())

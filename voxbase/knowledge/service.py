@@ -1,0 +1,188 @@
+"""Document rules: type and size limits, ownership, storage, extraction status."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import uuid
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxbase.audit import service as audit
+from voxbase.conversations import service as conversations
+from voxbase.core import clock
+from voxbase.core.config import Settings
+from voxbase.core.errors import InvalidInput, NotFound, ServiceError
+from voxbase.core.pagination import Page, page_of
+from voxbase.core.principal import SYSTEM, Principal
+from voxbase.knowledge import extract, repository
+from voxbase.knowledge.models import Document
+from voxbase.knowledge.schemas import DocumentDetail, DocumentOut
+from voxbase.providers.storage import FileStorage
+
+
+class PayloadTooLarge(ServiceError):
+    status, title, slug = 413, "Payload too large", "payload-too-large"
+
+
+class UnsupportedMediaType(ServiceError):
+    status, title, slug = 415, "Unsupported media type", "unsupported-media-type"
+
+
+def _user_id(principal: Principal) -> uuid.UUID:
+    if principal.user_id is None:
+        raise NotFound("No such document.")
+    return principal.user_id
+
+
+def file_type_of(filename: str) -> str:
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    file_type = extract.EXTENSIONS.get(extension)
+    if file_type is None:
+        allowed = ", ".join(sorted(set(extract.EXTENSIONS.values())))
+        raise UnsupportedMediaType(f"Upload one of: {allowed}.")
+    return file_type
+
+
+def _safe_name(filename: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1])
+    return name.strip("._")[:120] or "file"
+
+
+async def upload(
+    session: AsyncSession,
+    principal: Principal,
+    settings: Settings,
+    storage: FileStorage,
+    *,
+    conversation_id: uuid.UUID | None,
+    filename: str,
+    data: bytes,
+) -> DocumentOut:
+    """Store the file and queue its extraction (the job runs after commit)."""
+    from voxbase.core import jobs
+    from voxbase.knowledge import tasks
+
+    user_id = _user_id(principal)
+    if conversation_id is not None:
+        await conversations.check_owned(session, principal, conversation_id)
+    file_type = file_type_of(filename)
+    if len(data) > settings.documents_max_bytes:
+        raise PayloadTooLarge(f"Files may be at most {settings.documents_max_bytes} bytes.")
+    if not data:
+        raise InvalidInput("The file is empty.")
+    if not extract.sniff(file_type, data):
+        raise UnsupportedMediaType(f"The content is not a {file_type} file.")
+    row = Document(
+        user_id=user_id,
+        conversation_id=conversation_id,
+        original_filename=filename[:255],
+        file_type=file_type,
+        content_type=extract.FILE_TYPES[file_type],
+        file_size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        storage_key="",
+    )
+    row.storage_key = f"documents/{user_id}/{row.id}/{_safe_name(filename)}"
+    await storage.put(row.storage_key, data)
+    await repository.add(session, row)
+    await audit.record(
+        session,
+        principal,
+        "document.uploaded",
+        "document",
+        row.id,
+        after=audit.snapshot(
+            row, ("original_filename", "file_type", "file_size_bytes", "conversation_id")
+        ),
+    )
+    jobs.enqueue_after_commit(session, tasks.process_document, str(row.id))
+    return DocumentOut.model_validate(row)
+
+
+async def get_document(
+    session: AsyncSession, principal: Principal, document_id: uuid.UUID
+) -> DocumentDetail:
+    row = await repository.get_owned(session, document_id, _user_id(principal))
+    if row is None:
+        raise NotFound("No such document.")
+    return DocumentDetail.model_validate(row)
+
+
+async def list_documents(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    conversation_id: uuid.UUID | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[DocumentOut]:
+    if conversation_id is not None:
+        await conversations.check_owned(session, principal, conversation_id)
+    rows = await repository.list_owned(
+        session, _user_id(principal), conversation_id=conversation_id, cursor=cursor, limit=limit
+    )
+    items, next_cursor = page_of(rows, limit)
+    return Page[DocumentOut](
+        items=[DocumentOut.model_validate(r) for r in items], next_cursor=next_cursor
+    )
+
+
+async def delete_document(
+    session: AsyncSession, principal: Principal, storage: FileStorage, document_id: uuid.UUID
+) -> None:
+    row = await repository.get_owned(session, document_id, _user_id(principal))
+    if row is None:
+        raise NotFound("No such document.")
+    row.deleted_at = clock.now()
+    await session.flush()
+    await audit.record(session, principal, "document.deleted", "document", row.id)
+    key = row.storage_key
+
+    async def remove_file() -> None:
+        await storage.delete(key)
+
+    from voxbase.core.db import after_commit
+
+    after_commit(session, remove_file)
+
+
+async def claim(session: AsyncSession, document_id: uuid.UUID) -> str | None:
+    """Job step 1: mark processing; returns the storage key, or None when nothing to do."""
+    row = await repository.get(session, document_id, lock=True)
+    if row is None or row.processing_status == "completed":
+        return None
+    row.processing_status, row.processing_error = "processing", None
+    await session.flush()
+    return row.storage_key
+
+
+async def process(
+    session: AsyncSession, document_id: uuid.UUID, storage: FileStorage, settings: Settings
+) -> None:
+    """Job step 2: extract the text (in a thread: PDF parsing and OCR are CPU work)."""
+    row = await repository.get(session, document_id, lock=True)
+    if row is None or row.processing_status == "completed":
+        return
+    try:
+        data = await storage.get(row.storage_key)
+        result = await asyncio.to_thread(
+            extract.extract, row.file_type, data, ocr=settings.documents_ocr
+        )
+    except (extract.ExtractionError, OSError, UnicodeDecodeError) as exc:
+        row.processing_status, row.processing_error = "failed", str(exc)[:2000]
+        await session.flush()
+        await audit.record(session, SYSTEM, "document.failed", "document", row.id)
+        return
+    row.extracted_text = result.text
+    row.page_count = result.page_count
+    row.ocr_confidence = result.ocr_confidence
+    row.processing_status, row.processing_error = "completed", None
+    await session.flush()
+    await audit.record(session, SYSTEM, "document.processed", "document", row.id)
+
+
+async def stuck_documents(session: AsyncSession, older_than: timedelta) -> list[uuid.UUID]:
+    return await repository.stuck(session, clock.now() - older_than)
