@@ -29,12 +29,14 @@ from voxbase.profiles import install_from_settings
 from voxbase.providers.email import email_sender
 from voxbase.providers.oidc import OidcVerifier
 from voxbase.providers.payments import payment_provider
+from voxbase.teams import api as teams_api
 
 MODULE_ROUTERS = [
     *accounts_api.routers,
     *audit_api.routers,
     *metering_api.routers,
     *billing_api.routers,
+    *teams_api.routers,
 ]
 
 

@@ -7,6 +7,8 @@ MODEL_MODULES = (
     "voxbase.audit.models",
     "voxbase.metering.models",
     "voxbase.billing.models",
+    "voxbase.teams.models",
+    "voxbase.core.idempotency",
 )
 
 
@@ -15,7 +17,11 @@ def load_all_models() -> None:
         importlib.import_module(name)
 
 
-TASK_MODULES: tuple[str, ...] = ("voxbase.metering.tasks", "voxbase.billing.tasks")
+TASK_MODULES: tuple[str, ...] = (
+    "voxbase.metering.tasks",
+    "voxbase.billing.tasks",
+    "voxbase.core.tasks",
+)
 
 
 def load_all_tasks() -> None:
