@@ -137,7 +137,7 @@ async def idempotent(
             )
         if response is not None:
             response.headers[REPLAYED_HEADER] = "true"
-        return model.model_validate(record.response)
+        return model.model_validate(record.response, by_name=True)
     try:
         result = await action()
     except BaseException:
