@@ -203,3 +203,21 @@ async def test_every_change_is_audited(client, mailbox, db):
         "team.member_removed",
         "team.deleted",
     }
+
+
+async def test_max_members_caps_below_the_plan(client, mailbox):
+    owner, member = await User.create(client), await User.create(client)
+    await upgrade(owner)  # 6 seats by plan
+    created = await owner.post("/v1/teams", {"name": "Small", "max_members": 2})
+    team = created.json()
+    assert (team["max_members"], team["seats"]) == (2, 2)
+    await join(owner, member, team["id"], mailbox)
+    body = assert_problem(
+        await owner.post(f"/v1/teams/{team['id']}/invitations", {"email": "x@example.com"}), 402
+    )
+    assert body["seats"] == 2
+    raised = await client.patch(
+        f"/v1/teams/{team['id']}", json={"max_members": 50}, headers=owner.headers
+    )
+    assert raised.json()["seats"] == 6  # never above the plan
+    await invite(owner, team["id"], "x@example.com")

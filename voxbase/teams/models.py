@@ -20,6 +20,8 @@ class Team(SoftDeleteMixin, Model):
 
     name: Mapped[str] = mapped_column(String(120))
     description: Mapped[str | None] = mapped_column(String(1000))
+    # Seed 004 max_members: an optional cap the team sets below its owner's plan seats.
+    max_members: Mapped[int | None]
     # The one member with role "owner"; whose subscription sizes the team.
     owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
 

@@ -13,14 +13,21 @@ Role = Literal["owner", "admin", "member", "viewer"]
 InviteRole = Literal["admin", "member", "viewer"]
 
 
+MaxMembers = Field(
+    None, ge=1, le=100000, description="Optional cap below the seats of the owner's plan"
+)
+
+
 class TeamCreate(BaseModel):
     name: TeamName
     description: str | None = Field(None, max_length=1000)
+    max_members: int | None = MaxMembers
 
 
 class TeamUpdate(BaseModel):
     name: TeamName | None = None
     description: str | None = Field(None, max_length=1000)
+    max_members: int | None = MaxMembers
 
 
 class TeamOut(BaseModel):
@@ -32,7 +39,11 @@ class TeamOut(BaseModel):
     owner_id: uuid.UUID
     role: Role = Field(description="The caller's role in the team")
     members: int
-    seats: int | None = Field(description="Members allowed by the owner's plan; null: no limit")
+    max_members: int | None
+    seats: int | None = Field(
+        description="Members allowed: the owner's plan seats, or max_members if lower; "
+        "null: no limit"
+    )
     created_at: datetime
 
 

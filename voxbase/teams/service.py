@@ -39,7 +39,7 @@ from voxbase.teams.schemas import (
 
 SEAT_METER = "extra_users"
 RANK = {"viewer": 0, "member": 1, "admin": 2, "owner": 3}
-TEAM_FIELDS = ("name", "description", "owner_id", "deleted_at")
+TEAM_FIELDS = ("name", "description", "max_members", "owner_id", "deleted_at")
 
 
 def _user_id(principal: Principal) -> uuid.UUID:
@@ -64,7 +64,7 @@ def _require(member: TeamMember, role: str, action: str) -> None:
         raise Forbidden(f"Only a team {role} or above may {action}.", team_role=member.role)
 
 
-async def seats(session: AsyncSession, owner_id: uuid.UUID) -> int | None:
+async def plan_seats(session: AsyncSession, owner_id: uuid.UUID) -> int | None:
     """Members the owner's plan allows (owner included); None: no limit."""
     if active_profile().meter(SEAT_METER) is None:
         return None
@@ -75,16 +75,24 @@ async def seats(session: AsyncSession, owner_id: uuid.UUID) -> int | None:
     return None if extra < 0 else 1 + int(extra)
 
 
+async def seats(session: AsyncSession, team: Team, owner_id: uuid.UUID | None = None) -> int | None:
+    """The team's seats: its owner's plan seats, or its own max_members if lower."""
+    by_plan = await plan_seats(session, owner_id or team.owner_id)
+    if team.max_members is None:
+        return by_plan
+    return team.max_members if by_plan is None else min(by_plan, team.max_members)
+
+
 async def _check_seats(session: AsyncSession, team: Team, owner_id: uuid.UUID, adding: int) -> None:
-    allowed = await seats(session, owner_id)
+    allowed = await seats(session, team, owner_id)
     if allowed is None:
         return
     taken = await repository.count_members(session, team.id)
     taken += await repository.count_open_invitations(session, team.id, clock.now())
     if taken + adding > allowed:
         raise QuotaExceeded(
-            f"The team owner's plan allows {allowed} members (open invitations included); "
-            f"{taken} seats are taken. Upgrade the plan or revoke an invitation.",
+            f"The team has {allowed} seats (owner's plan or max_members; open invitations "
+            f"included) and {taken} are taken. Upgrade the plan or revoke an invitation.",
             meter=SEAT_METER,
             seats=allowed,
             taken=taken,
@@ -99,7 +107,8 @@ async def _view(session: AsyncSession, team: Team, role: str) -> TeamOut:
         owner_id=team.owner_id,
         role=role,
         members=await repository.count_members(session, team.id),
-        seats=await seats(session, team.owner_id),
+        max_members=team.max_members,
+        seats=await seats(session, team),
         created_at=team.created_at,
     )
 
@@ -127,7 +136,13 @@ async def on_plan_applied(session: AsyncSession, payload: dict[str, Any]) -> Non
 
 async def create_team(session: AsyncSession, principal: Principal, data: TeamCreate) -> TeamOut:
     user_id = _user_id(principal)
-    team = Team(id=new_id(), name=data.name, description=data.description, owner_id=user_id)
+    team = Team(
+        id=new_id(),
+        name=data.name,
+        description=data.description,
+        max_members=data.max_members,
+        owner_id=user_id,
+    )
     await repository.add(session, team)
     await repository.add(session, TeamMember(team_id=team.id, user_id=user_id, role="owner"))
     await sync_allowances(session, principal, team)
@@ -383,10 +398,10 @@ async def accept(session: AsyncSession, principal: Principal, token: str) -> Tea
         raise Conflict("This invitation has expired; ask for a new one.", expired=True)
     if await repository.get_member(session, team.id, user_id) is not None:
         raise Conflict("You are already a member of this team.")
-    allowed = await seats(session, team.owner_id)
+    allowed = await seats(session, team)
     if allowed is not None and await repository.count_members(session, team.id) >= allowed:
         raise QuotaExceeded(
-            f"The team owner's plan allows {allowed} members and the team is full.",
+            f"The team has {allowed} seats and is full.",
             meter=SEAT_METER,
             seats=allowed,
         )

@@ -43,6 +43,7 @@ def upgrade() -> None:
         "teams",
         sa.Column("name", sa.String(length=120), nullable=False),
         sa.Column("description", sa.String(length=1000), nullable=True),
+        sa.Column("max_members", sa.Integer(), nullable=True),
         sa.Column("owner_id", sa.Uuid(), nullable=False),
         sa.Column("deleted_at", voxbase.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
