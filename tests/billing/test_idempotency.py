@@ -18,6 +18,7 @@ from tests.helpers_billing import User, profile
 from voxbase.audit.models import AuditLog
 from voxbase.billing.models import BillingEvent, Invoice
 from voxbase.core import idempotency
+from voxbase.core import tasks as core_tasks
 from voxbase.core.db import unit_of_work
 
 
@@ -178,3 +179,16 @@ async def test_failed_requests_keep_no_key_and_old_keys_are_purged(app, client, 
     async with unit_of_work(db) as session:
         assert await idempotency.purge(session) == 1
     assert await count(db, idempotency.IdempotencyRecord) == 0
+
+
+async def test_the_periodic_job_purges(app, client, db, manual_clock):
+    user = await User.create(client)
+    await user.post("/v1/me/subscription/change", {"plan": "pro"}, headers=key("old"))
+    manual_clock.advance(timedelta(hours=23))
+    await user.login()
+    await user.post("/v1/me/subscription/cancel", headers=key("young"))
+    manual_clock.advance(timedelta(hours=2))
+    await asyncio.to_thread(core_tasks.purge_idempotency_keys.call_local)
+    async with db.sessions() as session:
+        left = (await session.execute(select(idempotency.IdempotencyRecord.key))).scalars().all()
+    assert left == ["young"]
