@@ -32,6 +32,7 @@ from voxbase.profiles import install_from_settings
 from voxbase.providers.email import email_sender
 from voxbase.providers.oidc import OidcVerifier
 from voxbase.providers.payments import payment_provider
+from voxbase.teams import api as teams_api
 
 MODULE_ROUTERS = [
     *accounts_api.routers,
@@ -41,6 +42,7 @@ MODULE_ROUTERS = [
     *assistants_api.routers,
     *conversations_api.routers,
     *knowledge_api.routers,
+    *teams_api.routers,
 ]
 
 

@@ -11,6 +11,8 @@ MODEL_MODULES = (
     "voxbase.assistants.models",
     "voxbase.conversations.models",
     "voxbase.knowledge.models",
+    "voxbase.teams.models",
+    "voxbase.core.idempotency",
 )
 
 
@@ -24,6 +26,7 @@ TASK_MODULES: tuple[str, ...] = (
     "voxbase.billing.tasks",
     "voxbase.conversations.tasks",
     "voxbase.knowledge.tasks",
+    "voxbase.core.tasks",
 )
 
 

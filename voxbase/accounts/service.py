@@ -36,15 +36,14 @@ from voxbase.accounts.schemas import (
     UserOut,
 )
 from voxbase.audit import service as audit
-from voxbase.core import background, clock, events
+from voxbase.core import clock, events
 from voxbase.core.config import Settings
-from voxbase.core.db import after_commit
 from voxbase.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from voxbase.core.pagination import Page, page_of
 from voxbase.core.principal import SYSTEM, Principal
 from voxbase.core.ratelimit import RateLimiter
 from voxbase.core.security import AccessTokens, Passwords, TokenError, new_token, token_digest
-from voxbase.providers.email import EmailSender, OutgoingEmail
+from voxbase.providers.email import EmailSender, OutgoingEmail, send_after_commit
 from voxbase.providers.oidc import IdTokenError, OidcVerifier
 
 API_KEY_PREFIX = "vxb_"
@@ -127,10 +126,7 @@ def _email_link(kit: AuthKit, path: str, token: str) -> str:
 
 
 def _mail_after_commit(session: AsyncSession, kit: AuthKit, message: OutgoingEmail) -> None:
-    async def send() -> None:
-        background.spawn(kit.mailer.send(message), name=f"email:{message.subject}")
-
-    after_commit(session, send)
+    send_after_commit(session, kit.mailer, message)
 
 
 # Sessions and tokens -----------------------------------------------------------------------

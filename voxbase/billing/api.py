@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from voxbase.accounts.deps import CurrentUser, Kit, require_permission, require_scope
 from voxbase.accounts.permissions import Permission, Scope
@@ -33,6 +33,7 @@ from voxbase.billing.schemas import (
 )
 from voxbase.core.errors import problem_responses
 from voxbase.core.http import DbSession
+from voxbase.core.idempotency import IdempotencyKeyHeader, idempotent
 from voxbase.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from voxbase.core.principal import Principal
 from voxbase.metering.schemas import CreditGrantOut
@@ -84,16 +85,31 @@ async def my_subscription(session: DbSession, principal: BillingReader) -> Subsc
 @me.post(
     "/subscription/change",
     response_model=PlanChangeResult,
-    responses=problem_responses(404, 409, 503),
+    responses=problem_responses(404, 409, 422, 503),
 )
 async def change_subscription(
-    data: PlanChangeRequest, session: DbSession, principal: CurrentUser, payments: Payments
+    data: PlanChangeRequest,
+    session: DbSession,
+    principal: CurrentUser,
+    payments: Payments,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> PlanChangeResult:
     """Upgrade (now, prorated to the second, invoiced) or downgrade (at period end).
 
-    Asking for the current plan and interval undoes a scheduled change.
+    Asking for the current plan and interval undoes a scheduled change. With
+    `Idempotency-Key`, a retry returns the first result and changes nothing.
     """
-    return await service.change_plan(session, principal, data.plan, data.interval, payments)
+    return await idempotent(
+        session,
+        principal,
+        idempotency_key,
+        "POST /v1/me/subscription/change",
+        data.model_dump(mode="json"),
+        PlanChangeResult,
+        lambda: service.change_plan(session, principal, data.plan, data.interval, payments),
+        response,
+    )
 
 
 @me.post(
@@ -111,19 +127,51 @@ async def subscription_checkout(
 
 
 @me.post(
-    "/subscription/cancel", response_model=SubscriptionOut, responses=problem_responses(404, 409)
+    "/subscription/cancel",
+    response_model=SubscriptionOut,
+    responses=problem_responses(404, 409, 422),
 )
-async def cancel_subscription(session: DbSession, principal: CurrentUser) -> SubscriptionOut:
+async def cancel_subscription(
+    session: DbSession,
+    principal: CurrentUser,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> SubscriptionOut:
     """Cancel at the end of the period; the default plan takes over then."""
-    return await service.cancel(session, principal)
+    return await idempotent(
+        session,
+        principal,
+        idempotency_key,
+        "POST /v1/me/subscription/cancel",
+        None,
+        SubscriptionOut,
+        lambda: service.cancel(session, principal),
+        response,
+    )
 
 
 @me.post(
-    "/subscription/resume", response_model=SubscriptionOut, responses=problem_responses(404, 409)
+    "/subscription/resume",
+    response_model=SubscriptionOut,
+    responses=problem_responses(404, 409, 422),
 )
-async def resume_subscription(session: DbSession, principal: CurrentUser) -> SubscriptionOut:
+async def resume_subscription(
+    session: DbSession,
+    principal: CurrentUser,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> SubscriptionOut:
     """Undo a scheduled cancellation or downgrade."""
-    return await service.resume(session, principal)
+    return await idempotent(
+        session,
+        principal,
+        idempotency_key,
+        "POST /v1/me/subscription/resume",
+        None,
+        SubscriptionOut,
+        lambda: service.resume(session, principal),
+        response,
+    )
 
 
 @me.get("/billing-events", response_model=Page[BillingEventOut])
@@ -244,35 +292,78 @@ async def admin_list_invoices(
 @admin.post(
     "/invoices/{invoice_id}/mark-paid",
     response_model=InvoiceOut,
-    responses=problem_responses(404, 409),
+    responses=problem_responses(404, 409, 422),
 )
 async def admin_mark_paid(
-    invoice_id: uuid.UUID, data: MarkPaid, session: DbSession, principal: BillingManager
+    invoice_id: uuid.UUID,
+    data: MarkPaid,
+    session: DbSession,
+    principal: BillingManager,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> InvoiceOut:
     """The manual provider: record an offline payment of an open invoice."""
-    return await service.admin_mark_paid(session, principal, invoice_id, data.reference)
+    return await idempotent(
+        session,
+        principal,
+        idempotency_key,
+        "POST /v1/admin/invoices/{invoice_id}/mark-paid",
+        {"invoice_id": str(invoice_id), **data.model_dump(mode="json")},
+        InvoiceOut,
+        lambda: service.admin_mark_paid(session, principal, invoice_id, data.reference),
+        response,
+    )
 
 
 @admin.post(
-    "/invoices/{invoice_id}/void", response_model=InvoiceOut, responses=problem_responses(404, 409)
+    "/invoices/{invoice_id}/void",
+    response_model=InvoiceOut,
+    responses=problem_responses(404, 409, 422),
 )
 async def admin_void_invoice(
-    invoice_id: uuid.UUID, session: DbSession, principal: BillingManager
+    invoice_id: uuid.UUID,
+    session: DbSession,
+    principal: BillingManager,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> InvoiceOut:
-    return await service.admin_void_invoice(session, principal, invoice_id)
+    return await idempotent(
+        session,
+        principal,
+        idempotency_key,
+        "POST /v1/admin/invoices/{invoice_id}/void",
+        {"invoice_id": str(invoice_id)},
+        InvoiceOut,
+        lambda: service.admin_void_invoice(session, principal, invoice_id),
+        response,
+    )
 
 
 @admin.post(
     "/time-cards/{card_id}/refund",
     response_model=RefundOut,
-    responses=problem_responses(404, 409, 503),
+    responses=problem_responses(404, 409, 422, 503),
 )
 async def admin_refund_time_card(
-    card_id: uuid.UUID, session: DbSession, principal: BillingManager, payments: Payments
+    card_id: uuid.UUID,
+    session: DbSession,
+    principal: BillingManager,
+    payments: Payments,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> RefundOut:
     """Refund a card: unused minutes are clawed back, their share of the price returned
     (through the provider that took the payment)."""
-    return await service.admin_refund_time_card(session, principal, card_id, payments)
+    return await idempotent(
+        session,
+        principal,
+        idempotency_key,
+        "POST /v1/admin/time-cards/{card_id}/refund",
+        {"card_id": str(card_id)},
+        RefundOut,
+        lambda: service.admin_refund_time_card(session, principal, card_id, payments),
+        response,
+    )
 
 
 @admin.post("/billing/renewals", response_model=RenewalRun)

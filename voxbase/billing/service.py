@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -82,6 +83,7 @@ SUBSCRIPTION_FIELDS = (
 )
 INVOICE_FIELDS = ("status", "amount_due", "amount_paid", "paid_at", "voided_at")
 MONTHS = {"month": 1, "year": 12}
+PLAN_APPLIED = "billing.plan_applied"
 _APPLIED = {
     "downgrade": "subscription.downgraded",
     "interval_change": "subscription.interval_changed",
@@ -292,24 +294,53 @@ def _first_period(now: datetime, interval: str) -> tuple[datetime, datetime]:
     return start, add_months(start, MONTHS[interval])
 
 
-async def _apply_plan(
-    session: AsyncSession, actor: Principal, sub: Subscription, plan: PlanOut
-) -> None:
-    """Push the plan's limits and features into metering for the subscriber."""
-    subject = Subject.user(sub.user_id)
-    allowances = [
+def _allowances(plan: PlanOut) -> list[Allowance]:
+    return [
         Allowance(meter, limit, plan.overage.get(meter), plan.currency)
         for meter, limit in plan.limits.items()
     ]
+
+
+async def _apply_plan(
+    session: AsyncSession, actor: Principal, sub: Subscription, plan: PlanOut
+) -> None:
+    """Push the plan's limits and features into metering for the subscriber.
+
+    Publishes `billing.plan_applied`, so what is sized by the user's plan (their teams)
+    follows it in the same unit of work.
+    """
+    subject = Subject.user(sub.user_id)
     await metering.set_allowances(
         session,
         actor,
         subject,
-        allowances,
+        _allowances(plan),
         anchor=sub.current_period_start,
         interval_months=MONTHS[sub.interval],
     )
     await metering.set_plan_features(session, actor, subject, plan.features)
+    await events.publish(session, PLAN_APPLIED, {"user_id": sub.user_id, "plan": plan.key})
+
+
+@dataclass(frozen=True)
+class PlanAllowances:
+    """What a user's current plan allows, for other subjects sized by it (a team)."""
+
+    plan: str
+    allowances: list[Allowance]
+    anchor: datetime
+    interval_months: int
+
+
+async def plan_allowances_of(session: AsyncSession, user_id: uuid.UUID) -> PlanAllowances | None:
+    """The limits of the user's current subscription and its period; None without one."""
+    sub = await repository.subscription_of(session, user_id, lock=False)
+    if sub is None:
+        return None
+    plan = await get_plan(session, sub.plan_key)
+    return PlanAllowances(
+        plan.key, _allowances(plan), sub.current_period_start, MONTHS[sub.interval]
+    )
 
 
 async def _event(

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from voxbase.accounts import service as accounts
 from voxbase.accounts.deps import require_permission, require_scope
 from voxbase.accounts.permissions import Permission, Scope
-from voxbase.core.errors import problem_responses
+from voxbase.core.errors import NotFound, problem_responses
 from voxbase.core.http import DbSession
 from voxbase.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from voxbase.core.principal import Principal
@@ -27,13 +27,15 @@ from voxbase.metering.schemas import (
     ReservationIn,
     ReservationOut,
     RollupOut,
+    SubjectRef,
     UsageBatchIn,
-    UsageEventIn,
     UsageEventOut,
     UsageOut,
+    UsageReport,
     UsageResult,
 )
 from voxbase.metering.service import Subject
+from voxbase.teams import service as teams
 
 AUTHED = problem_responses(401, 403)
 UsageWriter = Annotated[Principal, Depends(require_scope(Scope.USAGE_WRITE))]
@@ -48,11 +50,38 @@ IdempotencyHeader = Annotated[
         description="Replays with the same key return the first result and count nothing.",
     ),
 ]
+TeamId = Annotated[
+    uuid.UUID | None,
+    Query(description="A team the caller belongs to (viewers may read); default: the caller."),
+]
 Day = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}(-\d{2})?$", description="YYYY-MM[-DD]")]
 
 usage = APIRouter(prefix="/v1/usage", tags=["usage"], responses=AUTHED)
 me = APIRouter(prefix="/v1/me", tags=["me"], responses=AUTHED)
 admin = APIRouter(prefix="/v1/admin", tags=["admin"], responses=AUTHED)
+
+
+async def _subject(
+    session: DbSession,
+    principal: Principal,
+    team_id: uuid.UUID | None,
+    *,
+    write: bool,
+) -> Subject:
+    """The caller, or a team the caller may read (viewer+) or write (member+) usage for."""
+    if team_id is None:
+        return service.subject_of(principal)
+    return await teams.usage_subject(session, principal, team_id, write=write)
+
+
+def _team_of(ref: SubjectRef | None, principal: Principal) -> uuid.UUID | None:
+    if ref is None:
+        return None
+    if ref.type == "team":
+        return ref.id
+    if ref.id != principal.user_id:
+        raise NotFound("No such user.")
+    return None
 
 
 @usage.post(
@@ -65,7 +94,7 @@ admin = APIRouter(prefix="/v1/admin", tags=["admin"], responses=AUTHED)
     },
 )
 async def report_usage(
-    data: UsageEventIn | UsageBatchIn,
+    data: UsageReport | UsageBatchIn,
     session: DbSession,
     principal: UsageWriter,
     response: Response,
@@ -75,9 +104,10 @@ async def report_usage(
 
     Checked against the caller's quota and consumed atomically. A single event over the limit
     is refused with 402 naming meter, limit, used and remaining; in a batch each event is
-    accepted, replayed or refused on its own (200).
+    accepted, replayed or refused on its own (200). With `subject` a team's pool is used
+    (members and above; the team's limits come from its owner's plan).
     """
-    subject = service.subject_of(principal)
+    subject = await _subject(session, principal, _team_of(data.subject, principal), write=True)
     if isinstance(data, UsageBatchIn):
         response.status_code = 200
         return await service.record_batch(session, principal, subject, data.events, idempotency_key)
@@ -87,15 +117,17 @@ async def report_usage(
     return result
 
 
-@usage.get("/events", response_model=Page[UsageEventOut])
+@usage.get("/events", response_model=Page[UsageEventOut], responses=problem_responses(404))
 async def list_usage_events(
     session: DbSession,
     principal: UsageReader,
     meter: Annotated[str | None, Query(max_length=64)] = None,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    team_id: TeamId = None,
 ) -> Page[UsageEventOut]:
-    return await service.list_events(session, service.subject_of(principal), meter, cursor, limit)
+    subject = await _subject(session, principal, team_id, write=False)
+    return await service.list_events(session, subject, meter, cursor, limit)
 
 
 @usage.post(
@@ -117,7 +149,7 @@ async def create_reservation(
     return await service.reserve(
         session,
         principal,
-        service.subject_of(principal),
+        await _subject(session, principal, _team_of(data.subject, principal), write=True),
         data.meter,
         data.quantity,
         data.ttl_seconds,
@@ -131,9 +163,10 @@ async def create_reservation(
     responses=problem_responses(404),
 )
 async def get_reservation(
-    reservation_id: uuid.UUID, session: DbSession, principal: UsageReader
+    reservation_id: uuid.UUID, session: DbSession, principal: UsageReader, team_id: TeamId = None
 ) -> ReservationOut:
-    return await service.get_reservation(session, service.subject_of(principal), reservation_id)
+    subject = await _subject(session, principal, team_id, write=False)
+    return await service.get_reservation(session, subject, reservation_id)
 
 
 @usage.post(
@@ -142,11 +175,14 @@ async def get_reservation(
     responses=problem_responses(402, 404, 409),
 )
 async def extend_reservation(
-    reservation_id: uuid.UUID, data: ReservationExtend, session: DbSession, principal: UsageWriter
+    reservation_id: uuid.UUID,
+    data: ReservationExtend,
+    session: DbSession,
+    principal: UsageWriter,
+    team_id: TeamId = None,
 ) -> ReservationOut:
-    return await service.extend(
-        session, service.subject_of(principal), reservation_id, data.ttl_seconds, data.quantity
-    )
+    subject = await _subject(session, principal, team_id, write=True)
+    return await service.extend(session, subject, reservation_id, data.ttl_seconds, data.quantity)
 
 
 @usage.post(
@@ -155,12 +191,15 @@ async def extend_reservation(
     responses=problem_responses(402, 404, 409, 422),
 )
 async def commit_reservation(
-    reservation_id: uuid.UUID, data: ReservationCommit, session: DbSession, principal: UsageWriter
+    reservation_id: uuid.UUID,
+    data: ReservationCommit,
+    session: DbSession,
+    principal: UsageWriter,
+    team_id: TeamId = None,
 ) -> ReservationOut:
     """Consume the actual amount (at most the hold); the rest is released."""
-    return await service.commit(
-        session, principal, service.subject_of(principal), reservation_id, data.quantity
-    )
+    subject = await _subject(session, principal, team_id, write=True)
+    return await service.commit(session, principal, subject, reservation_id, data.quantity)
 
 
 @usage.post(
@@ -169,27 +208,33 @@ async def commit_reservation(
     responses=problem_responses(404, 409),
 )
 async def release_reservation(
-    reservation_id: uuid.UUID, session: DbSession, principal: UsageWriter
+    reservation_id: uuid.UUID, session: DbSession, principal: UsageWriter, team_id: TeamId = None
 ) -> ReservationOut:
-    return await service.release(session, service.subject_of(principal), reservation_id)
+    subject = await _subject(session, principal, team_id, write=True)
+    return await service.release(session, subject, reservation_id)
 
 
-@me.get("/usage", response_model=UsageOut)
-async def my_usage(session: DbSession, principal: UsageReader) -> UsageOut:
-    """Per meter: used, limit, remaining, reserved, credits and when it resets."""
-    return await service.usage(session, service.subject_of(principal))
+@me.get("/usage", response_model=UsageOut, responses=problem_responses(404))
+async def my_usage(session: DbSession, principal: UsageReader, team_id: TeamId = None) -> UsageOut:
+    """Per meter: used, limit, remaining, reserved, credits and when it resets.
+
+    `?team_id=` shows a team's pool instead (any member, viewers included)."""
+    return await service.usage(session, await _subject(session, principal, team_id, write=False))
 
 
-@me.get("/usage/history", response_model=RollupOut)
+@me.get("/usage/history", response_model=RollupOut, responses=problem_responses(404))
 async def my_usage_history(
     session: DbSession,
     principal: UsageReader,
     granularity: Literal["day", "month"] = "month",
     since: Day = None,
     until: Day = None,
+    team_id: TeamId = None,
 ) -> RollupOut:
-    """Daily (usage_stats) or monthly (usage_tracking) totals per meter."""
-    return await service.history(session, service.subject_of(principal), granularity, since, until)
+    """Daily (usage_stats) or monthly (usage_tracking) totals per meter (of a team with
+    `?team_id=`)."""
+    subject = await _subject(session, principal, team_id, write=False)
+    return await service.history(session, subject, granularity, since, until)
 
 
 @me.get("/entitlements", response_model=EntitlementsOut)

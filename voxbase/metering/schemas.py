@@ -26,8 +26,27 @@ class UsageEventIn(BaseModel):
     )
 
 
+class SubjectRef(BaseModel):
+    """Whose quota: the caller (default) or a team the caller belongs to."""
+
+    type: Literal["user", "team"]
+    id: uuid.UUID
+
+
+SubjectField = Field(
+    None,
+    description='Count it for a team the caller is a member of (`{"type": "team", ...}`); '
+    "default: the caller.",
+)
+
+
+class UsageReport(UsageEventIn):
+    subject: SubjectRef | None = SubjectField
+
+
 class UsageBatchIn(BaseModel):
     events: list[UsageEventIn] = Field(min_length=1, max_length=MAX_BATCH)
+    subject: SubjectRef | None = SubjectField
 
 
 class BalanceOut(BaseModel):
@@ -105,6 +124,7 @@ class ReservationIn(BaseModel):
     meter: MeterKey
     quantity: PositiveQuantity
     ttl_seconds: int = Field(300, ge=1, le=86400, description="Hold expires after this")
+    subject: SubjectRef | None = SubjectField
 
 
 class ReservationExtend(BaseModel):

@@ -64,7 +64,7 @@ CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 
 @dataclass(frozen=True)
 class Subject:
-    """Who usage is counted for: a user (or, later, a team)."""
+    """Who usage is counted for: a user or a team."""
 
     type: str
     id: uuid.UUID
@@ -72,6 +72,10 @@ class Subject:
     @classmethod
     def user(cls, user_id: uuid.UUID) -> Subject:
         return cls("user", user_id)
+
+    @classmethod
+    def team(cls, team_id: uuid.UUID) -> Subject:
+        return cls("team", team_id)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,11 @@ from email.message import EmailMessage
 from typing import Protocol
 
 import aiosmtplib
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from voxbase.core import background
 from voxbase.core.config import Settings
+from voxbase.core.db import after_commit
 
 log = logging.getLogger("voxbase.providers.email")
 
@@ -58,3 +61,12 @@ def email_sender(settings: Settings) -> EmailSender:
     if settings.email_backend == "log":
         return LogEmailSender()
     return SmtpEmailSender(settings)
+
+
+def send_after_commit(session: AsyncSession, mailer: EmailSender, message: OutgoingEmail) -> None:
+    """Send `message` in the background once the unit of work commits (never if it rolls back)."""
+
+    async def send() -> None:
+        background.spawn(mailer.send(message), name=f"email:{message.subject}")
+
+    after_commit(session, send)
