@@ -39,6 +39,7 @@ from websockets.asyncio.client import connect
 from tests.databases import fresh_database
 from tests.realtime.conftest import serve
 from voxbase.app import create_app
+from voxbase.conversations import usage
 from voxbase.conversations.models import Message, TranscriptSegment
 from voxbase.core import jobs
 from voxbase.core.config import Settings
@@ -333,6 +334,9 @@ async def main() -> None:
             )
             app = create_app(settings, configure_logs=False)
             jobs.configure(settings, immediate=True)
+            # Measure conversations, not plan limits: one user appends far past any free
+            # plan. The metering hot path has its own benchmark (bench/metering.py).
+            usage.install(usage.InMemoryUsageReporter())
             async with app.router.lifespan_context(app):
                 transport = httpx.ASGITransport(app=app)
                 async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from tests.conftest import bearer
-from voxbase.conversations import usage
 
 
 async def test_create_read_update_delete(alice):
@@ -121,15 +120,17 @@ async def test_messages_append_only_history_and_usage(alice, manual_clock):
     conv = (await alice.get(f"/v1/conversations/{conversation['id']}")).json()
     assert conv["message_count"] == 8
 
-    me = await alice.me()
-    reporter = usage.reporter()
-    assert isinstance(reporter, usage.InMemoryUsageReporter)
-    import uuid
-
-    user_id = uuid.UUID(me["id"])
-    assert reporter.total(user_id, "messages") == 8
-    assert reporter.total(user_id, "tokens") == 18
-    assert reporter.total(user_id, "conversations") == 1
+    # Counted by metering, the same figures the plan's limits apply to.
+    metered = {m["meter"]: m for m in (await alice.get("/v1/me/usage")).json()["meters"]}
+    assert float(metered["messages"]["used"]) == 8
+    assert float(metered["tokens"]["used"]) == 18
+    assert float(metered["conversations"]["used"]) == 1
+    # 000's usage_stats row for today: messages, conversations and tokens of the day.
+    daily = (await alice.get("/v1/me/usage/history", params={"granularity": "day"})).json()
+    today = daily["buckets"][-1]
+    assert today["bucket"] == manual_clock.now().date().isoformat()
+    counted = {k: float(v) for k, v in today["meters"].items() if float(v)}
+    assert counted == {"messages": 8.0, "tokens": 18.0, "conversations": 1.0}
 
     stats = (await alice.get("/v1/conversations/stats/daily", params={"days": 1})).json()
     assert stats == [

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from datetime import timedelta
 
 from tests.conversations.conftest import seg
-from voxbase.conversations import usage
 
 SALES_TEMPLATE = {
     "name": "Sales discovery",
@@ -113,8 +111,9 @@ async def test_seed_001_session_flow_over_http(alice, manual_clock):
     late = await alice.post(f"/v1/conversations/{cid}/segments", json={"segments": [seg("x", 99)]})
     assert late.status_code == 409
 
-    user_id = uuid.UUID((await alice.me())["id"])
-    assert usage.reporter().total(user_id, "audio_seconds") == 185  # type: ignore[attr-defined]
+    metered = {m["meter"]: m for m in (await alice.get("/v1/me/usage")).json()["meters"]}
+    assert float(metered["audio_seconds"]["used"]) == 185  # the hour's hold settled at 185 s
+    assert float(metered["audio_seconds"]["reserved"]) == 0
 
     summary = (await alice.get(f"/v1/conversations/{cid}/summary")).json()
     assert summary["status"] == "completed", summary

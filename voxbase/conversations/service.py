@@ -282,9 +282,10 @@ async def append_message(
         row.status, row.started_at = "active", row.started_at or now
     await session.flush()
     reporter = usage.reporter()
-    await reporter.consume(
-        session, row.user_id, "messages", Decimal(len(messages)), key=f"message:{messages[0].id}"
-    )
+    for message in messages:  # one event per message: right for `sum` and `count` meters
+        await reporter.consume(
+            session, row.user_id, "messages", Decimal(1), key=f"message:{message.id}"
+        )
     tokens = sum((m.prompt_tokens or 0) + (m.completion_tokens or 0) for m in messages)
     if tokens:
         await reporter.consume(

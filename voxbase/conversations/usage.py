@@ -1,9 +1,9 @@
 """How conversations report usage to metering, through a small interface.
 
-Metering (issue 3) is built on another branch. Until it lands, the default reporter keeps the
-events in memory (and in the log), so nothing here depends on its tables. Wiring it later is
-one `install(MeteringUsageReporter())` whose methods call `metering.service.consume(...)`,
-`reserve(...)` and `commit(...)` in the caller's session.
+The default reporter counts through `metering.service` in the caller's session, so a message
+past the plan's limit is refused (402) in the same transaction that would have stored it.
+Meters the active profile does not sell are not counted. `InMemoryUsageReporter` remains for
+tools that run conversations without metering.
 
 Meter keys: "conversations", "messages", "tokens", "audio_seconds". Every call carries an
 idempotency key, so a retried request or job never counts twice.
@@ -11,6 +11,7 @@ idempotency key, so a retried request or job never counts twice.
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -20,6 +21,13 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.core import clock
+from voxbase.core.errors import Conflict, NotFound, QuotaExceeded
+from voxbase.core.principal import Principal
+from voxbase.metering import service as metering
+from voxbase.metering.service import Subject
+from voxbase.profiles import active_profile
+
+log = logging.getLogger("voxbase.conversations.usage")
 
 METERS = ("conversations", "messages", "tokens", "audio_seconds")
 
@@ -115,7 +123,85 @@ class InMemoryUsageReporter:
             self._keys.clear()
 
 
-_reporter: UsageReporter = InMemoryUsageReporter()
+class MeteringUsageReporter:
+    """Counts through the metering engine (quota-checked, idempotent, race-free)."""
+
+    async def consume(
+        self, session: AsyncSession, user_id: uuid.UUID, meter: str, quantity: Decimal, *, key: str
+    ) -> None:
+        if _sold(meter) and quantity > 0:
+            await metering.consume(
+                session,
+                _actor(user_id),
+                Subject.user(user_id),
+                meter,
+                quantity,
+                idempotency_key=key,
+            )
+
+    async def reserve(
+        self, session: AsyncSession, user_id: uuid.UUID, meter: str, quantity: Decimal, *, key: str
+    ) -> str | None:
+        if not _sold(meter):
+            return None
+        hold = await metering.reserve(
+            session,
+            _actor(user_id),
+            Subject.user(user_id),
+            meter,
+            quantity,
+            ttl_seconds=HOLD_TTL_SECONDS,
+            idempotency_key=key,
+        )
+        return str(hold.id)
+
+    async def commit(
+        self,
+        session: AsyncSession,
+        user_id: uuid.UUID,
+        reservation: str | None,
+        meter: str,
+        quantity: Decimal,
+        *,
+        key: str,
+    ) -> None:
+        """Settle the hold with what was used; usage past the hold is consumed on top.
+
+        Ending a session must not fail on quota: what no longer fits is logged, not lost
+        silently, and the hold already kept the session inside the plan while it ran.
+        """
+        if not _sold(meter):
+            return
+        actor, subject, covered = _actor(user_id), Subject.user(user_id), Decimal(0)
+        if reservation is not None:
+            try:
+                hold = await metering.get_reservation(session, subject, uuid.UUID(reservation))
+                covered = min(quantity, hold.quantity)
+                await metering.commit(session, actor, subject, hold.id, covered)
+            except (Conflict, NotFound):  # the hold expired or was released meanwhile
+                covered = Decimal(0)
+        rest = quantity - covered
+        try:
+            await self.consume(session, user_id, meter, rest, key=f"{key}:rest")
+        except QuotaExceeded:
+            log.warning(
+                "usage past the plan's limit at session end: %s %s of %s", rest, meter, user_id
+            )
+
+
+# A live session's hold is settled at its end; it lapses by itself if the session is abandoned.
+HOLD_TTL_SECONDS = 6 * 3600
+
+
+def _sold(meter: str) -> bool:
+    return active_profile().meter(meter) is not None
+
+
+def _actor(user_id: uuid.UUID) -> Principal:
+    return Principal(user_id=user_id)
+
+
+_reporter: UsageReporter = MeteringUsageReporter()
 
 
 def reporter() -> UsageReporter:
