@@ -332,15 +332,19 @@ async def search(
             )
         elif dialect == "postgresql":
             params["q"] = " ".join(tokens)
+            # Rank the caller's matches first (GIN on the stored vector), then join: the
+            # MATERIALIZED step keeps the planner from re-running the index scan per row.
             sql = (
-                "SELECT s.id, s.conversation_id, c.title, "  # noqa: S608
-                "ts_headline('english', s.content, q, "
+                "WITH q AS (SELECT plainto_tsquery('english', :q) AS q), "  # noqa: S608
+                "hits AS MATERIALIZED (SELECT s.id, s.conversation_id, s.content, s.created_at, "
+                "ts_rank(s.search_vector, q.q) AS score "
+                f"FROM {table} s, q WHERE s.search_vector @@ q.q AND s.user_id = :uid) "
+                "SELECT h.id, h.conversation_id, c.title, "
+                "ts_headline('english', h.content, q.q, "
                 "'StartSel=<mark>, StopSel=</mark>, MaxWords=24, MinWords=8') AS snippet, "
-                "ts_rank(to_tsvector('english', s.content), q) AS score, s.created_at "
-                f"FROM {table} s JOIN conversations c ON c.id = s.conversation_id, "
-                "plainto_tsquery('english', :q) q "
-                "WHERE to_tsvector('english', s.content) @@ q AND s.user_id = :uid "
-                "AND c.deleted_at IS NULL ORDER BY score DESC, s.id LIMIT :n"
+                "h.score, h.created_at FROM hits h "
+                "JOIN conversations c ON c.id = h.conversation_id, q "
+                "WHERE c.deleted_at IS NULL ORDER BY h.score DESC, h.id LIMIT :n"
             )
         else:
             words = [t for t in tokens if len(t) >= 3] or tokens
