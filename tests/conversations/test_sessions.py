@@ -114,7 +114,10 @@ async def test_seed_001_session_flow_over_http(alice, manual_clock):
     assert late.status_code == 409
 
     user_id = uuid.UUID((await alice.me())["id"])
-    assert usage.reporter().total(user_id, "audio_seconds") == 185  # type: ignore[attr-defined]
+    reporter = usage.reporter()
+    assert isinstance(reporter, usage.InMemoryUsageReporter)
+    assert reporter.total(user_id, "audio_seconds") == 185
+    assert reporter.total(user_id, "ai_guidance") == 2
 
     summary = (await alice.get(f"/v1/conversations/{cid}/summary")).json()
     assert summary["status"] == "completed", summary
@@ -157,6 +160,7 @@ async def test_seed_001_session_flow_over_http(alice, manual_clock):
 
     done = await alice.post(f"/v1/conversations/{cid}/summary/done", json={"done": True})
     assert done.json()["is_marked_done"] is True
+    assert reporter.total(user_id, "summary_generation") == 1
 
 
 async def test_silences_and_unfinished_summary(alice):

@@ -456,6 +456,13 @@ async def append_segments(
                 given.append((chip.content, chip.triggered_at_seconds))
         if all_guidance:
             await repository.add(session, *all_guidance)
+            await usage.reporter().consume(
+                session,
+                row.user_id,
+                "ai_guidance",
+                Decimal(len(all_guidance)),
+                key=f"guidance:{all_guidance[0].id}",
+            )
     await session.flush()
 
     events: list[dict[str, Any]] = []
@@ -763,6 +770,9 @@ async def generate_summary(
     row.generation_time_seconds = Decimal(str(round(time.perf_counter() - started, 2)))
     row.status, row.error = "completed", None
     await session.flush()
+    await usage.reporter().consume(
+        session, row.user_id, "summary_generation", Decimal(1), key=f"summary:{row.id}"
+    )
     await audit.record(session, SYSTEM, "summary.generated", "summary", row.id)
 
 

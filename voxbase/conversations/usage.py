@@ -5,8 +5,10 @@ events in memory (and in the log), so nothing here depends on its tables. Wiring
 one `install(MeteringUsageReporter())` whose methods call `metering.service.consume(...)`,
 `reserve(...)` and `commit(...)` in the caller's session.
 
-Meter keys: "conversations", "messages", "tokens", "audio_seconds". Every call carries an
-idempotency key, so a retried request or job never counts twice.
+Meter keys (as in the product profiles): "conversations", "messages", "tokens" (voiceast),
+"audio_seconds", "ai_guidance", "summary_generation", "context_documents" (LiveConvo). A
+profile that does not define a meter simply does not count it (the adapter skips unknown
+keys). Every call carries an idempotency key, so a retried request or job never counts twice.
 """
 
 from __future__ import annotations
@@ -21,7 +23,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.core import clock
 
-METERS = ("conversations", "messages", "tokens", "audio_seconds")
+METERS = (
+    "conversations",
+    "messages",
+    "tokens",
+    "audio_seconds",
+    "ai_guidance",
+    "summary_generation",
+    "context_documents",
+)
 
 
 @dataclass(frozen=True)
