@@ -126,6 +126,12 @@ async def list_messages(
     session: AsyncSession, conversation_id: uuid.UUID, *, cursor: str | None, limit: int
 ) -> Sequence[Message]:
     query = select(Message).where(Message.conversation_id == conversation_id)
+    for dialect in ("mysql", "mariadb"):
+        # MariaDB otherwise reads the conversation from its first message (ref on
+        # conversation_id alone) instead of seeking to the cursor: 120 ms vs 2 ms at 10^6.
+        query = query.with_hint(
+            Message, "FORCE INDEX (ix_messages_conversation_id_created_at_id)", dialect
+        )
     query = _oldest_first(query, Message.created_at, Message.id, cursor, limit)
     return (await session.execute(query)).scalars().all()
 
