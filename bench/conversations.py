@@ -313,7 +313,11 @@ async def main() -> None:
     parser.add_argument("--appends", type=int, default=2000)
     parser.add_argument("--sessions", type=int, default=100)
     parser.add_argument("--segments", type=int, default=20)
+    parser.add_argument(
+        "--only", default="appends,history,live,search", help="comma-separated sections"
+    )
     args = parser.parse_args()
+    only = set(args.only.split(","))
     sizes = [int(s) for s in args.sizes.split(",")]
     os.environ["VOXBASE_TEST_DATABASE"] = args.database
     with tempfile.TemporaryDirectory() as tmp:
@@ -342,10 +346,14 @@ async def main() -> None:
                 async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
                     bench = Bench(app, http)
                     await bench.sign_in()
-                    await bench.appends(args.appends)
-                    await bench.history(sizes)
-                    await bench.live(args.sessions, args.segments)
-                    await bench.search(max(sizes))
+                    if "appends" in only:
+                        await bench.appends(args.appends)
+                    if "history" in only:
+                        await bench.history(sizes)
+                    if "live" in only:
+                        await bench.live(args.sessions, args.segments)
+                    if "search" in only:
+                        await bench.search(max(sizes))
     table = Table(title=f"Voxbase conversations benchmark ({args.database})")
     for column in ("measure", "result", "detail"):
         table.add_column(column)

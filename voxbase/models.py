@@ -37,9 +37,12 @@ def load_all_tasks() -> None:
 
 
 # Schema objects that migrations create outside the models: full-text search indexes
-# (PostgreSQL GIN on an expression, MariaDB FULLTEXT) and SQLite FTS5 tables with their shadow
+# (PostgreSQL: a generated `search_vector` column and its GIN index; MariaDB FULLTEXT) and
+# SQLite FTS5 tables with their shadow
 # tables. Autogenerate and schema comparisons pass `include_name` to leave them alone.
-UNMANAGED_NAMES = re.compile(r"^(messages|transcript_segments)_fts(_\w+)?$|_content_(tsv|ft)$")
+UNMANAGED_NAMES = re.compile(
+    r"^(messages|transcript_segments)_fts(_\w+)?$|_content_(tsv|ft)$|^search_vector$"
+)
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:

@@ -114,6 +114,7 @@ async def test_seed_001_session_flow_over_http(alice, manual_clock):
     metered = {m["meter"]: m for m in (await alice.get("/v1/me/usage")).json()["meters"]}
     assert float(metered["audio_seconds"]["used"]) == 185  # the hour's hold settled at 185 s
     assert float(metered["audio_seconds"]["reserved"]) == 0
+    assert float(metered["ai_guidance"]["used"]) == 2
 
     summary = (await alice.get(f"/v1/conversations/{cid}/summary")).json()
     assert summary["status"] == "completed", summary
@@ -156,6 +157,8 @@ async def test_seed_001_session_flow_over_http(alice, manual_clock):
 
     done = await alice.post(f"/v1/conversations/{cid}/summary/done", json={"done": True})
     assert done.json()["is_marked_done"] is True
+    metered = {m["meter"]: m for m in (await alice.get("/v1/me/usage")).json()["meters"]}
+    assert float(metered["summary_generation"]["used"]) == 1
 
 
 async def test_silences_and_unfinished_summary(alice):

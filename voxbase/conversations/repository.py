@@ -126,6 +126,12 @@ async def list_messages(
     session: AsyncSession, conversation_id: uuid.UUID, *, cursor: str | None, limit: int
 ) -> Sequence[Message]:
     query = select(Message).where(Message.conversation_id == conversation_id)
+    for dialect in ("mysql", "mariadb"):
+        # MariaDB otherwise reads the conversation from its first message (ref on
+        # conversation_id alone) instead of seeking to the cursor: 120 ms vs 2 ms at 10^6.
+        query = query.with_hint(
+            Message, "FORCE INDEX (ix_messages_conversation_id_created_at_id)", dialect
+        )
     query = _oldest_first(query, Message.created_at, Message.id, cursor, limit)
     return (await session.execute(query)).scalars().all()
 
@@ -332,25 +338,34 @@ async def search(
             )
         elif dialect == "postgresql":
             params["q"] = " ".join(tokens)
+            # Rank the caller's matches first (GIN on the stored vector), then join: the
+            # MATERIALIZED step keeps the planner from re-running the index scan per row.
             sql = (
-                "SELECT s.id, s.conversation_id, c.title, "  # noqa: S608
-                "ts_headline('english', s.content, q, "
+                "WITH q AS (SELECT plainto_tsquery('english', :q) AS q), "  # noqa: S608
+                "hits AS MATERIALIZED (SELECT s.id, s.conversation_id, s.content, s.created_at, "
+                "ts_rank(s.search_vector, q.q) AS score "
+                f"FROM {table} s, q WHERE s.search_vector @@ q.q AND s.user_id = :uid) "
+                "SELECT h.id, h.conversation_id, c.title, "
+                "ts_headline('english', h.content, q.q, "
                 "'StartSel=<mark>, StopSel=</mark>, MaxWords=24, MinWords=8') AS snippet, "
-                "ts_rank(to_tsvector('english', s.content), q) AS score, s.created_at "
-                f"FROM {table} s JOIN conversations c ON c.id = s.conversation_id, "
-                "plainto_tsquery('english', :q) q "
-                "WHERE to_tsvector('english', s.content) @@ q AND s.user_id = :uid "
-                "AND c.deleted_at IS NULL ORDER BY score DESC, s.id LIMIT :n"
+                "h.score, h.created_at FROM hits h "
+                "JOIN conversations c ON c.id = h.conversation_id, q "
+                "WHERE c.deleted_at IS NULL ORDER BY h.score DESC, h.id LIMIT :n"
             )
         else:
             words = [t for t in tokens if len(t) >= 3] or tokens
             params["q"] = " ".join("+" + t for t in words)
+            # Rank ids only, then fetch the page's text: sorting every match with its content
+            # made common words take seconds at 10^6 rows.
             sql = (
                 "SELECT s.id, s.conversation_id, c.title, s.content AS snippet, "  # noqa: S608
-                "MATCH(s.content) AGAINST (:q IN BOOLEAN MODE) AS score, s.created_at "
+                "h.score, s.created_at FROM ("
+                "SELECT s.id, MATCH(s.content) AGAINST (:q IN BOOLEAN MODE) AS score "
                 f"FROM {table} s JOIN conversations c ON c.id = s.conversation_id "
                 "WHERE MATCH(s.content) AGAINST (:q IN BOOLEAN MODE) AND s.user_id = :uid "
-                "AND c.deleted_at IS NULL ORDER BY score DESC, s.id LIMIT :n"
+                "AND c.deleted_at IS NULL ORDER BY score DESC, s.id LIMIT :n) h "
+                f"JOIN {table} s ON s.id = h.id JOIN conversations c ON c.id = s.conversation_id "
+                "ORDER BY h.score DESC, s.id"
             )
         rows = await session.execute(_columns(text(sql)), params)
         for row in rows:

@@ -58,7 +58,7 @@ from voxbase.conversations.schemas import (
 from voxbase.conversations.summarizer import Line, Summarizer, SummaryInput
 from voxbase.core import clock
 from voxbase.core.db import after_commit
-from voxbase.core.errors import Conflict, InvalidInput, NotFound
+from voxbase.core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
 from voxbase.core.pagination import Page, page_of
 from voxbase.core.principal import SYSTEM, Principal
 from voxbase.realtime.hub import Hub
@@ -456,7 +456,18 @@ async def append_segments(
                 all_guidance.append(chip)
                 given.append((chip.content, chip.triggered_at_seconds))
         if all_guidance:
-            await repository.add(session, *all_guidance)
+            try:
+                await usage.reporter().consume(
+                    session,
+                    row.user_id,
+                    "ai_guidance",
+                    Decimal(len(all_guidance)),
+                    key=f"guidance:{all_guidance[0].segment_id}",
+                )
+            except QuotaExceeded:  # out of AI guidance: the transcript goes in without chips
+                all_guidance, produced = [], {}
+            else:
+                await repository.add(session, *all_guidance)
     await session.flush()
 
     events: list[dict[str, Any]] = []
@@ -764,6 +775,9 @@ async def generate_summary(
     row.generation_time_seconds = Decimal(str(round(time.perf_counter() - started, 2)))
     row.status, row.error = "completed", None
     await session.flush()
+    await usage.reporter().consume(
+        session, row.user_id, "summary_generation", Decimal(1), key=f"summary:{row.id}"
+    )
     await audit.record(session, SYSTEM, "summary.generated", "summary", row.id)
 
 

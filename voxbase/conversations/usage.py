@@ -5,8 +5,10 @@ past the plan's limit is refused (402) in the same transaction that would have s
 Meters the active profile does not sell are not counted. `InMemoryUsageReporter` remains for
 tools that run conversations without metering.
 
-Meter keys: "conversations", "messages", "tokens", "audio_seconds". Every call carries an
-idempotency key, so a retried request or job never counts twice.
+Meter keys (as in the product profiles): "conversations", "messages", "tokens" (voiceast),
+"audio_seconds", "ai_guidance", "summary_generation", "context_documents" (LiveConvo). A
+profile that does not define a meter simply does not count it (the adapter skips unknown
+keys). Every call carries an idempotency key, so a retried request or job never counts twice.
 """
 
 from __future__ import annotations
@@ -29,7 +31,15 @@ from voxbase.profiles import active_profile
 
 log = logging.getLogger("voxbase.conversations.usage")
 
-METERS = ("conversations", "messages", "tokens", "audio_seconds")
+METERS = (
+    "conversations",
+    "messages",
+    "tokens",
+    "audio_seconds",
+    "ai_guidance",
+    "summary_generation",
+    "context_documents",
+)
 
 
 @dataclass(frozen=True)

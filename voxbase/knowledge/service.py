@@ -7,11 +7,13 @@ import hashlib
 import re
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.audit import service as audit
 from voxbase.conversations import service as conversations
+from voxbase.conversations import usage
 from voxbase.core import clock
 from voxbase.core.config import Settings
 from voxbase.core.errors import InvalidInput, NotFound, ServiceError
@@ -88,6 +90,9 @@ async def upload(
     row.storage_key = f"documents/{user_id}/{row.id}/{_safe_name(filename)}"
     await storage.put(row.storage_key, data)
     await repository.add(session, row)
+    await usage.reporter().consume(
+        session, user_id, "context_documents", Decimal(1), key=f"document:{row.id}"
+    )
     await audit.record(
         session,
         principal,

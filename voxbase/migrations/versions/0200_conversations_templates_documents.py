@@ -48,10 +48,12 @@ def _create_search_indexes() -> None:
                 f"INSERT INTO {fts}(rowid, content) VALUES (new.rowid, new.content); END"
             )
         elif dialect == "postgresql":
+            # A stored tsvector: ranking reads it instead of re-parsing every matching row.
             op.execute(
-                f"CREATE INDEX ix_{table}_content_tsv ON {table} "
-                "USING gin (to_tsvector('english', content))"
+                f"ALTER TABLE {table} ADD COLUMN search_vector tsvector "
+                "GENERATED ALWAYS AS (to_tsvector('english', content)) STORED"
             )
+            op.execute(f"CREATE INDEX ix_{table}_content_tsv ON {table} USING gin (search_vector)")
         else:
             op.execute(f"CREATE FULLTEXT INDEX ix_{table}_content_ft ON {table} (content)")
 
@@ -65,6 +67,7 @@ def _drop_search_indexes() -> None:
             op.execute(f"DROP TABLE IF EXISTS {fts}")
         elif dialect == "postgresql":
             op.execute(f"DROP INDEX IF EXISTS ix_{table}_content_tsv")
+            op.execute(f"ALTER TABLE {table} DROP COLUMN IF EXISTS search_vector")
         else:
             op.execute(f"DROP INDEX ix_{table}_content_ft ON {table}")
 
