@@ -11,17 +11,14 @@ from typing import Any
 
 from sqlalchemy import (
     Float,
-    Select,
     String,
     Uuid,
     bindparam,
     func,
-    or_,
     select,
     text,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
 from voxbase.conversations.models import (
     Conversation,
@@ -31,40 +28,12 @@ from voxbase.conversations.models import (
     TranscriptSegment,
 )
 from voxbase.core.db import UTCDateTime
-from voxbase.core.pagination import decode_cursor
+from voxbase.core.pagination import paginate_newest_first, paginate_oldest_first
 
 
 async def add(session: AsyncSession, *rows: object) -> None:
     session.add_all(rows)
     await session.flush()
-
-
-def _oldest_first(
-    query: Select[Any],
-    created_col: InstrumentedAttribute[datetime],
-    id_col: InstrumentedAttribute[uuid.UUID],
-    cursor: str | None,
-    limit: int,
-) -> Select[Any]:
-    if cursor:
-        stamp, row_id = decode_cursor(cursor)
-        # `created_at >= stamp` bounds the index range scan on every engine; the OR alone
-        # makes SQLite and MariaDB walk the history from its start (slow deep pages).
-        query = query.where(created_col >= stamp, or_(created_col > stamp, id_col > row_id))
-    return query.order_by(created_col.asc(), id_col.asc()).limit(limit + 1)
-
-
-def _newest_first(
-    query: Select[Any],
-    created_col: InstrumentedAttribute[datetime],
-    id_col: InstrumentedAttribute[uuid.UUID],
-    cursor: str | None,
-    limit: int,
-) -> Select[Any]:
-    if cursor:
-        stamp, row_id = decode_cursor(cursor)
-        query = query.where(created_col <= stamp, or_(created_col < stamp, id_col < row_id))
-    return query.order_by(created_col.desc(), id_col.desc()).limit(limit + 1)
 
 
 # Conversations -------------------------------------------------------------------------------
@@ -115,7 +84,7 @@ async def list_conversations(
         query = query.where(Conversation.created_at >= since)
     if until:
         query = query.where(Conversation.created_at < until)
-    query = _newest_first(query, Conversation.created_at, Conversation.id, cursor, limit)
+    query = paginate_newest_first(query, Conversation.created_at, Conversation.id, cursor, limit)
     return (await session.execute(query)).scalars().all()
 
 
@@ -132,7 +101,7 @@ async def list_messages(
         query = query.with_hint(
             Message, "FORCE INDEX (ix_messages_conversation_id_created_at_id)", dialect
         )
-    query = _oldest_first(query, Message.created_at, Message.id, cursor, limit)
+    query = paginate_oldest_first(query, Message.created_at, Message.id, cursor, limit)
     return (await session.execute(query)).scalars().all()
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import Select, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from voxbase.core.errors import InvalidInput
@@ -50,8 +50,24 @@ def paginate_newest_first(
     """Newest first; fetch one extra row to know whether another page exists."""
     if cursor:
         stamp, row_id = decode_cursor(cursor)
-        query = query.where(or_(created_col < stamp, and_(created_col == stamp, id_col < row_id)))
+        # `created_at <= stamp` bounds the index range scan on every engine; the OR alone
+        # makes SQLite and MariaDB walk the index from its start (slow deep pages).
+        query = query.where(created_col <= stamp, or_(created_col < stamp, id_col < row_id))
     return query.order_by(created_col.desc(), id_col.desc()).limit(limit + 1)
+
+
+def paginate_oldest_first(
+    query: Select[Any],
+    created_col: InstrumentedAttribute[datetime],
+    id_col: InstrumentedAttribute[uuid.UUID],
+    cursor: str | None,
+    limit: int,
+) -> Select[Any]:
+    """Oldest first (histories read in order), same cursor form."""
+    if cursor:
+        stamp, row_id = decode_cursor(cursor)
+        query = query.where(created_col >= stamp, or_(created_col > stamp, id_col > row_id))
+    return query.order_by(created_col.asc(), id_col.asc()).limit(limit + 1)
 
 
 def page_of(rows: Sequence[Any], limit: int) -> tuple[list[Any], str | None]:
