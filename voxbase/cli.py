@@ -49,6 +49,26 @@ def _migrate(settings: Settings) -> None:
         except Exception as exc:
             _fail(f"could not migrate {_safe_url(url)}: {exc}")
     console.print(f"[green]✓[/] database is at the latest revision ({_safe_url(url)})")
+    installed = asyncio.run(_install_profile_data(settings))
+    console.print(f"[green]✓[/] profile {settings.profile!r}: {installed} system templates")
+
+
+async def _install_profile_data(settings: Settings) -> int:
+    """What the profile puts in the database (system templates), once, after migrating."""
+    from voxbase.assistants.service import install_profile_templates
+    from voxbase.core.db import Database, unit_of_work
+    from voxbase.profiles import install_from_settings
+
+    try:
+        install_from_settings(settings)
+    except ConfigError as exc:
+        _fail("; ".join(exc.problems))
+    db = Database(settings.resolved_database_url)
+    try:
+        async with unit_of_work(db) as session:
+            return len(await install_profile_templates(session))
+    finally:
+        await db.dispose()
 
 
 def _safe_url(url: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from voxbase.assistants import service as assistants
-from voxbase.assistants.presets import SYSTEM_TEMPLATES
 from voxbase.core.db import unit_of_work
 
 CUES = [
@@ -45,9 +44,9 @@ async def test_own_template_crud_and_usage(alice, manual_clock):
 
 async def test_visibility_private_public_system(alice, bob, app):
     async with unit_of_work(app.state.db) as session:
-        system = await assistants.install_system_templates(session, SYSTEM_TEMPLATES)
+        system = await assistants.install_profile_templates(session)
     async with unit_of_work(app.state.db) as session:
-        again = await assistants.install_system_templates(session, SYSTEM_TEMPLATES)
+        again = await assistants.install_profile_templates(session)
     assert [t.id for t in again] == [t.id for t in system]
 
     private = (await alice.post("/v1/templates", json={"name": "Mine"})).json()

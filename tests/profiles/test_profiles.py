@@ -80,3 +80,27 @@ def test_inconsistent_profile_is_refused(tmp_path: Path):
         install_from_settings(settings)
     with pytest.raises(ConfigError):
         install_from_settings(Settings(environment="test", secret_key="k" * 40, profile="nope"))
+
+
+@pytest.mark.parametrize("name", presets())
+def test_every_preset_s_templates_are_valid_templates(name):
+    from voxbase.assistants.schemas import TemplateCreate
+
+    for template in load_profile(name).templates:
+        TemplateCreate.model_validate(template)
+
+
+async def test_the_profile_s_system_templates_are_installed_once(app, client):
+    from tests.conftest import bearer, register
+    from voxbase.assistants import service as assistants
+    from voxbase.core.db import unit_of_work
+
+    for _ in range(2):
+        async with unit_of_work(app.state.db) as session:
+            await assistants.install_profile_templates(session)
+    pair = await register(client)
+    system = await client.get(
+        "/v1/templates", params={"kind": "system"}, headers=bearer(pair["access_token"])
+    )
+    names = [t["name"] for t in system.json()["items"]]
+    assert sorted(names) == sorted(t["name"] for t in load_profile("general").templates)

@@ -10,7 +10,6 @@ from tests.conversations.conftest import seg
 from tests.knowledge import files
 from tests.realtime.conftest import receive, receive_until
 from voxbase.assistants import service as assistants
-from voxbase.assistants.presets import SYSTEM_TEMPLATES
 from voxbase.core.db import unit_of_work
 
 LINES = [
@@ -24,7 +23,7 @@ LINES = [
 
 async def test_live_copilot_session(alice, app, ws_base):
     async with unit_of_work(app.state.db) as session:
-        await assistants.install_system_templates(session, SYSTEM_TEMPLATES)
+        await assistants.install_profile_templates(session)
     system = (await alice.get("/v1/templates", params={"kind": "system"})).json()["items"]
     sales = next(t for t in system if t["conversation_type"] == "sales_call")
 

@@ -1,8 +1,11 @@
-"""Built-in system templates; a product profile installs these (or its own) at set-up."""
+"""The cue set the offline guidance engine falls back on when a conversation has no template.
+
+System templates themselves come from the product profile (`[[templates]]` in its TOML).
+"""
 
 from __future__ import annotations
 
-from voxbase.assistants.schemas import Cue, TemplateCreate
+from voxbase.assistants.schemas import Cue
 
 GENERIC_CUES = [
     Cue(
@@ -46,54 +49,5 @@ GENERIC_CUES = [
         type="suggest",
         content="Propose a concrete next step with a date.",
         priority=2,
-    ),
-]
-
-SUMMARY_SALES = """## Pain points
-## Budget and timeline
-## Next steps
-"""
-
-SYSTEM_TEMPLATES = [
-    TemplateCreate(
-        name="Sales call",
-        description="Discovery and qualification calls.",
-        conversation_type="sales_call",
-        cue_set=GENERIC_CUES,
-        context_instructions="Help the seller qualify: need, budget, authority, timeline.",
-        summary_template=SUMMARY_SALES,
-    ),
-    TemplateCreate(
-        name="Interview",
-        description="Hiring interviews.",
-        conversation_type="interview",
-        cue_set=[
-            Cue(
-                phrases=["salary", "compensation"],
-                type="avoid",
-                content="Do not ask about salary history.",
-                priority=1,
-            ),
-            Cue(
-                phrases=["team", "project", "led"],
-                type="ask",
-                content="Ask for a specific example and their own role in it.",
-                priority=2,
-            ),
-        ],
-        summary_template="## Strengths\n## Concerns\n## Recommendation\n",
-    ),
-    TemplateCreate(
-        name="Meeting",
-        description="Team meetings.",
-        conversation_type="meeting",
-        cue_set=GENERIC_CUES,
-        summary_template="## Decisions\n## Open questions\n## Owners\n",
-    ),
-    TemplateCreate(
-        name="Consultation",
-        description="Client consultations.",
-        conversation_type="consultation",
-        cue_set=GENERIC_CUES,
     ),
 ]

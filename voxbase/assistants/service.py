@@ -15,6 +15,7 @@ from voxbase.core import clock
 from voxbase.core.errors import Forbidden, NotFound
 from voxbase.core.pagination import Page, page_of
 from voxbase.core.principal import SYSTEM, Principal
+from voxbase.profiles import active_profile
 
 FIELDS = (
     "name",
@@ -156,6 +157,12 @@ async def template_by_id(
         return None
     row = await repository.get(session, template_id)
     return None if row is None else _out(row)
+
+
+async def install_profile_templates(session: AsyncSession) -> list[TemplateOut]:
+    """Install the active profile's system templates (start-up; idempotent by name)."""
+    templates = [TemplateCreate.model_validate(t) for t in active_profile().templates]
+    return await install_system_templates(session, templates)
 
 
 async def install_system_templates(

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -110,6 +110,11 @@ class Profile(_Strict):
     features: list[FeatureDef] = Field(default_factory=list)
     plans: list[PlanDef]
     pricing_tiers: list[PricingTierDef] = Field(default_factory=list)
+    templates: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="System templates (assistants.schemas.TemplateCreate fields), "
+        "installed at start-up.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Profile:
