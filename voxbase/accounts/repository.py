@@ -29,8 +29,12 @@ async def add(session: AsyncSession, *rows: object) -> None:
 # Users -------------------------------------------------------------------------------------
 
 
-async def get_user(session: AsyncSession, user_id: uuid.UUID, *, lock: bool = False) -> User | None:
-    query = select(User).where(User.id == user_id, User.deleted_at.is_(None))
+async def get_user(
+    session: AsyncSession, user_id: uuid.UUID, *, lock: bool = False, deleted_ok: bool = False
+) -> User | None:
+    query = select(User).where(User.id == user_id)
+    if not deleted_ok:
+        query = query.where(User.deleted_at.is_(None))
     if lock:
         query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()

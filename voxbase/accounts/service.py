@@ -386,9 +386,8 @@ async def update_me(session: AsyncSession, principal: Principal, data: MeUpdate)
     if data.profile is not None:
         for name, value in data.profile.model_dump(exclude_unset=True, mode="json").items():
             setattr(profile, name, value)
-    session.add(profile)
     try:
-        await session.flush()
+        await repository.add(session, profile)
     except IntegrityError as exc:
         raise _duplicate(exc) from None
     after = {**audit.snapshot(user, USER_FIELDS), **audit.snapshot(profile, PROFILE_FIELDS)}
@@ -749,11 +748,7 @@ async def admin_list_users(
 
 
 async def _target(session: AsyncSession, user_id: uuid.UUID, *, deleted_ok: bool = False) -> User:
-    user = (
-        await session.get(User, user_id)
-        if deleted_ok
-        else await repository.get_user(session, user_id)
-    )
+    user = await repository.get_user(session, user_id, deleted_ok=deleted_ok)
     if user is None:
         raise NotFound("No such user.")
     return user
