@@ -104,6 +104,7 @@ async def _clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     app: FastAPI = request.getfixturevalue("app")
     await background.drain()
     await app.state.auth.limiter.reset()
+    app.state.auth.principals.clear()  # the tables are wiped below, past the ORM's events
     load_all_models()
     async with app.state.db.engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):

@@ -12,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 
 from voxbase import __version__
 from voxbase.accounts import api as accounts_api
+from voxbase.accounts.principals import PrincipalCache, listen_redis
 from voxbase.accounts.service import AuthKit
 from voxbase.assistants import api as assistants_api
 from voxbase.audit import api as audit_api
@@ -54,6 +55,7 @@ def build_auth_kit(settings: Settings) -> AuthKit:
         ),
         tokens=AccessTokens(settings.signing_key(), settings.access_token_ttl_seconds),
         limiter=RateLimiter(settings.ratelimit_storage_url),
+        principals=PrincipalCache(settings.principal_cache_ttl_seconds),
         mailer=email_sender(settings),
         google=(
             OidcVerifier(settings.google_issuer, settings.google_client_id)
@@ -78,7 +80,12 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             settings.resolved_database_url,
             echo=settings.database_echo,
             busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+            write_group_max=settings.write_group_max,
+            write_group_wait_ms=settings.write_group_wait_ms,
         )
+        stop_invalidations = None
+        if settings.redis_url:
+            stop_invalidations = await listen_redis(settings.redis_url, app.state.auth.principals)
         sink = SystemLogHandler()
         install(sink)
         sink_task = asyncio.create_task(sink.run(app.state.db), name="system-log-sink")
@@ -94,6 +101,8 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             uninstall(sink)
             if getattr(app.state, "hub", None) is not None:  # realtime fan-out (conversations)
                 await app.state.hub.close()
+            if stop_invalidations is not None:
+                await stop_invalidations()
             await app.state.db.dispose()
 
     app = FastAPI(

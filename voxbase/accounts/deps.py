@@ -12,6 +12,7 @@ from voxbase.accounts import service
 from voxbase.accounts.permissions import Permission, Scope
 from voxbase.accounts.service import AuthKit, Client
 from voxbase.core import context
+from voxbase.core.db import Database
 from voxbase.core.errors import Forbidden, Unauthenticated
 from voxbase.core.http import DbSession, client_ip
 from voxbase.core.principal import Principal
@@ -22,18 +23,32 @@ bearer_scheme = HTTPBearer(
 )
 
 
-def get_kit(request: Request) -> AuthKit:
+async def get_kit(request: Request) -> AuthKit:
+    """Async: a sync dependency would cost a thread-pool hop on every request."""
     return request.app.state.auth
 
 
 Kit = Annotated[AuthKit, Depends(get_kit)]
 
 
-def get_client(request: Request) -> Client:
+async def get_client(request: Request) -> Client:
     return Client(ip=client_ip(request), user_agent=request.headers.get("user-agent"))
 
 
 RequestClient = Annotated[Client, Depends(get_client)]
+
+
+def _bearer(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated("Send `Authorization: Bearer <access token or API key>`.")
+    return credentials.credentials
+
+
+def _bind(principal: Principal) -> Principal:
+    ctx = context.current()
+    if ctx is not None:
+        ctx.user_id = principal.user_id
+    return principal
 
 
 async def current_principal(
@@ -41,13 +56,34 @@ async def current_principal(
     kit: Kit,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthenticated("Send `Authorization: Bearer <access token or API key>`.")
-    principal = await service.authenticate(session, kit, credentials.credentials)
-    ctx = context.current()
-    if ctx is not None:
-        ctx.user_id = principal.user_id
-    return principal
+    """The caller, from the principal cache or authenticated in the request's transaction."""
+    bearer = _bearer(credentials)
+    principal = kit.principals.get(bearer)
+    if principal is None:
+        generation = kit.principals.generation
+        principal, until = await service.authenticate_until(session, kit, bearer)
+        kit.principals.put(bearer, principal, generation, until)
+    return _bind(principal)
+
+
+async def writer_principal(
+    request: Request,
+    kit: Kit,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    """The caller for routes that write through the group writer and hold no transaction of
+    their own: from the cache, or authenticated as a unit of the writer."""
+    bearer = _bearer(credentials)
+    cached = kit.principals.get(bearer)
+    if cached is not None:
+        return _bind(cached)
+    db: Database = request.app.state.db
+    generation = kit.principals.generation
+    principal, until = await db.writer.run(
+        lambda session: service.authenticate_until(session, kit, bearer)
+    )
+    kit.principals.put(bearer, principal, generation, until)
+    return _bind(principal)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
@@ -67,9 +103,25 @@ def require_scope(scope: Scope) -> Callable[[Principal], Awaitable[Principal]]:
     """User sessions may do everything they own; API keys only what their scopes allow."""
 
     async def check(principal: CurrentPrincipal) -> Principal:
-        if not principal.has_scope(scope.value):
-            raise Forbidden("This API key lacks a scope.", required_scope=scope.value)
-        return principal
+        return _scoped(principal, scope)
+
+    return check
+
+
+def _scoped(principal: Principal, scope: Scope) -> Principal:
+    if not principal.has_scope(scope.value):
+        raise Forbidden("This API key lacks a scope.", required_scope=scope.value)
+    return principal
+
+
+WriterPrincipal = Annotated[Principal, Depends(writer_principal)]
+
+
+def require_writer_scope(scope: Scope) -> Callable[[Principal], Awaitable[Principal]]:
+    """`require_scope` for routes on the group writer (no request transaction)."""
+
+    async def check(principal: WriterPrincipal) -> Principal:
+        return _scoped(principal, scope)
 
     return check
 

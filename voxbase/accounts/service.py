@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 
@@ -22,6 +22,7 @@ from voxbase.accounts.models import (
     UserProfile,
 )
 from voxbase.accounts.permissions import PRIVILEGED_ROLES, Permission, Role, permissions_of
+from voxbase.accounts.principals import PrincipalCache
 from voxbase.accounts.schemas import (
     AdminUserOut,
     ApiKeyCreate,
@@ -91,6 +92,7 @@ class AuthKit:
     limiter: RateLimiter
     mailer: EmailSender
     google: OidcVerifier | None = None
+    principals: PrincipalCache = field(default_factory=lambda: PrincipalCache(0))
 
 
 # Passwords ---------------------------------------------------------------------------------
@@ -322,6 +324,13 @@ def _user_id(principal: Principal) -> uuid.UUID:
 
 
 async def authenticate(session: AsyncSession, kit: AuthKit, bearer: str) -> Principal:
+    return (await authenticate_until(session, kit, bearer))[0]
+
+
+async def authenticate_until(
+    session: AsyncSession, kit: AuthKit, bearer: str
+) -> tuple[Principal, datetime | None]:
+    """The caller, and until when the credential stays valid (for the principal cache)."""
     if bearer.startswith(API_KEY_PREFIX):
         return await _authenticate_api_key(session, bearer)
     try:
@@ -336,10 +345,13 @@ async def authenticate(session: AsyncSession, kit: AuthKit, bearer: str) -> Prin
     _ensure_can_sign_in(user)
     if now - device.last_seen_at > TOUCH_EVERY:
         await repository.touch_session(session, device.id, now)
-    return Principal(user_id=user.id, role=user.role, session_id=device.id)
+    principal = Principal(user_id=user.id, role=user.role, session_id=device.id)
+    return principal, min(claims.expires_at, device.expires_at)
 
 
-async def _authenticate_api_key(session: AsyncSession, key: str) -> Principal:
+async def _authenticate_api_key(
+    session: AsyncSession, key: str
+) -> tuple[Principal, datetime | None]:
     found = await repository.find_api_key(session, token_digest(key))
     now = clock.now()
     if found is None:
@@ -350,13 +362,14 @@ async def _authenticate_api_key(session: AsyncSession, key: str) -> Principal:
     _ensure_can_sign_in(user)
     if api_key.last_used_at is None or now - api_key.last_used_at > TOUCH_EVERY:
         await repository.touch_api_key(session, api_key.id, now)
-    return Principal(
+    principal = Principal(
         user_id=user.id,
         role=user.role,
         kind="api_key",
         api_key_id=api_key.id,
         scopes=frozenset(api_key.scopes),
     )
+    return principal, api_key.expires_at
 
 
 # Me ----------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from voxbase.accounts.deps import require_scope
+from voxbase.accounts.deps import require_scope, require_writer_scope
 from voxbase.accounts.permissions import Scope
 from voxbase.conversations import live, service
 from voxbase.conversations.engines import Engines, build_engines
@@ -31,7 +31,8 @@ from voxbase.conversations.schemas import (
     SummaryDone,
     SummaryOut,
 )
-from voxbase.core.errors import problem_responses
+from voxbase.core.db import Database
+from voxbase.core.errors import InvalidInput, problem_responses
 from voxbase.core.http import DbSession
 from voxbase.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from voxbase.core.principal import Principal
@@ -39,13 +40,15 @@ from voxbase.realtime.hub import Hub, build_hub
 
 Reader = Annotated[Principal, Depends(require_scope(Scope.CONVERSATIONS_READ))]
 Writer = Annotated[Principal, Depends(require_scope(Scope.CONVERSATIONS_WRITE))]
+GroupWriter = Annotated[Principal, Depends(require_writer_scope(Scope.CONVERSATIONS_WRITE))]
 Cursor = Annotated[str | None, Query(max_length=512, description="From `next_cursor`")]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+Order = Annotated[Literal["asc", "desc"], Query(description="asc: oldest first; desc: newest")]
 NOT_FOUND = problem_responses(404)
 CONFLICT = problem_responses(404, 409)
 
 
-def get_hub(request: Request) -> Hub:
+async def get_hub(request: Request) -> Hub:
     app = request.app
     hub = getattr(app.state, "hub", None)
     if hub is None:
@@ -54,7 +57,7 @@ def get_hub(request: Request) -> Hub:
     return hub
 
 
-def get_engines(request: Request) -> Engines:
+async def get_engines(request: Request) -> Engines:
     app = request.app
     engines = getattr(app.state, "conversation_engines", None)
     if engines is None:
@@ -144,10 +147,15 @@ async def delete_conversation(
     "/{conversation_id}/messages", status_code=201, response_model=MessageBatch, responses=CONFLICT
 )
 async def append_message(
-    conversation_id: uuid.UUID, data: MessageCreate, session: DbSession, principal: Writer
+    conversation_id: uuid.UUID, data: MessageCreate, request: Request, principal: GroupWriter
 ) -> MessageBatch:
-    """Append a turn, optionally with its reply (`response`). Messages are never edited."""
-    return await service.append_message(session, principal, conversation_id, data)
+    """Append a turn, optionally with its reply (`response`). Messages are never edited.
+
+    The append joins the process's group commit: the answer comes once it is durable."""
+    db: Database = request.app.state.db
+    return await db.writer.run(
+        lambda session: service.append_message(session, principal, conversation_id, data)
+    )
 
 
 @conversations.get(
@@ -159,10 +167,25 @@ async def list_messages(
     principal: Reader,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
+    order: Order = "asc",
+    before: Annotated[
+        str | None,
+        Query(max_length=512, description="Newest first, older than this `next_cursor`"),
+    ] = None,
 ) -> Page[MessageOut]:
-    """The history, oldest first."""
+    """The history, oldest first; `order=desc` opens it at the newest messages (a chat
+    client's first screen) and `next_cursor` then pages back in time (pass it as `cursor`,
+    or as `before`, which implies `order=desc`)."""
+    newest_first = order == "desc" or before is not None
+    if before is not None and cursor is not None:
+        raise InvalidInput("Pass `cursor` or `before`, not both.")
     return await service.list_messages(
-        session, principal, conversation_id, cursor=cursor, limit=limit
+        session,
+        principal,
+        conversation_id,
+        cursor=before or cursor,
+        limit=limit,
+        newest_first=newest_first,
     )
 
 
@@ -198,10 +221,22 @@ async def list_segments(
     principal: Reader,
     after_seq: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    order: Order = "asc",
+    before_seq: Annotated[
+        int | None,
+        Query(ge=1, le=2**31 - 1, description="Only segments before this seq (newest first)"),
+    ] = None,
 ) -> SegmentPage:
-    """Final segments in spoken order."""
+    """Final segments in spoken order; `order=desc` (or `before_seq`) gives the newest first,
+    paging back with `next_before_seq`."""
     return await service.list_segments(
-        session, principal, conversation_id, after_seq=after_seq, limit=limit
+        session,
+        principal,
+        conversation_id,
+        after_seq=after_seq,
+        limit=limit,
+        before_seq=before_seq,
+        newest_first=order == "desc" or before_seq is not None,
     )
 
 

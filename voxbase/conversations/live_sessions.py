@@ -236,15 +236,24 @@ async def list_segments(
     *,
     after_seq: int,
     limit: int,
+    before_seq: int | None = None,
+    newest_first: bool = False,
 ) -> SegmentPage:
     await owned(session, principal, conversation_id)
     rows = await repository.list_segments(
-        session, conversation_id, after_seq=after_seq, limit=limit
+        session,
+        conversation_id,
+        after_seq=after_seq,
+        limit=limit,
+        before_seq=before_seq,
+        newest_first=newest_first,
     )
     items = list(rows[:limit])
-    next_after = items[-1].seq if len(rows) > limit and items else None
+    more = len(rows) > limit and bool(items)
     return SegmentPage(
-        items=[SegmentOut.model_validate(r) for r in items], next_after_seq=next_after
+        items=[SegmentOut.model_validate(r) for r in items],
+        next_after_seq=items[-1].seq if more and not newest_first else None,
+        next_before_seq=items[-1].seq if more and newest_first else None,
     )
 
 

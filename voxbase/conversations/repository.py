@@ -92,7 +92,12 @@ async def list_conversations(
 
 
 async def list_messages(
-    session: AsyncSession, conversation_id: uuid.UUID, *, cursor: str | None, limit: int
+    session: AsyncSession,
+    conversation_id: uuid.UUID,
+    *,
+    cursor: str | None,
+    limit: int,
+    newest_first: bool = False,
 ) -> Sequence[Message]:
     query = select(Message).where(Message.conversation_id == conversation_id)
     for dialect in ("mysql", "mariadb"):
@@ -101,7 +106,8 @@ async def list_messages(
         query = query.with_hint(
             Message, "FORCE INDEX (ix_messages_conversation_id_created_at_id)", dialect
         )
-    query = paginate_oldest_first(query, Message.created_at, Message.id, cursor, limit)
+    paginate = paginate_newest_first if newest_first else paginate_oldest_first
+    query = paginate(query, Message.created_at, Message.id, cursor, limit)
     return (await session.execute(query)).scalars().all()
 
 
@@ -147,16 +153,21 @@ async def daily_stats(
 
 
 async def list_segments(
-    session: AsyncSession, conversation_id: uuid.UUID, *, after_seq: int, limit: int
+    session: AsyncSession,
+    conversation_id: uuid.UUID,
+    *,
+    after_seq: int,
+    limit: int,
+    before_seq: int | None = None,
+    newest_first: bool = False,
 ) -> Sequence[TranscriptSegment]:
-    query = (
-        select(TranscriptSegment)
-        .where(
-            TranscriptSegment.conversation_id == conversation_id, TranscriptSegment.seq > after_seq
-        )
-        .order_by(TranscriptSegment.seq)
-        .limit(limit + 1)
+    query = select(TranscriptSegment).where(
+        TranscriptSegment.conversation_id == conversation_id, TranscriptSegment.seq > after_seq
     )
+    if before_seq is not None:
+        query = query.where(TranscriptSegment.seq < before_seq)
+    order = TranscriptSegment.seq.desc() if newest_first else TranscriptSegment.seq
+    query = query.order_by(order).limit(limit + 1)
     return (await session.execute(query)).scalars().all()
 
 

@@ -204,6 +204,9 @@ class SegmentBatchOut(BaseModel):
 class SegmentPage(BaseModel):
     items: list[SegmentOut]
     next_after_seq: int | None = Field(None, description="Pass as `after_seq` for the next page")
+    next_before_seq: int | None = Field(
+        None, description="Newest first (`order=desc`): pass as `before_seq` for the next page"
+    )
 
 
 class ActionItem(BaseModel):

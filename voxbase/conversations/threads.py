@@ -216,9 +216,12 @@ async def list_messages(
     *,
     cursor: str | None,
     limit: int,
+    newest_first: bool = False,
 ) -> Page[MessageOut]:
     await owned(session, principal, conversation_id)
-    rows = await repository.list_messages(session, conversation_id, cursor=cursor, limit=limit)
+    rows = await repository.list_messages(
+        session, conversation_id, cursor=cursor, limit=limit, newest_first=newest_first
+    )
     items, next_cursor = page_of(rows, limit)
     return Page[MessageOut](
         items=[MessageOut.model_validate(r) for r in items], next_cursor=next_cursor

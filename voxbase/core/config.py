@@ -42,12 +42,22 @@ class Settings(BaseSettings):
     )
     database_echo: bool = False
     sqlite_busy_timeout_ms: int = Field(5000, ge=0)
+    # Group commit (docs/adr/1000-group-commit.md): the hot-path writes of one process share
+    # a transaction, at most this many per group, waiting at most this long for company.
+    write_group_max: int = Field(64, ge=1, le=1000)
+    write_group_wait_ms: float = Field(0, ge=0, le=50)
+    usage_fast_path: bool = Field(
+        True, description="Single usage events take the lean Core path when they can."
+    )
 
     # Auth
     secret_key: SecretStr | None = Field(
         None, description="JWT signing key; generated and kept in data_dir when unset."
     )
     access_token_ttl_seconds: int = Field(900, ge=30, le=86400)
+    principal_cache_ttl_seconds: float = Field(
+        30, ge=0, le=300, description="Authenticated callers are cached this long; 0: off."
+    )
     refresh_token_ttl_days: int = Field(30, ge=1, le=365)
     email_token_ttl_minutes: int = Field(60 * 24, ge=5)
     password_reset_ttl_minutes: int = Field(30, ge=5)

@@ -5,6 +5,8 @@ One unit of work per request or job: services flush, the framework edge commits.
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -14,6 +16,7 @@ from typing import Annotated, Any
 from sqlalchemy import BigInteger, DateTime, MetaData, String, TypeDecorator, Uuid, event
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -21,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.util import await_only
 
 from voxbase.core import clock
 from voxbase.core.ids import new_id
@@ -95,7 +99,13 @@ def dialect_of(url: str) -> str:
     return make_url(url).get_backend_name()
 
 
-def create_engine(url: str, *, echo: bool = False, busy_timeout_ms: int = 5000) -> AsyncEngine:
+def create_engine(
+    url: str,
+    *,
+    echo: bool = False,
+    busy_timeout_ms: int = 5000,
+    gate: WriteGate | None = None,
+) -> AsyncEngine:
     backend = dialect_of(url)
     kwargs: dict[str, Any] = {"echo": echo}
     if backend == "sqlite":
@@ -106,11 +116,46 @@ def create_engine(url: str, *, echo: bool = False, busy_timeout_ms: int = 5000) 
         kwargs["isolation_level"] = "READ COMMITTED"
     engine = create_async_engine(url, **kwargs)
     if backend == "sqlite":
-        _configure_sqlite(engine, busy_timeout_ms)
+        _configure_sqlite(engine, busy_timeout_ms, gate or WriteGate(busy_timeout_ms / 1000))
     return engine
 
 
-def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+class WriteGate:
+    """SQLite: one write transaction at a time in this process, queued first come first served.
+
+    Every SQLite transaction begins IMMEDIATE (ADR 0003), taking the database's only write
+    lock. Without a gate, the process's concurrent transactions would wait for it in SQLite's
+    busy handler, which polls with growing sleeps and lets late comers overtake (starvation,
+    then "database is locked"). The gate makes them queue in asyncio instead, and hands the
+    lock over the moment the previous transaction returns its connection; only other
+    processes still meet the busy handler. Waiting longer than the busy timeout raises the
+    same OperationalError SQLite would.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._lock: asyncio.Lock | None = None
+
+    @property
+    def lock(self) -> asyncio.Lock:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
+
+    async def acquire(self) -> None:
+        try:
+            await asyncio.wait_for(self.lock.acquire(), self.timeout or None)
+        except TimeoutError as exc:
+            raise OperationalError(
+                "BEGIN IMMEDIATE", {}, sqlite3.OperationalError("database is locked")
+            ) from exc
+
+    def release(self) -> None:
+        if self._lock is not None and self._lock.locked():
+            self._lock.release()
+
+
+def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int, gate: WriteGate) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy issue BEGIN itself, so BEGIN IMMEDIATE can take the write lock.
@@ -124,20 +169,50 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin_immediate(connection: Any) -> None:
-        # Take the write lock up front: no deadlock-prone read→write upgrades between requests.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Queue on the process's gate, then take the write lock up front: no deadlock-prone
+        # read→write upgrades between requests. The gate is held until the connection goes
+        # back to the pool (after COMMIT or ROLLBACK).
+        if not connection.info.get("gate"):
+            await_only(gate.acquire())
+            connection.info["gate"] = True
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            connection.info.pop("gate", None)
+            gate.release()
+            raise
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _release_gate(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None and record.info.pop("gate", False):
+            gate.release()
 
 
 class Database:
-    """The engine and session factory of one process."""
+    """The engine, session factory and group writer of one process."""
 
-    def __init__(self, url: str, *, echo: bool = False, busy_timeout_ms: int = 5000) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        busy_timeout_ms: int = 5000,
+        write_group_max: int = 64,
+        write_group_wait_ms: float = 0,
+    ) -> None:
+        from voxbase.core.writer import GroupWriter
+
         self.url = url
         self.backend = dialect_of(url)
-        self.engine = create_engine(url, echo=echo, busy_timeout_ms=busy_timeout_ms)
+        self.gate = WriteGate(busy_timeout_ms / 1000)
+        self.engine = create_engine(url, echo=echo, busy_timeout_ms=busy_timeout_ms, gate=self.gate)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self.writer = GroupWriter(
+            self, max_group=write_group_max, max_wait=write_group_wait_ms / 1000
+        )
 
     async def dispose(self) -> None:
+        await self.writer.close()
         await self.engine.dispose()
 
 

@@ -5,16 +5,19 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.accounts import service as accounts
-from voxbase.accounts.deps import require_permission, require_scope
+from voxbase.accounts.deps import require_permission, require_scope, require_writer_scope
 from voxbase.accounts.permissions import Permission, Scope
+from voxbase.core.db import Database
 from voxbase.core.errors import NotFound, problem_responses
 from voxbase.core.http import DbSession
 from voxbase.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from voxbase.core.principal import Principal
-from voxbase.metering import service
+from voxbase.metering import fastpath, service
 from voxbase.metering.schemas import (
     BatchResult,
     CreditGrantIn,
@@ -39,6 +42,7 @@ from voxbase.teams import service as teams
 
 AUTHED = problem_responses(401, 403)
 UsageWriter = Annotated[Principal, Depends(require_scope(Scope.USAGE_WRITE))]
+GroupUsageWriter = Annotated[Principal, Depends(require_writer_scope(Scope.USAGE_WRITE))]
 UsageReader = Annotated[Principal, Depends(require_scope(Scope.USAGE_READ))]
 BillingManager = Annotated[Principal, Depends(require_permission(Permission.BILLING_MANAGE))]
 IdempotencyHeader = Annotated[
@@ -95,26 +99,48 @@ def _team_of(ref: SubjectRef | None, principal: Principal) -> uuid.UUID | None:
 )
 async def report_usage(
     data: UsageReport | UsageBatchIn,
-    session: DbSession,
-    principal: UsageWriter,
-    response: Response,
+    request: Request,
+    principal: GroupUsageWriter,
     idempotency_key: IdempotencyHeader = None,
-) -> UsageResult | BatchResult:
+    results: Annotated[
+        Literal["all", "refused"],
+        Query(description="Batches: `refused` lists only the refused events (counts stay)."),
+    ] = "all",
+) -> Response:
     """Report usage: one event, or `{"events": [...]}` (up to 1,000).
 
     Checked against the caller's quota and consumed atomically. A single event over the limit
     is refused with 402 naming meter, limit, used and remaining; in a batch each event is
     accepted, replayed or refused on its own (200). With `subject` a team's pool is used
     (members and above; the team's limits come from its owner's plan).
+
+    The write joins the process's group commit: the answer comes once it is durable.
     """
-    subject = await _subject(session, principal, _team_of(data.subject, principal), write=True)
-    if isinstance(data, UsageBatchIn):
-        response.status_code = 200
-        return await service.record_batch(session, principal, subject, data.events, idempotency_key)
-    result = await service.record_event(session, principal, subject, data, idempotency_key)
-    if result.replayed:
-        response.status_code = 200
-    return result
+    team_id = _team_of(data.subject, principal)
+    fast = request.app.state.settings.usage_fast_path and team_id is None
+
+    async def unit(session: AsyncSession) -> tuple[int, UsageResult | BatchResult]:
+        subject = await _subject(session, principal, team_id, write=True)
+        if isinstance(data, UsageBatchIn):
+            batch = await service.record_batch(
+                session, principal, subject, data.events, idempotency_key
+            )
+            if results == "refused":
+                batch.results = [item for item in batch.results if item.status == "refused"]
+            return 200, batch
+        result = None
+        if fast:
+            result = await fastpath.try_record_event(
+                session, principal, subject, data, idempotency_key
+            )
+        if result is None:
+            result = await service.record_event(session, principal, subject, data, idempotency_key)
+        return (200 if result.replayed else 201), result
+
+    db: Database = request.app.state.db
+    status, result = await db.writer.run(unit)
+    # Serialised as FastAPI would for the response model, without validating it again.
+    return JSONResponse(result.model_dump(mode="json"), status_code=status)
 
 
 @usage.get("/events", response_model=Page[UsageEventOut], responses=problem_responses(404))

@@ -19,6 +19,7 @@ from voxbase.audit import service as audit
 from voxbase.core import clock
 from voxbase.core.errors import Forbidden, NotFound, QuotaExceeded
 from voxbase.core.principal import Principal
+from voxbase.core.writer import group_of
 from voxbase.metering import repository
 from voxbase.metering.models import (
     ZERO,
@@ -126,6 +127,11 @@ async def _refresh(
         await _expire_holds(session, subject, row, now)
 
 
+def balance_cache_key(subject: Subject, meter_key: str) -> tuple[str, str, uuid.UUID, str]:
+    """Where the group writer's cache keeps a locked balance (see `fastpath`)."""
+    return ("usage_balance", subject.type, subject.id, meter_key)
+
+
 async def _locked_balance(
     session: AsyncSession,
     subject: Subject,
@@ -135,6 +141,9 @@ async def _locked_balance(
     interval_months: int = 1,
 ) -> UsageBalance:
     """The subject+meter balance row, locked for this transaction (created at limit 0)."""
+    group = group_of(session)
+    if group is not None:  # this unit changes the row: the fast path's copy goes stale
+        group.cache.pop(balance_cache_key(subject, meter_key), None)
     now = clock.now()
     row = await repository.get_balance(session, subject.type, subject.id, meter_key, lock=True)
     if row is None:

@@ -8,7 +8,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, any_, bindparam, func, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -87,10 +88,20 @@ async def find_event(
 async def find_events(
     session: AsyncSession, subject_type: str, subject_id: uuid.UUID, keys: Sequence[str]
 ) -> Sequence[UsageEvent]:
+    """The subject's events stored under any of `keys` (a batch's, up to 1,000)."""
+    if not keys:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        # One array parameter, not 1,000 binds: after a few runs PostgreSQL switched the
+        # IN list to a generic plan that scanned all of the subject's events (0.7-1.1 s at
+        # 20k events); `= ANY(array)` keeps the unique-index lookup.
+        match = UsageEvent.idempotency_key == any_(
+            bindparam("keys", list(keys), type_=postgresql.ARRAY(String(255)))
+        )
+    else:
+        match = UsageEvent.idempotency_key.in_(keys)
     query = select(UsageEvent).where(
-        UsageEvent.subject_type == subject_type,
-        UsageEvent.subject_id == subject_id,
-        UsageEvent.idempotency_key.in_(keys),
+        UsageEvent.subject_type == subject_type, UsageEvent.subject_id == subject_id, match
     )
     return (await session.execute(query)).scalars().all()
 

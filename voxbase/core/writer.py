@@ -1,0 +1,187 @@
+"""Group commit: one writer per process and database runs concurrent small writes together.
+
+    result = await db.writer.run(lambda session: service.record_event(session, ...))
+
+The writer takes the units of work that are waiting (at most `max_group`), runs them one after
+another in one transaction, each in a SAVEPOINT of its own (its own `AsyncSession`, joined to
+the group's connection), commits once, and only then answers each caller: with its result, or
+with the error it raised (its savepoint was rolled back; the others' work stands). A failed
+commit fails the whole group with a 503 (`Retry-After`): nothing of it was stored, and callers
+retry with their idempotency keys. A lone unit does not wait: a group is whatever queued up
+while the previous group was committing (plus at most `max_wait` seconds, 0 by default).
+
+Units must be short and touch only the database: no provider calls, no sleeping (they hold up
+every unit behind them). After-commit actions a unit registers (`core.db.after_commit`) run in
+the caller's task once the group has committed. Failure modes: docs/adr/1000-group-commit.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from voxbase.core import context
+from voxbase.core.errors import ServiceUnavailable
+
+if TYPE_CHECKING:
+    from voxbase.core.db import Database
+
+T = TypeVar("T")
+Work = Callable[[AsyncSession], Awaitable[T]]
+log = logging.getLogger("voxbase.writer")
+
+
+class GroupCommitFailed(ServiceUnavailable):
+    """The group's commit failed: nothing of it was stored; safe to retry."""
+
+    slug = "write-failed"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The write could not be committed; nothing was stored. Retry (with the same "
+            "Idempotency-Key)."
+        )
+        self.headers["Retry-After"] = "1"
+
+
+@dataclass
+class Group:
+    """What the units of one group share: the connection, its transaction and a scratch cache.
+
+    `cache` lives for one transaction: a unit may keep there what it locked or read (for
+    example a balance row), so the next unit of the same group need not read it again. A unit
+    that fails leaves its savepoint rolled back, so the writer clears the cache after it.
+    """
+
+    connection: AsyncConnection
+    dialect: str
+    cache: dict[Any, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Pending(Generic[T]):
+    work: Work[T]
+    future: asyncio.Future[tuple[Any, list[Any]]]
+    request: context.RequestContext | None
+
+
+def group_of(session: AsyncSession) -> Group | None:
+    """The group a unit's session belongs to (None outside the writer)."""
+    return session.info.get("group")
+
+
+class GroupWriter:
+    def __init__(self, db: Database, *, max_group: int = 64, max_wait: float = 0.0) -> None:
+        self.db = db
+        self.max_group = max_group
+        self.max_wait = max_wait
+        self._queue: deque[_Pending[Any]] = deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self.groups = 0  # statistics for benchmarks and tests
+        self.units = 0
+
+    async def run(self, work: Work[T]) -> T:
+        """Run `work` in the next group; return its result once the group has committed."""
+        if self._closed:
+            raise GroupCommitFailed()
+        loop = asyncio.get_running_loop()
+        pending: _Pending[T] = _Pending(work, loop.create_future(), context.current())
+        self._queue.append(pending)
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._loop(), name="group-writer")
+        result, actions = await pending.future
+        for action in actions:
+            await action()
+        return result
+
+    async def close(self) -> None:
+        """Finish what is queued, then stop."""
+        self._closed = True
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            if not self._queue:
+                if self._closed:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if self.max_wait and len(self._queue) < self.max_group:
+                await asyncio.sleep(self.max_wait)
+            group: list[_Pending[Any]] = []
+            while self._queue and len(group) < self.max_group:
+                pending = self._queue.popleft()
+                if not pending.future.done():  # a caller that went away before its turn
+                    group.append(pending)
+            if group:
+                try:
+                    await self._execute(group)
+                except BaseException as exc:  # the loop itself must not die silently
+                    for pending in group:
+                        if not pending.future.done():
+                            pending.future.set_exception(GroupCommitFailed())
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
+                    log.error("group commit failed", exc_info=exc)
+
+    async def _execute(self, group: list[_Pending[Any]]) -> None:
+        outcomes: list[tuple[_Pending[Any], Any, BaseException | None, list[Any]]] = []
+        try:
+            async with self.db.engine.connect() as connection:
+                await connection.begin()
+                shared = Group(connection, self.db.backend)
+                for pending in group:
+                    outcomes.append(await self._unit(shared, pending))
+                await connection.commit()
+        except Exception as exc:
+            log.warning("group of %d units failed to commit: %s", len(group), exc)
+            for pending in group:
+                if not pending.future.done():
+                    pending.future.set_exception(GroupCommitFailed())
+            return
+        self.groups += 1
+        self.units += len(group)
+        for pending, result, error, actions in outcomes:
+            if pending.future.done():
+                continue
+            if error is not None:
+                pending.future.set_exception(error)
+            else:
+                pending.future.set_result((result, actions))
+
+    async def _unit(
+        self, shared: Group, pending: _Pending[Any]
+    ) -> tuple[_Pending[Any], Any, BaseException | None, list[Any]]:
+        token = context.bind(pending.request) if pending.request is not None else None
+        session = self.db.sessions(bind=shared.connection, join_transaction_mode="create_savepoint")
+        session.info["group"] = shared
+        try:
+            try:
+                result = await pending.work(session)
+                await session.commit()  # releases the unit's savepoint
+            except Exception as exc:
+                if getattr(exc, "keep_changes", False):
+                    await session.commit()
+                else:
+                    await session.rollback()  # to the unit's savepoint only
+                    shared.cache.clear()
+                return pending, None, exc, []
+            return pending, result, None, session.info.pop("after_commit", [])
+        finally:
+            await session.close()
+            if token is not None:
+                context.reset(token)
