@@ -57,7 +57,8 @@ async def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
 # which would then surface as a flaky hypothesis failure instead of a timeout.
 @pytest.mark.timeout(900)
 def test_api_conforms_to_its_openapi_document(fuzz_server: dict[str, Any]) -> None:
-    schema = schemathesis.openapi.from_url(f"{fuzz_server['url']}/openapi.json")
+    # Generous timeouts: on a loaded machine a request can take longer than the 10 s default.
+    schema = schemathesis.openapi.from_url(f"{fuzz_server['url']}/openapi.json", timeout=120)
     # Signing out or changing the admin's own password would end the fuzzing session.
     schema = schema.exclude(path="/v1/auth/logout").exclude(path="/v1/me/password")
     failures: list[str] = []
@@ -76,7 +77,10 @@ def test_api_conforms_to_its_openapi_document(fuzz_server: dict[str, Any]) -> No
         )
         def check(case: Any) -> None:
             case.call_and_validate(
-                base_url=fuzz_server["url"], headers=fuzz_server["headers"], checks=CHECKS
+                base_url=fuzz_server["url"],
+                headers=fuzz_server["headers"],
+                checks=CHECKS,
+                timeout=120,
             )
 
         try:

@@ -188,6 +188,12 @@ async def test_update_me_and_profile(client):
     bad = await client.patch("/v1/me", headers=bearer(token), json={"timezone": "Nowhere/Land"})
     assert_problem(bad, 422)
 
+    cleared = await client.patch(
+        "/v1/me", headers=bearer(token), json={"profile": {"notification_preferences": None}}
+    )
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["profile"]["notification_preferences"] == {}
+
 
 async def test_update_me_username_taken_is_409(client):
     await register(client, username="taken_name")

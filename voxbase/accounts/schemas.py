@@ -16,6 +16,7 @@ from pydantic import (
     Field,
     HttpUrl,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 
@@ -116,6 +117,12 @@ class ProfileUpdate(BaseModel):
     notification_preferences: dict[Annotated[str, Field(max_length=64)], bool] | None = None
     default_microphone_id: str | None = Field(None, max_length=255)
     default_speaker_id: str | None = Field(None, max_length=255)
+
+    @field_validator("notification_preferences")
+    @classmethod
+    def _null_clears_preferences(cls, value: dict[str, bool] | None) -> dict[str, bool]:
+        # The stored preferences are always a mapping: `null` means "back to the defaults".
+        return {} if value is None else value
 
 
 class UserOut(BaseModel):

@@ -1,0 +1,381 @@
+"""Live sessions: start, transcript segments with guidance, end; guidance feedback.
+
+Live events are published to the realtime hub only after the unit of work commits.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxbase.assistants import service as assistants
+from voxbase.audit import service as audit
+from voxbase.conversations import repository, usage
+from voxbase.conversations.guidance import (
+    GuidanceContext,
+    GuidanceEngine,
+    SegmentView,
+    recently_given,
+)
+from voxbase.conversations.models import (
+    Conversation,
+    Guidance,
+    Summary,
+    TranscriptSegment,
+)
+from voxbase.conversations.ownership import FIELDS, LIVE_CHANNELS, _out, owned
+from voxbase.conversations.schemas import (
+    ConversationOut,
+    GuidanceOut,
+    GuidanceUpdate,
+    SegmentBatchOut,
+    SegmentIn,
+    SegmentOut,
+    SegmentPage,
+)
+from voxbase.core import clock
+from voxbase.core.db import after_commit
+from voxbase.core.errors import Conflict, NotFound, QuotaExceeded
+from voxbase.core.principal import Principal
+from voxbase.realtime.hub import Hub
+
+log = logging.getLogger("voxbase.conversations")
+
+
+SILENCE_GAP_SECONDS = Decimal(2)
+AUDIO_HOLD_SECONDS = Decimal(3600)
+RECENT_CONTEXT = 6
+
+
+def channel_name(conversation_id: uuid.UUID) -> str:
+    return f"conversation:{conversation_id}"
+
+
+# Live sessions -------------------------------------------------------------------------------
+
+
+async def start_session(
+    session: AsyncSession, principal: Principal, conversation_id: uuid.UUID
+) -> ConversationOut:
+    row = await owned(session, principal, conversation_id, lock=True)
+    if row.status != "draft":
+        raise Conflict(f"The conversation is {row.status}; only a draft can start.")
+    await _activate(session, principal, row)
+    return _out(row)
+
+
+async def _activate(session: AsyncSession, principal: Principal, row: Conversation) -> None:
+    now = clock.now()
+    row.status = "active"
+    row.started_at = now
+    row.recording_started_at = now
+    row.last_activity_at = now
+    row.usage_reservation_id = await usage.reporter().reserve(
+        session, row.user_id, "audio_seconds", AUDIO_HOLD_SECONDS, key=f"hold:{row.id}"
+    )
+    await session.flush()
+    await audit.record(
+        session,
+        principal,
+        "conversation.started",
+        "conversation",
+        row.id,
+        after={"status": "active", "started_at": now},
+    )
+
+
+def _segment_event(item: SegmentIn, stored: TranscriptSegment | None) -> dict[str, Any]:
+    if stored is not None:
+        return {
+            "type": "segment",
+            "final": True,
+            **SegmentOut.model_validate(stored).model_dump(mode="json"),
+        }
+    return {
+        "type": "segment",
+        "final": False,
+        "seq": None,
+        "speaker": item.speaker,
+        "text": item.text,
+        "start_seconds": str(item.start_seconds),
+        "end_seconds": None if item.end_seconds is None else str(item.end_seconds),
+        "confidence": None if item.confidence is None else str(item.confidence),
+        "stt_provider": item.stt_provider,
+        "is_final": False,
+    }
+
+
+async def append_segments(
+    session: AsyncSession,
+    principal: Principal,
+    conversation_id: uuid.UUID,
+    items: Sequence[SegmentIn],
+    *,
+    hub: Hub,
+    guidance: GuidanceEngine,
+) -> SegmentBatchOut:
+    """Store the finals (in order, numbered), run guidance on them, broadcast after commit."""
+    row = await owned(session, principal, conversation_id, lock=True)
+    if row.status in ("completed", "archived"):
+        raise Conflict(f"The conversation is {row.status}; it takes no more segments.")
+    if row.status == "draft":
+        await _activate(session, principal, row)
+    finals = [item for item in items if item.is_final]
+    stored: dict[int, TranscriptSegment] = {}
+    rows = []
+    for index, item in enumerate(items):
+        if not item.is_final:
+            continue
+        row.segment_count += 1
+        segment = TranscriptSegment(
+            conversation_id=row.id,
+            user_id=row.user_id,
+            seq=row.segment_count,
+            speaker=item.speaker,
+            content=item.text,
+            start_seconds=item.start_seconds,
+            end_seconds=item.end_seconds,
+            confidence=item.confidence,
+            stt_provider=item.stt_provider,
+            is_final=True,
+        )
+        stored[index] = segment
+        rows.append(segment)
+    if rows:
+        row.last_activity_at = clock.now()
+        await repository.add(session, *rows)
+
+    produced: dict[int, list[Guidance]] = {}
+    all_guidance: list[Guidance] = []
+    if finals:
+        template = await assistants.template_by_id(session, row.template_id)
+        given: list[tuple[str, Decimal | None]] | None = None  # loaded on the first chip
+        window: Sequence[TranscriptSegment] = []
+        if guidance.uses_history:
+            window = await repository.recent_segments(session, row.id, RECENT_CONTEXT + len(rows))
+        for index, segment in stored.items():
+            earlier = [s for s in window if segment.seq - RECENT_CONTEXT <= s.seq < segment.seq]
+            context = GuidanceContext(
+                conversation_type=row.conversation_type,
+                template=template,
+                segment=SegmentView(segment.content, segment.speaker, segment.start_seconds),
+                recent=[SegmentView(s.content, s.speaker, s.start_seconds) for s in earlier],
+            )
+            for suggestion in await guidance.suggest(context):
+                if given is None:
+                    given = [
+                        (g.content, g.triggered_at_seconds)
+                        for g in await repository.list_guidance(session, row.id)
+                    ]
+                if recently_given(given, suggestion.content, segment.start_seconds):
+                    continue
+                chip = Guidance(
+                    conversation_id=row.id,
+                    segment_id=segment.id,
+                    template_id=row.template_id,
+                    content=suggestion.content,
+                    guidance_type=suggestion.guidance_type,
+                    priority=suggestion.priority,
+                    context_snippet=suggestion.context_snippet,
+                    triggered_at_seconds=segment.start_seconds,
+                    model_used=suggestion.model_used,
+                    processing_time_ms=suggestion.processing_time_ms,
+                )
+                produced.setdefault(index, []).append(chip)
+                all_guidance.append(chip)
+                given.append((chip.content, chip.triggered_at_seconds))
+        if all_guidance:
+            try:
+                await usage.reporter().consume(
+                    session,
+                    row.user_id,
+                    "ai_guidance",
+                    Decimal(len(all_guidance)),
+                    key=f"guidance:{all_guidance[0].segment_id}",
+                )
+            except QuotaExceeded:  # out of AI guidance: the transcript goes in without chips
+                all_guidance, produced = [], {}
+            else:
+                await repository.add(session, *all_guidance)
+    await session.flush()
+
+    events: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        events.append(_segment_event(item, stored.get(index)))
+        for chip in produced.get(index, []):
+            events.append(
+                {"type": "guidance", **GuidanceOut.model_validate(chip).model_dump(mode="json")}
+            )
+    channel = channel_name(row.id)
+
+    async def broadcast() -> None:
+        try:
+            for event in events:
+                await hub.publish(channel, event)
+        except Exception:  # stored already: observers catch up with GET /segments?after_seq=
+            log.warning("live fan-out of %s failed", channel, exc_info=True)
+
+    after_commit(session, broadcast)
+    return SegmentBatchOut(
+        stored=[SegmentOut.model_validate(s) for s in rows],
+        partials=len(items) - len(finals),
+        guidance=[GuidanceOut.model_validate(g) for g in all_guidance],
+    )
+
+
+async def list_segments(
+    session: AsyncSession,
+    principal: Principal,
+    conversation_id: uuid.UUID,
+    *,
+    after_seq: int,
+    limit: int,
+) -> SegmentPage:
+    await owned(session, principal, conversation_id)
+    rows = await repository.list_segments(
+        session, conversation_id, after_seq=after_seq, limit=limit
+    )
+    items = list(rows[:limit])
+    next_after = items[-1].seq if len(rows) > limit and items else None
+    return SegmentPage(
+        items=[SegmentOut.model_validate(r) for r in items], next_after_seq=next_after
+    )
+
+
+def _statistics(segments: Sequence[TranscriptSegment]) -> tuple[int, int, int]:
+    """(words spoken, user talk seconds, silence periods longer than 2 s)."""
+    words = sum(len(s.content.split()) for s in segments)
+    talk = sum(
+        (s.end_seconds - s.start_seconds)
+        for s in segments
+        if s.speaker == "user" and s.end_seconds is not None
+    )
+    silences = 0
+    spoken_until: Decimal | None = None
+    for s in sorted(segments, key=lambda s: (s.start_seconds, s.seq)):
+        if spoken_until is not None and s.start_seconds - spoken_until > SILENCE_GAP_SECONDS:
+            silences += 1
+        end = s.end_seconds if s.end_seconds is not None else s.start_seconds
+        spoken_until = end if spoken_until is None else max(spoken_until, end)
+    return words, int(Decimal(talk).to_integral_value()), silences
+
+
+async def end_session(
+    session: AsyncSession,
+    principal: Principal,
+    conversation_id: uuid.UUID,
+    *,
+    hub: Hub,
+) -> ConversationOut:
+    """Close the session: duration, statistics, usage settled, summary job queued."""
+    from voxbase.conversations import tasks
+
+    row = await owned(session, principal, conversation_id, lock=True)
+    if row.status not in ("active", "draft"):
+        raise Conflict(f"The conversation is already {row.status}.")
+    now = clock.now()
+    before = audit.snapshot(row, FIELDS)
+    started = row.started_at or row.created_at
+    duration = max(0, int((now - started).total_seconds()))
+    segments = await repository.all_segments(session, row.id)
+    words, talk, silences = _statistics(segments)
+    if not segments:
+        words = sum(len(m.content.split()) for m in await repository.all_messages(session, row.id))
+    row.status = "completed"
+    row.ended_at = now
+    row.duration_seconds = duration
+    if row.recording_started_at is not None:
+        row.recording_ended_at = now
+        row.recording_duration_seconds = duration
+    row.total_words_spoken = words
+    row.user_talk_time_seconds = talk
+    row.silence_periods_count = silences
+    row.cost_minutes = math.ceil(duration / 60) if duration else 0
+    row.last_activity_at = now
+    if row.channel in LIVE_CHANNELS or row.usage_reservation_id:
+        await usage.reporter().commit(
+            session,
+            row.user_id,
+            row.usage_reservation_id,
+            "audio_seconds",
+            Decimal(duration),
+            key=f"audio:{row.id}",
+        )
+    summary = await repository.get_summary(session, row.id, lock=True)
+    if summary is None:
+        summary = Summary(conversation_id=row.id, user_id=row.user_id, status="pending")
+        await repository.add(session, summary)
+    else:
+        summary.status, summary.error = "pending", None
+    await session.flush()
+    await audit.record(
+        session,
+        principal,
+        "conversation.ended",
+        "conversation",
+        row.id,
+        before=before,
+        after=audit.snapshot(row, FIELDS),
+    )
+    view = _out(row)
+    ended_event = {"type": "ended", "conversation": view.model_dump(mode="json")}
+
+    async def announce() -> None:
+        try:
+            await hub.publish(channel_name(row.id), ended_event)
+        except Exception:
+            log.warning("live fan-out of the end of %s failed", row.id, exc_info=True)
+
+    after_commit(session, announce)
+    from voxbase.core import jobs
+
+    jobs.enqueue_after_commit(session, tasks.generate_summary, str(row.id))
+    return view
+
+
+# Guidance ------------------------------------------------------------------------------------
+
+
+async def list_guidance(
+    session: AsyncSession, principal: Principal, conversation_id: uuid.UUID
+) -> list[GuidanceOut]:
+    await owned(session, principal, conversation_id)
+    return [
+        GuidanceOut.model_validate(g)
+        for g in await repository.list_guidance(session, conversation_id)
+    ]
+
+
+async def update_guidance(
+    session: AsyncSession,
+    principal: Principal,
+    conversation_id: uuid.UUID,
+    guidance_id: uuid.UUID,
+    data: GuidanceUpdate,
+) -> GuidanceOut:
+    await owned(session, principal, conversation_id)
+    row = await repository.get_guidance(session, conversation_id, guidance_id)
+    if row is None:
+        raise NotFound("No such guidance.")
+    fields = ("was_displayed", "was_clicked", "was_dismissed", "user_feedback")
+    before = audit.snapshot(row, fields)
+    for name, value in data.model_dump(exclude_unset=True).items():
+        if value is not None or name == "user_feedback":
+            setattr(row, name, value)
+    await session.flush()
+    await audit.record(
+        session,
+        principal,
+        "guidance.updated",
+        "guidance",
+        row.id,
+        before=before,
+        after=audit.snapshot(row, fields),
+    )
+    return GuidanceOut.model_validate(row)

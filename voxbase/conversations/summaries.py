@@ -1,0 +1,172 @@
+"""Summaries: read, mark done, export; the job steps that generate them."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxbase.assistants import service as assistants
+from voxbase.audit import service as audit
+from voxbase.conversations import repository, usage
+from voxbase.conversations.models import (
+    Summary,
+)
+from voxbase.conversations.ownership import owned
+from voxbase.conversations.schemas import (
+    SummaryOut,
+)
+from voxbase.conversations.summarizer import Line, Summarizer, SummaryInput
+from voxbase.core import clock
+from voxbase.core.errors import Conflict, NotFound
+from voxbase.core.principal import SYSTEM, Principal
+
+# Summaries -----------------------------------------------------------------------------------
+
+
+async def _summary(
+    session: AsyncSession, principal: Principal, conversation_id: uuid.UUID, *, lock: bool = False
+) -> Summary:
+    await owned(session, principal, conversation_id)
+    row = await repository.get_summary(session, conversation_id, lock=lock)
+    if row is None:
+        raise NotFound("This conversation has no summary yet; end it first.")
+    return row
+
+
+async def get_summary(
+    session: AsyncSession, principal: Principal, conversation_id: uuid.UUID
+) -> SummaryOut:
+    return SummaryOut.model_validate(await _summary(session, principal, conversation_id))
+
+
+async def mark_summary(
+    session: AsyncSession, principal: Principal, conversation_id: uuid.UUID, done: bool
+) -> SummaryOut:
+    row = await _summary(session, principal, conversation_id, lock=True)
+    before = row.is_marked_done
+    row.is_marked_done = done
+    await session.flush()
+    await audit.record(
+        session,
+        principal,
+        "summary.marked_done",
+        "summary",
+        row.id,
+        before={"is_marked_done": before},
+        after={"is_marked_done": done},
+    )
+    return SummaryOut.model_validate(row)
+
+
+def render_markdown(summary: SummaryOut) -> str:
+    lines = [f"# {summary.title or 'Conversation summary'}", ""]
+    if summary.tldr:
+        lines += ["**TL;DR** " + summary.tldr, ""]
+    lines += ["## Key decisions", *([f"- {d}" for d in summary.key_decisions] or ["- None."]), ""]
+    actions = []
+    for item in summary.action_items:
+        extra = ", ".join(
+            p for p in (item.owner and f"owner: {item.owner}", item.due and f"due: {item.due}") if p
+        )
+        actions.append(f"- [ ] {item.text}" + (f" ({extra})" if extra else ""))
+    lines += ["## Action items", *(actions or ["- None."]), ""]
+    lines += [
+        "## Follow-up questions",
+        *([f"- {q}" for q in summary.follow_up_questions] or ["- None."]),
+        "",
+    ]
+    if summary.structured_notes:
+        lines += ["## Notes", "", summary.structured_notes.strip(), ""]
+    if summary.full_transcript:
+        lines += ["## Transcript", "", "```", summary.full_transcript, "```", ""]
+    return "\n".join(lines)
+
+
+async def export_summary(
+    session: AsyncSession, principal: Principal, conversation_id: uuid.UUID, fmt: str
+) -> tuple[str, str, str]:
+    """(body, media type, file name); counts the export."""
+    row = await _summary(session, principal, conversation_id, lock=True)
+    if row.status != "completed":
+        raise Conflict(f"The summary is {row.status}; export it once it is completed.")
+    row.export_count += 1
+    row.last_exported_at = clock.now()
+    await session.flush()
+    await audit.record(
+        session, principal, "summary.exported", "summary", row.id, after={"format": fmt}
+    )
+    view = SummaryOut.model_validate(row)
+    name = f"summary-{conversation_id}"
+    if fmt == "json":
+        return view.model_dump_json(indent=2), "application/json", f"{name}.json"
+    return render_markdown(view), "text/markdown; charset=utf-8", f"{name}.md"
+
+
+async def mark_summary_generating(session: AsyncSession, conversation_id: uuid.UUID) -> bool:
+    """Job step 1: claim the pending summary; False when there is nothing to do."""
+    row = await repository.get_summary(session, conversation_id, lock=True)
+    if row is None or row.status == "completed":
+        return False
+    row.status, row.error = "generating", None
+    await session.flush()
+    return True
+
+
+async def generate_summary(
+    session: AsyncSession, conversation_id: uuid.UUID, summarizer: Summarizer
+) -> None:
+    """Job step 2: write every field of the summary from the transcript or the messages."""
+    row = await repository.get_summary(session, conversation_id, lock=True)
+    conversation = await repository.get_conversation_any(session, conversation_id)
+    if row is None or conversation is None or row.status == "completed":
+        return
+    started = time.perf_counter()
+    segments = await repository.all_segments(session, conversation_id)
+    if segments:
+        lines = [Line(s.speaker, s.content, s.start_seconds) for s in segments]
+    else:
+        lines = [
+            Line(m.role, m.content) for m in await repository.all_messages(session, conversation_id)
+        ]
+    template = await assistants.template_by_id(session, conversation.template_id)
+    result = await summarizer.summarize(
+        SummaryInput(
+            lines=lines,
+            conversation_type=conversation.conversation_type,
+            title_hint=conversation.title,
+            summary_template=template.summary_template if template else None,
+            context_instructions=template.context_instructions if template else None,
+        )
+    )
+    row.title = result.title
+    row.tldr = result.tldr
+    row.key_decisions = result.key_decisions
+    row.action_items = result.action_items
+    row.follow_up_questions = result.follow_up_questions
+    row.full_transcript = result.full_transcript
+    row.structured_notes = result.structured_notes
+    row.model_used = result.model_used
+    row.generation_time_seconds = Decimal(str(round(time.perf_counter() - started, 2)))
+    row.status, row.error = "completed", None
+    await session.flush()
+    await usage.reporter().consume(
+        session, row.user_id, "summary_generation", Decimal(1), key=f"summary:{row.id}"
+    )
+    await audit.record(session, SYSTEM, "summary.generated", "summary", row.id)
+
+
+async def fail_summary(session: AsyncSession, conversation_id: uuid.UUID, error: str) -> None:
+    row = await repository.get_summary(session, conversation_id, lock=True)
+    if row is not None and row.status != "completed":
+        row.status, row.error = "failed", error[:2000]
+        await session.flush()
+        await audit.record(session, SYSTEM, "summary.failed", "summary", row.id)
+
+
+async def stuck_summaries(session: AsyncSession, older_than: timedelta) -> list[uuid.UUID]:
+    """Summaries still pending or generating long after their job should have finished."""
+    return await repository.stuck_summaries(session, clock.now() - older_than)

@@ -1,0 +1,237 @@
+"""Conversations and their messages: lifecycle (audited) and append-only turns."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxbase.assistants import service as assistants
+from voxbase.assistants.schemas import TemplateOut
+from voxbase.audit import service as audit
+from voxbase.conversations import repository, usage
+from voxbase.conversations.live_sessions import _activate
+from voxbase.conversations.models import (
+    Conversation,
+    Message,
+)
+from voxbase.conversations.ownership import FIELDS, LIVE_CHANNELS, _out, _user_id, owned
+from voxbase.conversations.schemas import (
+    ConversationCreate,
+    ConversationOut,
+    ConversationUpdate,
+    DailyStats,
+    MessageBatch,
+    MessageCreate,
+    MessageFields,
+    MessageOut,
+)
+from voxbase.core import clock
+from voxbase.core.errors import Conflict
+from voxbase.core.pagination import Page, page_of
+from voxbase.core.principal import Principal
+
+# Conversations -------------------------------------------------------------------------------
+
+
+async def create_conversation(
+    session: AsyncSession, principal: Principal, data: ConversationCreate
+) -> ConversationOut:
+    user_id = _user_id(principal)
+    template: TemplateOut | None = None
+    if data.template_id is not None:
+        template = await assistants.use_template(session, principal, data.template_id)
+    now = clock.now()
+    live = data.channel in LIVE_CHANNELS
+    row = Conversation(
+        user_id=user_id,
+        channel=data.channel,
+        title=data.title,
+        status="draft" if live else "active",
+        conversation_type=data.conversation_type or (template and template.conversation_type),
+        template_id=data.template_id,
+        language=data.language,
+        room_name=data.room_name,
+        external_session_id=data.external_session_id,
+        agent_type=data.agent_type,
+        data_retention_days=data.data_retention_days,
+        started_at=None if live else now,
+        last_activity_at=now,
+    )
+    await repository.add(session, row)
+    await usage.reporter().consume(
+        session, user_id, "conversations", Decimal(1), key=f"conversation:{row.id}"
+    )
+    await audit.record(
+        session,
+        principal,
+        "conversation.created",
+        "conversation",
+        row.id,
+        after=audit.snapshot(row, FIELDS),
+    )
+    return _out(row)
+
+
+async def get_conversation(
+    session: AsyncSession, principal: Principal, conversation_id: uuid.UUID
+) -> ConversationOut:
+    return _out(await owned(session, principal, conversation_id))
+
+
+async def list_conversations(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    channel: str | None = None,
+    status: str | None = None,
+    conversation_type: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[ConversationOut]:
+    rows = await repository.list_conversations(
+        session,
+        _user_id(principal),
+        channel=channel,
+        status=status,
+        conversation_type=conversation_type,
+        since=since,
+        until=until,
+        cursor=cursor,
+        limit=limit,
+    )
+    items, next_cursor = page_of(rows, limit)
+    return Page[ConversationOut](items=[_out(r) for r in items], next_cursor=next_cursor)
+
+
+async def update_conversation(
+    session: AsyncSession,
+    principal: Principal,
+    conversation_id: uuid.UUID,
+    data: ConversationUpdate,
+) -> ConversationOut:
+    row = await owned(session, principal, conversation_id, lock=True)
+    before = audit.snapshot(row, FIELDS)
+    changes = data.model_dump(exclude_unset=True)
+    if "status" in changes and changes["status"] is not None:
+        target = changes["status"]
+        if (
+            target == "completed"
+            and row.status in ("draft", "active")
+            and row.channel in LIVE_CHANNELS
+        ):
+            raise Conflict("End a live session with POST /v1/conversations/{id}/end.")
+        if target == "active" and row.status == "completed" and row.channel in LIVE_CHANNELS:
+            raise Conflict("A completed live session cannot be reopened.")
+    if changes.get("status") == "active" and row.status == "draft":
+        await _activate(session, principal, row)  # same as POST /start: reserve, stamp
+    for name, value in changes.items():
+        if value is None and name in ("status", "language", "data_retention_days"):
+            continue
+        setattr(row, name, value)
+    await session.flush()
+    await audit.record(
+        session,
+        principal,
+        "conversation.updated",
+        "conversation",
+        row.id,
+        before=before,
+        after=audit.snapshot(row, FIELDS),
+    )
+    return _out(row)
+
+
+async def delete_conversation(
+    session: AsyncSession, principal: Principal, conversation_id: uuid.UUID
+) -> None:
+    row = await owned(session, principal, conversation_id, lock=True)
+    row.deleted_at = clock.now()
+    await session.flush()
+    await audit.record(session, principal, "conversation.deleted", "conversation", row.id)
+
+
+# Messages ------------------------------------------------------------------------------------
+
+
+def _message(row: Conversation, role: str, data: MessageFields) -> Message:
+    return Message(
+        conversation_id=row.id,
+        user_id=row.user_id,
+        role=role,
+        content=data.content,
+        status=data.status,
+        error=data.error,
+        latency_ms=data.latency_ms,
+        prompt_tokens=data.prompt_tokens,
+        completion_tokens=data.completion_tokens,
+        model=data.model,
+        language=data.language,
+        image_analysis=data.image_analysis,
+        generated_content=data.generated_content,
+    )
+
+
+async def append_message(
+    session: AsyncSession, principal: Principal, conversation_id: uuid.UUID, data: MessageCreate
+) -> MessageBatch:
+    """Append a turn (and its reply): new rows only, history is never rewritten."""
+    row = await owned(session, principal, conversation_id, lock=True)
+    if row.status == "archived":
+        raise Conflict("The conversation is archived; unarchive it to add messages.")
+    messages = [_message(row, data.role, data)]
+    if data.response is not None:
+        messages.append(_message(row, data.response.role, data.response))
+    now = clock.now()
+    for offset, message in enumerate(messages):
+        # Same clock tick: keep the reply after the request in (created_at, id) order.
+        message.created_at = now + timedelta(microseconds=offset)
+    await repository.add(session, *messages)
+    row.message_count += len(messages)
+    row.last_activity_at = now
+    if row.status == "draft":
+        row.status, row.started_at = "active", row.started_at or now
+    await session.flush()
+    reporter = usage.reporter()
+    for message in messages:  # one event per message: right for `sum` and `count` meters
+        await reporter.consume(
+            session, row.user_id, "messages", Decimal(1), key=f"message:{message.id}"
+        )
+    tokens = sum((m.prompt_tokens or 0) + (m.completion_tokens or 0) for m in messages)
+    if tokens:
+        await reporter.consume(
+            session, row.user_id, "tokens", Decimal(tokens), key=f"tokens:{messages[0].id}"
+        )
+    return MessageBatch(items=[MessageOut.model_validate(m) for m in messages])
+
+
+async def list_messages(
+    session: AsyncSession,
+    principal: Principal,
+    conversation_id: uuid.UUID,
+    *,
+    cursor: str | None,
+    limit: int,
+) -> Page[MessageOut]:
+    await owned(session, principal, conversation_id)
+    rows = await repository.list_messages(session, conversation_id, cursor=cursor, limit=limit)
+    items, next_cursor = page_of(rows, limit)
+    return Page[MessageOut](
+        items=[MessageOut.model_validate(r) for r in items], next_cursor=next_cursor
+    )
+
+
+async def daily_stats(
+    session: AsyncSession, principal: Principal, *, days: int
+) -> list[DailyStats]:
+    """Seed 000's usage_stats per day, computed from the conversation tables."""
+    until = clock.now()
+    since = (until - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    found = await repository.daily_stats(
+        session, _user_id(principal), since, until + timedelta(seconds=1)
+    )
+    return [DailyStats(date=day, **found[day]) for day in sorted(found)]
