@@ -28,7 +28,7 @@ from voxbase.core.ratelimit import RateLimiter
 from voxbase.core.security import AccessTokens, Passwords
 from voxbase.knowledge import api as knowledge_api
 from voxbase.metering import api as metering_api
-from voxbase.models import load_all_models, load_all_tasks
+from voxbase.models import load_all_models, load_all_tasks, load_privacy_rules
 from voxbase.profiles import install_from_settings
 from voxbase.providers.email import email_sender
 from voxbase.providers.oidc import OidcVerifier
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     settings = settings or get_settings()
     install_from_settings(settings)
     load_all_models()
+    load_privacy_rules()
     jobs.configure(settings)
     load_all_tasks()
     if configure_logs:

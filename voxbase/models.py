@@ -1,6 +1,7 @@
 """The module registry: import every module's models (for the metadata and Alembic) and tasks."""
 
 import importlib
+import importlib.util
 import re
 
 MODEL_MODULES = (
@@ -19,6 +20,16 @@ MODEL_MODULES = (
 def load_all_models() -> None:
     for name in MODEL_MODULES:
         importlib.import_module(name)
+
+
+def load_privacy_rules() -> None:
+    """Import each module's privacy rules: `voxbase/<module>/privacy.py` beside its models
+    (a model module that is not a `models.py`, like core's, declares its rules itself)."""
+    load_all_models()
+    for name in MODEL_MODULES:
+        package, _, leaf = name.rpartition(".")
+        if leaf == "models" and importlib.util.find_spec(f"{package}.privacy") is not None:
+            importlib.import_module(f"{package}.privacy")
 
 
 TASK_MODULES: tuple[str, ...] = (

@@ -19,6 +19,7 @@ from voxbase.accounts.models import (
     UserProfile,
 )
 from voxbase.core.pagination import paginate_newest_first
+from voxbase.core.privacy import Identifiers
 
 
 async def add(session: AsyncSession, *rows: object) -> None:
@@ -276,3 +277,29 @@ async def touch_session(session: AsyncSession, session_id: uuid.UUID, now: datet
         .where(AuthSession.id == session_id)
         .values(last_seen_at=now, page_views=AuthSession.page_views + 1)
     )
+
+
+# Privacy -----------------------------------------------------------------------------------
+
+
+async def identifiers_of(session: AsyncSession, user_id: uuid.UUID) -> Identifiers:
+    """Everything that identifies the person in other rows: addresses (current, linked and
+    those links were mailed to), username, name, phone, external subjects, API key ids."""
+    texts: set[str] = set()
+    user = await session.get(User, user_id)
+    if user is not None:
+        texts.update(v for v in (user.email, user.username, user.full_name) if v)
+    profile = await session.get(UserProfile, user_id)
+    if profile is not None and profile.phone_number:
+        texts.add(profile.phone_number)
+    identities = await session.execute(
+        select(Identity.subject, Identity.email).where(Identity.user_id == user_id)
+    )
+    for subject, email in identities:
+        texts.update(v for v in (subject, email) if v)
+    mailed = await session.execute(
+        select(AccountToken.email).where(AccountToken.user_id == user_id).distinct()
+    )
+    texts.update(email for (email,) in mailed)
+    keys = await session.execute(select(ApiKey.id).where(ApiKey.user_id == user_id))
+    return Identifiers(ids=frozenset(k for (k,) in keys), texts=frozenset(texts))

@@ -33,6 +33,7 @@ from voxbase.core import clock
 from voxbase.core.db import Model
 from voxbase.core.errors import Conflict, Forbidden, ServiceError
 from voxbase.core.principal import Principal
+from voxbase.core.privacy import MENTIONS, Pseudonymise, registry
 
 RETENTION = timedelta(hours=24)
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -155,3 +156,15 @@ async def purge(session: AsyncSession, now: datetime | None = None) -> int:
         delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# The privacy rule of this table (voxbase/core/privacy.py). Rows live 24 hours (`purge`, a
+# fixed replay window, not a retention policy); an erased person's ids in them become the token.
+registry.table(
+    IdempotencyRecord,
+    mentions=("owner", "response"),
+    erase=Pseudonymise(
+        "a retried request must still be recognised for 24 hours (then the row is purged)",
+        mentioned={"owner": MENTIONS, "response": MENTIONS},
+    ),
+)

@@ -115,6 +115,11 @@ class Profile(_Strict):
         description="System templates (assistants.schemas.TemplateCreate fields), "
         "installed at start-up.",
     )
+    retention: dict[str, str] = Field(
+        default_factory=dict,
+        description="Retention period per policy (voxbase/privacy/policies.py): 24h, 30d, "
+        "2y or forever; policies not named take the general profile's period.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Profile:
@@ -136,6 +141,11 @@ class Profile(_Strict):
         for tier in self.pricing_tiers:
             if tier.meter not in meters:
                 raise ValueError(f"pricing tier {tier.key}: unknown meter {tier.meter!r}")
+        from voxbase.privacy.policies import check_policies
+
+        problems = check_policies(self.retention, "retention")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def meter(self, key: str) -> MeterDef | None:

@@ -106,3 +106,9 @@ async def invitation_by_token(
     if lock:
         query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def teams_owned_by(session: AsyncSession, owner_id: uuid.UUID) -> Sequence[Team]:
+    """Every team the user owns, deleted ones included (privacy erase)."""
+    query = select(Team).where(Team.owner_id == owner_id).with_for_update()
+    return (await session.execute(query.order_by(Team.id))).scalars().all()

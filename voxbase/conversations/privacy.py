@@ -1,0 +1,60 @@
+"""What the conversations tables hold about a person (the privacy registry; see
+voxbase/core/privacy.py).
+
+Raw transcripts (messages, transcript segments, guidance chips and the summary's copy of the
+transcript) follow the `transcripts` policy, shortened by a conversation's own
+`data_retention_days`; the conversation row and its summary stay until the user deletes them.
+"""
+
+from __future__ import annotations
+
+from voxbase.conversations.models import (
+    Conversation,
+    Guidance,
+    Message,
+    Summary,
+    TranscriptSegment,
+)
+from voxbase.core.privacy import DELETE, Retention, RowDays, registry
+
+OWN_DAYS = RowDays("data_retention_days", via=("conversation_id", Conversation))
+DELETED = Retention("deleted_items", after="deleted_at")
+
+registry.table(
+    Conversation,
+    subject="user_id",
+    export="conversations",
+    erase=DELETE,
+    retention=DELETED,
+)
+registry.table(
+    Message,
+    subject="user_id",
+    export="messages",
+    erase=DELETE,
+    retention=Retention("transcripts", row_days=OWN_DAYS),
+)
+registry.table(
+    TranscriptSegment,
+    subject="user_id",
+    export="transcript_segments",
+    erase=DELETE,
+    retention=Retention("transcripts", row_days=OWN_DAYS),
+)
+registry.table(
+    Guidance,
+    parent=("conversation_id", Conversation),
+    export="guidance",
+    erase=DELETE,
+    retention=Retention("transcripts", row_days=OWN_DAYS),
+)
+registry.table(
+    Summary,
+    subject="user_id",
+    export="summaries",
+    erase=DELETE,
+    retention=(
+        Retention("transcripts", clear=("full_transcript",), row_days=OWN_DAYS),
+        DELETED,
+    ),
+)

@@ -1,0 +1,1 @@
+"""Privacy: retention and purges, account deletion, GDPR export and erase, consents, backups."""
