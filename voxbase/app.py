@@ -35,6 +35,7 @@ from voxbase.providers.email import email_sender
 from voxbase.providers.oidc import OidcVerifier
 from voxbase.providers.payments import payment_provider
 from voxbase.teams import api as teams_api
+from voxbase.telephony import api as telephony_api
 
 MODULE_ROUTERS = [
     *accounts_api.routers,
@@ -45,6 +46,7 @@ MODULE_ROUTERS = [
     *conversations_api.routers,
     *knowledge_api.routers,
     *teams_api.routers,
+    *telephony_api.routers,
 ]
 
 
