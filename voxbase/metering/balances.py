@@ -109,11 +109,14 @@ def _rollover(row: UsageBalance, start: datetime, end: datetime | None) -> None:
 async def _expire_holds(
     session: AsyncSession, subject: Subject, row: UsageBalance, now: datetime
 ) -> None:
-    for hold in await repository.expired_holds(
-        session, subject.type, subject.id, row.meter_key, now
-    ):
+    expired = await repository.expired_holds(session, subject.type, subject.id, row.meter_key, now)
+    for hold in expired:
         hold.status, hold.closed_at = "expired", now
         row.reserved = max(ZERO, row.reserved - hold.quantity)
+    if expired:  # a timed session whose hold lapsed still pays up to its last heartbeat
+        from voxbase.metering.timed import charge_lapsed
+
+        await charge_lapsed(session, subject, row, expired, now)
 
 
 async def _refresh(
