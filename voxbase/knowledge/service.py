@@ -93,7 +93,12 @@ async def upload(
     await storage.put(row.storage_key, data)
     await repository.add(session, row)
     await usage.reporter().consume(
-        session, user_id, "context_documents", Decimal(1), key=f"document:{row.id}"
+        session,
+        user_id,
+        "context_documents",
+        Decimal(1),
+        key=f"document:{row.id}",
+        conversation_id=conversation_id,
     )
     await audit.record(
         session,

@@ -153,9 +153,14 @@ async def list_usage_events(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     team_id: TeamId = None,
+    conversation_id: Annotated[
+        uuid.UUID | None, Query(description="Only the usage of this conversation")
+    ] = None,
 ) -> Page[UsageEventOut]:
+    """Usage records (seed 001 usage_records): meter, quantity, the conversation it came
+    from, unit price and cost, newest first."""
     subject = await _subject(session, principal, team_id, write=False)
-    return await service.list_events(session, subject, meter, cursor, limit)
+    return await service.list_events(session, subject, meter, cursor, limit, conversation_id)
 
 
 @usage.post(
