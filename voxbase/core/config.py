@@ -146,6 +146,10 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(20.0, gt=0)
     documents_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
     documents_ocr: bool = Field(True, description="OCR uploaded images (rapidocr, offline).")
+    geoip_database: Path | None = Field(
+        None,
+        description="A MaxMind .mmdb (GeoLite2-City/Country) for sessions' country and city.",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -163,6 +167,13 @@ class Settings(BaseSettings):
                 raise ConfigError([f"VOXBASE_CONFIG_FILE: no such file: {config_file}"])
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
         return tuple(sources)
+
+    @field_validator("geoip_database")
+    @classmethod
+    def _geoip_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no GeoIP database at {value}")
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -1,7 +1,7 @@
 """Text out of uploaded files: plain text, PDF (pypdf), DOCX (python-docx), images (OCR).
 
-OCR uses rapidocr-onnxruntime, whose detection and recognition models ship inside the
-package: nothing is downloaded at run time.
+OCR uses rapidocr-onnxruntime (the `ocr` extra), whose detection and recognition models ship
+inside the package: nothing is downloaded at run time.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import zipfile
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+from voxbase.core.extras import EXTRAS
 
 FILE_TYPES = {
     "txt": "text/plain",
@@ -31,6 +33,9 @@ EXTENSIONS = {
     "jpg": "jpg",
     "jpeg": "jpg",
 }
+
+
+IMAGE_TYPES = frozenset({"png", "jpg"})  # read by OCR: the `ocr` extra
 
 
 class ExtractionError(Exception):
@@ -104,7 +109,7 @@ def _ocr(data: bytes) -> Extraction:
             try:
                 from rapidocr_onnxruntime import RapidOCR
             except ImportError as exc:
-                raise ExtractionError("OCR is not installed (rapidocr-onnxruntime)") from exc
+                raise ExtractionError(EXTRAS["ocr"].message()) from exc
 
             _ocr_engine = RapidOCR()
         try:
@@ -138,7 +143,7 @@ def extract(file_type: str, data: bytes, *, ocr: bool = True) -> Extraction:
         return _pdf(data)
     if file_type == "docx":
         return _docx(data)
-    if file_type in ("png", "jpg"):
+    if file_type in IMAGE_TYPES:
         if not ocr:
             raise ExtractionError("OCR is turned off (VOXBASE_DOCUMENTS_OCR=false)")
         return _ocr(data)

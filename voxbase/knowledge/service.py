@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voxbase.audit import service as audit
 from voxbase.conversations import service as conversations
 from voxbase.conversations import usage
-from voxbase.core import clock
+from voxbase.core import clock, extras
 from voxbase.core.config import Settings
 from voxbase.core.errors import InvalidInput, NotFound, ServiceError
 from voxbase.core.pagination import Page, page_of
@@ -77,6 +77,8 @@ async def upload(
         raise InvalidInput("The file is empty.")
     if not extract.sniff(file_type, data):
         raise UnsupportedMediaType(f"The content is not a {file_type} file.")
+    if file_type in extract.IMAGE_TYPES and settings.documents_ocr:
+        extras.require("ocr")  # a lean install: 501 naming the extra, before anything is stored
     row = Document(
         user_id=user_id,
         conversation_id=conversation_id,
@@ -91,7 +93,12 @@ async def upload(
     await storage.put(row.storage_key, data)
     await repository.add(session, row)
     await usage.reporter().consume(
-        session, user_id, "context_documents", Decimal(1), key=f"document:{row.id}"
+        session,
+        user_id,
+        "context_documents",
+        Decimal(1),
+        key=f"document:{row.id}",
+        conversation_id=conversation_id,
     )
     await audit.record(
         session,
