@@ -146,6 +146,11 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(20.0, gt=0)
     documents_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
     documents_ocr: bool = Field(True, description="OCR uploaded images (rapidocr, offline).")
+    embeddings_base_url: str | None = Field(
+        None, description="OpenAI-compatible embeddings API (.../v1); unset: embeddings disabled"
+    )
+    embeddings_api_key: SecretStr | None = None
+    embeddings_model: str = "text-embedding-3-small"
     geoip_database: Path | None = Field(
         None,
         description="A MaxMind .mmdb (GeoLite2-City/Country) for sessions' country and city.",

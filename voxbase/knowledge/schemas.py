@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class DocumentOut(BaseModel):
@@ -23,10 +23,21 @@ class DocumentOut(BaseModel):
     processing_error: str | None
     page_count: int | None
     ocr_confidence: Decimal | None
-    embedding_status: str
+    embedding_status: str = Field(description="pending, disabled, completed or failed")
+    embedding_error: str | None = None
+    vector_id: str | None = Field(None, description="Where its vectors are (seed 001)")
+    embedding_model: str | None = None
     created_at: datetime
     updated_at: datetime
 
 
 class DocumentDetail(DocumentOut):
     extracted_text: str | None
+
+
+class SearchHit(BaseModel):
+    document_id: uuid.UUID
+    original_filename: str
+    seq: int = Field(description="The passage's position in the document")
+    content: str
+    score: float = Field(description="Cosine similarity to the query, -1..1")

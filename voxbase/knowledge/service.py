@@ -19,9 +19,10 @@ from voxbase.core.config import Settings
 from voxbase.core.errors import InvalidInput, NotFound, ServiceError
 from voxbase.core.pagination import Page, page_of
 from voxbase.core.principal import SYSTEM, Principal
-from voxbase.knowledge import extract, repository
+from voxbase.knowledge import embeddings, extract, repository
 from voxbase.knowledge.models import Document
 from voxbase.knowledge.schemas import DocumentDetail, DocumentOut
+from voxbase.providers.embeddings import embedder_from
 from voxbase.providers.storage import FileStorage
 
 
@@ -185,6 +186,8 @@ async def process(
         )
     except (extract.ExtractionError, OSError, UnicodeDecodeError) as exc:
         row.processing_status, row.processing_error = "failed", str(exc)[:2000]
+        row.embedding_status = "failed" if embedder_from(settings) else "disabled"
+        row.embedding_error = "no text to embed" if row.embedding_status == "failed" else None
         await session.flush()
         await audit.record(session, SYSTEM, "document.failed", "document", row.id)
         return
@@ -192,6 +195,7 @@ async def process(
     row.page_count = result.page_count
     row.ocr_confidence = result.ocr_confidence
     row.processing_status, row.processing_error = "completed", None
+    await embeddings.embed_document(session, row, settings)
     await session.flush()
     await audit.record(session, SYSTEM, "document.processed", "document", row.id)
 
