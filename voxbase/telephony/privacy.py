@@ -60,7 +60,7 @@ registry.table(
 )
 registry.table(
     SmsOptOut,
-    mentions=("contact_number",),
+    mentions=("contact_number", "from_number"),
     export="sms_opt_outs",
     erase=Pseudonymise(
         "an opt-out is kept so that the number is never texted again (TCPA / CTIA consent)",
