@@ -97,6 +97,32 @@ class Settings(BaseSettings):
     stripe_webhook_secret: SecretStr | None = None
     stripe_webhook_tolerance_seconds: int = Field(300, ge=1)
     time_card_activation_limit: str = "10/hour"
+    # Timed sessions (live, voice, phone; docs/adr/0800): the most session time one session
+    # may hold when its caller names no cap, and how long a hold lives without a heartbeat.
+    timed_session_cap_seconds: int = Field(4 * 3600, ge=1, le=7 * 86400)
+    timed_session_grace_seconds: int = Field(600, ge=10, le=86400)
+
+    # Telephony (docs/telephony.md): "simulated" walks calls through their steps offline;
+    # "twilio" places them through the Twilio SDK and takes Twilio's signed webhooks.
+    telephony_provider: Literal["simulated", "twilio"] = "simulated"
+    telephony_from_number: str = Field(
+        "+15005550006", description="The caller id calls are placed from (E.164)."
+    )
+    telephony_default_region: str = Field(
+        "US", description="Region assumed for numbers given without a +country code."
+    )
+    telephony_media_stream_url: str | None = Field(
+        None, description="wss:// URL of the voice agent the answered call is connected to."
+    )
+    telephony_simulated_step_seconds: float = Field(
+        1.0, ge=0, le=60, description="Simulated provider: seconds between a call's steps."
+    )
+    telephony_simulated_call_seconds: int = Field(
+        42, ge=0, description="Simulated provider: how long an answered call lasts."
+    )
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_api_base: str | None = Field(None, description="Override (tests: a local server).")
 
     # Redis (rate limits, realtime fan-out, jobs) when configured
     redis_url: str | None = None
@@ -182,6 +208,17 @@ class Settings(BaseSettings):
         if self.payment_provider == "stripe" and self.stripe_api_key is None:
             raise ValueError(
                 "VOXBASE_STRIPE_API_KEY must be set when VOXBASE_PAYMENT_PROVIDER is stripe"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _twilio_configured(self) -> Settings:
+        if self.telephony_provider == "twilio" and not (
+            self.twilio_account_sid and self.twilio_auth_token
+        ):
+            raise ValueError(
+                "VOXBASE_TWILIO_ACCOUNT_SID and VOXBASE_TWILIO_AUTH_TOKEN must be set when "
+                "VOXBASE_TELEPHONY_PROVIDER is twilio"
             )
         return self
 
