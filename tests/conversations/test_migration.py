@@ -1,4 +1,5 @@
-"""Migration 0200 goes down and up again cleanly (FTS triggers and indexes included)."""
+"""Migration 0200 goes down and up again cleanly (FTS triggers and indexes included), with the
+revisions that build on it in the conversations branch (1330: documents' embeddings)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from voxbase.core.migrate import alembic_config, current_revisions, upgrade_asyn
 async def test_conversations_branch_round_trip(tmp_path: Path):
     async with fresh_database(tmp_path) as url:
         await upgrade_async(url)
-        assert "0200" in await current_revisions(url)
-        await asyncio.to_thread(command.downgrade, alembic_config(url), "conversations@-1")
-        assert "0200" not in await current_revisions(url)
+        heads = await current_revisions(url)
+        assert "1330" in heads  # the conversations branch's head, on top of 0200
+        await asyncio.to_thread(command.downgrade, alembic_config(url), "conversations@base")
+        assert not {"0200", "1330"} & await current_revisions(url)
         await upgrade_async(url)
-        assert "0200" in await current_revisions(url)
+        assert await current_revisions(url) == heads
