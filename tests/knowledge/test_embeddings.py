@@ -66,7 +66,8 @@ async def test_without_an_engine_embeddings_are_disabled(alice):
     document = await upload(alice, "menu.txt", b"Saffron risotto, pricing per plate.")
     assert (document["embedding_status"], document["vector_id"]) == ("disabled", None)
     refused = await alice.get("/v1/documents/search", params={"q": "risotto"})
-    body = assert_problem(refused, 501)
+    body = assert_problem(refused, 409)
+    assert body["type"] == "https://voxbase.dev/problems/embeddings-disabled"
     assert "VOXBASE_EMBEDDINGS_BASE_URL" in body["detail"]
 
 

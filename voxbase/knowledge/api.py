@@ -73,7 +73,7 @@ async def list_documents(
     )
 
 
-@documents.get("/search", response_model=list[SearchHit], responses=problem_responses(501, 503))
+@documents.get("/search", response_model=list[SearchHit], responses=problem_responses(409, 503))
 async def search_documents(
     request: Request,
     session: DbSession,
@@ -81,7 +81,7 @@ async def search_documents(
     q: Annotated[str, Query(min_length=1, max_length=2000, description="What to look for")],
     limit: Annotated[int, Query(ge=1, le=50)] = 5,
 ) -> list[SearchHit]:
-    """Your documents' passages most similar to `q` (needs an embedding engine; 501 without)."""
+    """Your documents' passages most similar to `q` (needs an embedding engine; 409 without)."""
     return await embeddings.search(session, principal, request.app.state.settings, q, limit)
 
 

@@ -30,7 +30,7 @@ SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
 class EmbeddingsDisabled(ServiceError):
-    status, title, slug = 501, "Embeddings are not configured", "embeddings-disabled"
+    status, title, slug = 409, "Embeddings are not configured", "embeddings-disabled"
 
 
 def chunk_text(text: str, size: int = CHUNK_CHARS) -> list[str]:
