@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -111,13 +115,38 @@ def serve(
         )
     finally:
         if worker is not None:
-            worker.terminate()
-            worker.wait(timeout=15)
+            _stop(worker)
 
 
 def _start_embedded_worker() -> subprocess.Popen[bytes]:
-    """A job worker beside the API, so one command runs everything on a laptop."""
-    return subprocess.Popen([sys.executable, "-m", "voxbase", "worker"])
+    """A job worker beside the API, so one command runs everything on a laptop.
+
+    It watches this process and stops when it is gone, so even a `kill -9` of `serve` never
+    leaves a worker behind to stack up with the next start's.
+    """
+    command = [sys.executable, "-m", "voxbase", "worker", "--parent-pid", str(os.getpid())]
+    return subprocess.Popen(command)  # noqa: S603 (our own interpreter and arguments)
+
+
+def _stop(worker: subprocess.Popen[bytes]) -> None:
+    """Ask the worker to finish its running jobs (SIGINT), then insist."""
+    worker.send_signal(signal.SIGINT)
+    try:
+        worker.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
+def _stop_when_parent_dies(parent_pid: int) -> None:
+    """Stop this worker gracefully (SIGINT to itself) once `parent_pid` is not its parent."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 @app.command()
@@ -126,11 +155,16 @@ def worker(
     periodic: Annotated[
         bool, typer.Option(help="Also run periodic jobs (renewals, sweeps)")
     ] = True,
+    parent_pid: Annotated[
+        int | None, typer.Option(hidden=True, help="Stop when this process is gone (serve's own)")
+    ] = None,
 ) -> None:
     """Run background jobs (summaries, renewals, retention) until stopped."""
     from voxbase.core import jobs
     from voxbase.models import load_all_tasks
 
+    if parent_pid is not None:
+        _stop_when_parent_dies(parent_pid)
     settings = _settings()
     jobs.configure(settings)
     load_all_tasks()
