@@ -56,13 +56,17 @@ def _migrate(settings: Settings) -> None:
         except Exception as exc:
             _fail(f"could not migrate {_safe_url(url)}: {exc}")
     console.print(f"[green]✓[/] database is at the latest revision ({_safe_url(url)})")
-    installed = asyncio.run(_install_profile_data(settings))
-    console.print(f"[green]✓[/] profile {settings.profile!r}: {installed} system templates")
+    templates, prompts = asyncio.run(_install_profile_data(settings))
+    console.print(
+        f"[green]✓[/] profile {settings.profile!r}: {templates} system templates, "
+        f"{prompts} system prompts"
+    )
 
 
-async def _install_profile_data(settings: Settings) -> int:
-    """What the profile puts in the database (system templates), once, after migrating."""
-    from voxbase.assistants.service import install_profile_templates
+async def _install_profile_data(settings: Settings) -> tuple[int, int]:
+    """What the profile puts in the database (system templates and prompts), once, after
+    migrating."""
+    from voxbase.assistants.service import install_profile_prompts, install_profile_templates
     from voxbase.core.db import Database, unit_of_work
     from voxbase.profiles import install_from_settings
 
@@ -73,7 +77,9 @@ async def _install_profile_data(settings: Settings) -> int:
     db = Database(settings.resolved_database_url)
     try:
         async with unit_of_work(db) as session:
-            return len(await install_profile_templates(session))
+            templates = await install_profile_templates(session)
+            prompts = await install_profile_prompts(session)
+            return len(templates), len(prompts)
     finally:
         await db.dispose()
 
