@@ -134,11 +134,14 @@ def _start_embedded_worker() -> subprocess.Popen[bytes]:
     return subprocess.Popen(command)  # noqa: S603 (our own interpreter and arguments)
 
 
+_STOP_GRACE_SECONDS = 15
+
+
 def _stop(worker: subprocess.Popen[bytes]) -> None:
     """Ask the worker to finish its running jobs (SIGINT), then insist."""
     worker.send_signal(signal.SIGINT)
     try:
-        worker.wait(timeout=15)
+        worker.wait(timeout=_STOP_GRACE_SECONDS)
     except subprocess.TimeoutExpired:
         worker.kill()
         worker.wait()
@@ -151,6 +154,12 @@ def _stop_when_parent_dies(parent_pid: int) -> None:
         while os.getppid() == parent_pid:
             time.sleep(0.5)
         os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(_STOP_GRACE_SECONDS)  # still here: a job did not finish in time
+        os._exit(1)
+
+    # A process started in the background by a shell inherits SIGINT as ignored; the signal
+    # is how this worker is asked to stop, so it must be heard.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
