@@ -29,6 +29,7 @@ from voxbase.core.security import AccessTokens, Passwords
 from voxbase.knowledge import api as knowledge_api
 from voxbase.metering import api as metering_api
 from voxbase.models import load_all_models, load_all_tasks, load_privacy_rules
+from voxbase.privacy import api as privacy_api
 from voxbase.profiles import install_from_settings
 from voxbase.providers.email import email_sender
 from voxbase.providers.oidc import OidcVerifier
@@ -44,6 +45,7 @@ MODULE_ROUTERS = [
     *conversations_api.routers,
     *knowledge_api.routers,
     *teams_api.routers,
+    *privacy_api.routers,
 ]
 
 
