@@ -120,6 +120,14 @@ class Settings(BaseSettings):
     twilio_auth_token: SecretStr | None = None
     twilio_api_base: str | None = Field(None, description="Override (tests: a local server).")
 
+    # Request bodies, refused at the edge before authentication (core/bodies.py)
+    json_body_max_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Largest non-upload request body (413 beyond)."
+    )
+    json_max_depth: int = Field(
+        32, ge=4, le=256, description="Deepest nesting of arrays/objects in a JSON body (422)."
+    )
+
     # Redis (rate limits, realtime fan-out, jobs) when configured
     redis_url: str | None = None
 
