@@ -14,6 +14,7 @@ MODEL_MODULES = (
     "voxbase.knowledge.models",
     "voxbase.teams.models",
     "voxbase.privacy.models",
+    "voxbase.telephony.models",
     "voxbase.core.idempotency",
 )
 
@@ -38,6 +39,7 @@ TASK_MODULES: tuple[str, ...] = (
     "voxbase.billing.tasks",
     "voxbase.conversations.tasks",
     "voxbase.knowledge.tasks",
+    "voxbase.telephony.tasks",
     "voxbase.core.tasks",
 )
 

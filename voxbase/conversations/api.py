@@ -78,7 +78,9 @@ search_router = APIRouter(
 )
 
 
-@conversations.post("", status_code=201, response_model=ConversationOut, responses=NOT_FOUND)
+@conversations.post(
+    "", status_code=201, response_model=ConversationOut, responses=problem_responses(402, 404)
+)
 async def create_conversation(
     data: ConversationCreate, session: DbSession, principal: Writer
 ) -> ConversationOut:
@@ -219,7 +221,7 @@ async def list_segments(
     conversation_id: uuid.UUID,
     session: DbSession,
     principal: Reader,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     order: Order = "asc",
     before_seq: Annotated[
