@@ -117,7 +117,9 @@ def serve(
             workers=workers,
             reload=reload,
             log_config=None,
-            proxy_headers=True,
+            # X-Forwarded-For / -Proto are believed only from the proxies configured.
+            proxy_headers=bool(settings.trusted_proxies),
+            forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
         )
     finally:
         if worker is not None:

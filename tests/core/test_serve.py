@@ -35,7 +35,7 @@ async def wait_healthy(process: subprocess.Popen[bytes], url: str, timeout: floa
 
 
 def start_serve(
-    database_url: str, tmp_path: Path, port: int, embedded_worker: bool = False
+    database_url: str, tmp_path: Path, port: int, embedded_worker: bool = False, **extra: str
 ) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOXBASE_")}
     env.update(
@@ -46,6 +46,7 @@ def start_serve(
         VOXBASE_ARGON2_TIME_COST="1",
         VOXBASE_ARGON2_MEMORY_KIB="1024",
         VOXBASE_LOG_LEVEL="WARNING",
+        **extra,
     )
     return subprocess.Popen(
         [sys.executable, "-m", "voxbase", "serve", "--port", str(port)],
@@ -142,3 +143,30 @@ async def test_serve_never_leaves_its_worker_behind(tmp_path: Path, stop: signal
             if process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+@pytest.mark.parametrize("trusted", ["", "127.0.0.1"], ids=["no proxy", "trusted proxy"])
+async def test_x_forwarded_for_is_believed_only_from_trusted_proxies(tmp_path: Path, trusted):
+    port = free_port()
+    async with fresh_database(tmp_path, name=f"voxbase_proxy_{port}") as database_url:
+        process = start_serve(database_url, tmp_path, port, VOXBASE_TRUSTED_PROXIES=trusted)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            await wait_healthy(process, url)
+            async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+                forwarded = {"X-Forwarded-For": "203.0.113.77"}
+                registered = await http.post(
+                    "/v1/auth/register",
+                    json={"email": "proxy@example.com", "password": PASSWORD},
+                    headers=forwarded,
+                )
+                assert registered.status_code == 201, registered.text
+                token = registered.json()["access_token"]
+                sessions = await http.get(
+                    "/v1/me/sessions", headers={"Authorization": f"Bearer {token}"}
+                )
+                (device,) = sessions.json()
+                assert device["ip_address"] == ("203.0.113.77" if trusted else "127.0.0.1")
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
