@@ -165,6 +165,12 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(20.0, gt=0)
     documents_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
     documents_ocr: bool = Field(True, description="OCR uploaded images (rapidocr, offline).")
+    documents_max_text_chars: int = Field(
+        2_000_000, ge=1000, description="Extracted text kept per document; the rest is dropped."
+    )
+    documents_max_attempts: int = Field(
+        3, ge=1, le=20, description="Extraction attempts before a document is marked failed."
+    )
 
     @classmethod
     def settings_customise_sources(
