@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     stripe_webhook_secret: SecretStr | None = None
     stripe_webhook_tolerance_seconds: int = Field(300, ge=1)
     time_card_activation_limit: str = "10/hour"
+    # Timed sessions (live, voice, phone; docs/adr/0800): the most session time one session
+    # may hold when its caller names no cap, and how long a hold lives without a heartbeat.
+    timed_session_cap_seconds: int = Field(4 * 3600, ge=1, le=7 * 86400)
+    timed_session_grace_seconds: int = Field(600, ge=10, le=86400)
 
     # Telephony (docs/telephony.md): "simulated" walks calls through their steps offline;
     # "twilio" places them through the Twilio SDK and takes Twilio's signed webhooks.
@@ -130,6 +134,17 @@ class Settings(BaseSettings):
     )
     telephony_simulated_call_seconds: int = Field(
         42, ge=0, description="Simulated provider: how long an answered call lasts."
+    )
+    telephony_sms_from_number: str | None = Field(
+        None, description="The number texts come from (default: the calls' caller id)."
+    )
+    telephony_sms_help_text: str = Field(
+        "Voxbase texts on behalf of its users. Reply STOP to opt out, START to opt back in.",
+        max_length=320,
+        description="The answer to HELP/INFO.",
+    )
+    telephony_sms_reply_engine: Literal["template", "llm"] = Field(
+        "template", description="AI replies to texts: offline template, or the VOXBASE_LLM_* API."
     )
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
