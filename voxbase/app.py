@@ -14,6 +14,7 @@ from voxbase import __version__
 from voxbase.accounts import api as accounts_api
 from voxbase.accounts.principals import PrincipalCache, listen_redis
 from voxbase.accounts.service import AuthKit
+from voxbase.admin import api as admin_api
 from voxbase.assistants import api as assistants_api
 from voxbase.audit import api as audit_api
 from voxbase.audit.logsink import SystemLogHandler, install, uninstall
@@ -49,6 +50,7 @@ MODULE_ROUTERS = [
     *knowledge_api.routers,
     *teams_api.routers,
     *privacy_api.routers,
+    *admin_api.routers,
     *telephony_api.routers,
 ]
 
