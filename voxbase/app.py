@@ -20,7 +20,7 @@ from voxbase.audit import api as audit_api
 from voxbase.audit.logsink import SystemLogHandler, install, uninstall
 from voxbase.billing import api as billing_api
 from voxbase.conversations import api as conversations_api
-from voxbase.core import background, jobs, ops
+from voxbase.core import background, extras, jobs, ops
 from voxbase.core.bodies import MIB, BodyLimits
 from voxbase.core.config import Settings, get_settings
 from voxbase.core.db import Database
@@ -111,6 +111,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         install(sink)
         sink_task = asyncio.create_task(sink.run(app.state.db), name="system-log-sink")
         app.state.system_logs = sink
+        extras.warn_missing(settings)  # after the sink: the note also lands in system_logs
         try:
             yield
         finally:

@@ -207,6 +207,7 @@ async def append_segments(
                     "ai_guidance",
                     Decimal(len(all_guidance)),
                     key=f"guidance:{all_guidance[0].segment_id}",
+                    conversation_id=row.id,
                 )
             except QuotaExceeded:  # out of AI guidance: the transcript goes in without chips
                 all_guidance, produced = [], {}

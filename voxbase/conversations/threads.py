@@ -82,12 +82,22 @@ async def create_conversation(
     await repository.add(session, row)
     reporter = usage.reporter()
     await reporter.consume(
-        session, user_id, "conversations", Decimal(1), key=f"conversation:{row.id}"
+        session,
+        user_id,
+        "conversations",
+        Decimal(1),
+        key=f"conversation:{row.id}",
+        conversation_id=row.id,
     )
     channel_meter = CHANNEL_METERS.get(data.channel)
     if count_channel and channel_meter is not None:
         await reporter.consume(
-            session, user_id, channel_meter, Decimal(1), key=f"conversation:{row.id}:channel"
+            session,
+            user_id,
+            channel_meter,
+            Decimal(1),
+            key=f"conversation:{row.id}:channel",
+            conversation_id=row.id,
         )
     await audit.record(
         session,
@@ -230,12 +240,22 @@ async def append_message(
     reporter = usage.reporter()
     for message in messages:  # one event per message: right for `sum` and `count` meters
         await reporter.consume(
-            session, row.user_id, "messages", Decimal(1), key=f"message:{message.id}"
+            session,
+            row.user_id,
+            "messages",
+            Decimal(1),
+            key=f"message:{message.id}",
+            conversation_id=row.id,
         )
     tokens = sum((m.prompt_tokens or 0) + (m.completion_tokens or 0) for m in messages)
     if tokens:
         await reporter.consume(
-            session, row.user_id, "tokens", Decimal(tokens), key=f"tokens:{messages[0].id}"
+            session,
+            row.user_id,
+            "tokens",
+            Decimal(tokens),
+            key=f"tokens:{messages[0].id}",
+            conversation_id=row.id,
         )
     return MessageBatch(items=[MessageOut.model_validate(m) for m in messages])
 
