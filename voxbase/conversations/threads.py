@@ -33,7 +33,7 @@ from voxbase.core.errors import Conflict
 from voxbase.core.ids import new_id
 from voxbase.core.pagination import Page, page_of
 from voxbase.core.principal import Principal
-from voxbase.privacy import service as privacy
+from voxbase.privacy import consents
 from voxbase.privacy.schemas import Purpose
 
 # Conversations -------------------------------------------------------------------------------
@@ -153,7 +153,7 @@ async def update_conversation(
     before = audit.snapshot(row, FIELDS)
     changes = data.model_dump(exclude_unset=True)
     if changes.get("audio_url") is not None:
-        await privacy.require_consent(session, row.user_id, Purpose.RECORDING)
+        await consents.require_consent(session, row.user_id, Purpose.RECORDING)
     if "status" in changes and changes["status"] is not None:
         target = changes["status"]
         if (

@@ -109,7 +109,6 @@ def cost_minutes(clocked: TimedSessionOut | None, duration_seconds: int) -> int:
     return math.ceil(duration_seconds / 60) if duration_seconds else 0
 
 
-
 async def on_timed_ended(session: AsyncSession, payload: dict[str, Any]) -> None:
     """A conversation's paid clock lapsed: end the conversation too, in a job of its own (the
     lapse happens under another request's balance lock; closing here could invert locks)."""
