@@ -13,6 +13,7 @@ MODEL_MODULES = (
     "voxbase.conversations.models",
     "voxbase.knowledge.models",
     "voxbase.teams.models",
+    "voxbase.webhooks.models",
     "voxbase.core.idempotency",
 )
 
@@ -38,6 +39,7 @@ TASK_MODULES: tuple[str, ...] = (
     "voxbase.conversations.tasks",
     "voxbase.knowledge.tasks",
     "voxbase.core.tasks",
+    "voxbase.webhooks.tasks",
 )
 
 
