@@ -66,6 +66,7 @@ def make_settings(
         "register_limit_per_ip": "10000/minute",
         "login_limit_per_ip": "10000/minute",
         "reset_limit_per_ip": "10000/minute",
+        "telephony_simulated_step_seconds": 0,
     }
     values.update(overrides)
     return Settings(**values)

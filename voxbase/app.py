@@ -34,6 +34,7 @@ from voxbase.providers.email import email_sender
 from voxbase.providers.oidc import OidcVerifier
 from voxbase.providers.payments import payment_provider
 from voxbase.teams import api as teams_api
+from voxbase.telephony import api as telephony_api
 from voxbase.webhooks import api as webhooks_api
 
 MODULE_ROUTERS = [
@@ -45,6 +46,7 @@ MODULE_ROUTERS = [
     *conversations_api.routers,
     *knowledge_api.routers,
     *teams_api.routers,
+    *telephony_api.routers,
     *webhooks_api.routers,
 ]
 

@@ -1,10 +1,13 @@
-"""The `voxbase` command: serve, database migrations, user administration."""
+"""The `voxbase` command: serve, database migrations and backups, user administration."""
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
@@ -17,7 +20,7 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
-db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations, backup and restore.", no_args_is_help=True)
 users_app = typer.Typer(help="User administration.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
@@ -49,13 +52,17 @@ def _migrate(settings: Settings) -> None:
         except Exception as exc:
             _fail(f"could not migrate {_safe_url(url)}: {exc}")
     console.print(f"[green]✓[/] database is at the latest revision ({_safe_url(url)})")
-    installed = asyncio.run(_install_profile_data(settings))
-    console.print(f"[green]✓[/] profile {settings.profile!r}: {installed} system templates")
+    templates, prompts = asyncio.run(_install_profile_data(settings))
+    console.print(
+        f"[green]✓[/] profile {settings.profile!r}: {templates} system templates, "
+        f"{prompts} system prompts"
+    )
 
 
-async def _install_profile_data(settings: Settings) -> int:
-    """What the profile puts in the database (system templates), once, after migrating."""
-    from voxbase.assistants.service import install_profile_templates
+async def _install_profile_data(settings: Settings) -> tuple[int, int]:
+    """What the profile puts in the database (system templates and prompts), once, after
+    migrating."""
+    from voxbase.assistants.service import install_profile_prompts, install_profile_templates
     from voxbase.core.db import Database, unit_of_work
     from voxbase.profiles import install_from_settings
 
@@ -66,7 +73,9 @@ async def _install_profile_data(settings: Settings) -> int:
     db = Database(settings.resolved_database_url)
     try:
         async with unit_of_work(db) as session:
-            return len(await install_profile_templates(session))
+            templates = await install_profile_templates(session)
+            prompts = await install_profile_prompts(session)
+            return len(templates), len(prompts)
     finally:
         await db.dispose()
 
@@ -167,6 +176,53 @@ def db_current() -> None:
     typer.echo(f"current: {', '.join(sorted(current)) or '(empty database)'}")
     typer.echo(f"heads:   {', '.join(sorted(heads))}")
     console.print(state)
+
+
+@db_app.command("backup")
+def db_backup(
+    file: Annotated[Path, typer.Argument(help="Where to write the backup")],
+) -> None:
+    """Write a consistent copy of the whole database to FILE (safe while serving)."""
+    from voxbase.privacy.backup import BackupError, backup
+
+    url = _settings().resolved_database_url
+    try:
+        with _page_progress("Backing up") as progress:
+            result = backup(url, file, progress)
+    except BackupError as exc:
+        _fail(str(exc))
+    size = result.size_bytes / 1_000_000
+    console.print(f"[green]✓[/] {_safe_url(url)} backed up to {result.path} ({size:.1f} MB)")
+
+
+@db_app.command("restore")
+def db_restore(
+    file: Annotated[Path, typer.Argument(help="A backup written by `voxbase db backup`")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+) -> None:
+    """Replace the database's content with FILE. Stop the service first."""
+    from voxbase.privacy.backup import BackupError, restore
+
+    url = _settings().resolved_database_url
+    if not yes:
+        typer.confirm(f"Replace everything in {_safe_url(url)} with {file}?", abort=True)
+    try:
+        with _page_progress("Restoring") as progress:
+            restore(url, file, progress)
+    except BackupError as exc:
+        _fail(str(exc))
+    console.print(f"[green]✓[/] {_safe_url(url)} restored from {file}")
+
+
+@contextmanager
+def _page_progress(verb: str) -> Iterator[Callable[[int, int], None]]:
+    """A Rich progress bar fed with (done, total) pages; a spinner until the total is known."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn(f"{verb}…"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(verb, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 @users_app.command("create-admin")

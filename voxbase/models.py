@@ -13,6 +13,7 @@ MODEL_MODULES = (
     "voxbase.conversations.models",
     "voxbase.knowledge.models",
     "voxbase.teams.models",
+    "voxbase.telephony.models",
     "voxbase.webhooks.models",
     "voxbase.core.idempotency",
 )
@@ -38,6 +39,7 @@ TASK_MODULES: tuple[str, ...] = (
     "voxbase.billing.tasks",
     "voxbase.conversations.tasks",
     "voxbase.knowledge.tasks",
+    "voxbase.telephony.tasks",
     "voxbase.core.tasks",
     "voxbase.webhooks.tasks",
 )

@@ -109,6 +109,12 @@ async def test_time_card_paid_through_stripe(stripe_app, client, fake_stripe, ma
         assert replay.json()["status"] == "duplicate"
         payments = (await user.get("/v1/me/payments")).json()["items"]
         assert [(p["status"], p["amount"]) for p in payments] == [("completed", 999)]
+        # Seed 003 payment_history.metadata: the intent's metadata and the card it bought.
+        assert payments[0]["metadata"] == {
+            "invoice_id": bought["invoice"]["id"],
+            "time_card_id": bought["card"]["id"],
+        }
+        assert (payments[0]["method"], payments[0]["provider_payment_id"]) == ("stripe", intent_id)
         assert (await user.get(f"/v1/me/invoices/{bought['invoice']['id']}")).json()[
             "status"
         ] == "paid"

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Table
+from sqlalchemy import Table, Uuid
 
 from voxbase.core.db import Base
 from voxbase.core.privacy import Custom, Delete, NoPersonalData, Pseudonymise, Rule, registry
@@ -41,6 +41,13 @@ def _points_at_users(table: Table, name: str) -> bool:
     return any(fk.column.table.name == "users" for fk in table.c[name].foreign_keys)
 
 
+def _is_pointer(table: Table, name: str) -> bool:
+    """Named like a person's id and typed like one (ids are UUIDs: `calls.answered_by` is a
+    classification word, not a person), or a foreign key to users."""
+    typed = isinstance(table.c[name].type, Uuid)
+    return (typed and bool(POINTER.match(name))) or _points_at_users(table, name)
+
+
 def _where_to_declare(model: type) -> tuple[str, str]:
     module = model.__module__
     package, _, leaf = module.rpartition(".")
@@ -57,9 +64,7 @@ def _missing_rule_message(table: Table) -> str:
     name = model.__name__ if model else "<Model>"
     module = model.__module__ if model else "<module>"
     path, note = _where_to_declare(model) if model else ("<module>/privacy.py", "")
-    pointers = [
-        c.name for c in table.columns if POINTER.match(c.name) or _points_at_users(table, c.name)
-    ]
+    pointers = [c.name for c in table.columns if _is_pointer(table, c.name)]
     subject = pointers[0] if pointers else "user_id"
     return f"""
 Table {table.name!r} (model {name} in {module}) has no privacy rule.
@@ -102,9 +107,7 @@ def test_no_rule_for_a_table_that_does_not_exist() -> None:
 
 
 def _problems(table: Table, entry: Rule | NoPersonalData) -> list[str]:
-    pointers = {
-        c.name for c in table.columns if POINTER.match(c.name) or _points_at_users(table, c.name)
-    }
+    pointers = {c.name for c in table.columns if _is_pointer(table, c.name)}
     attributes = {c.name for c in table.columns if ATTRIBUTE.match(c.name)}
     if isinstance(entry, NoPersonalData):
         found = sorted(pointers | attributes)

@@ -1,16 +1,27 @@
-"""Templates routes: /v1/templates."""
+"""Templates and prompts routes: /v1/templates, /v1/prompts."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from voxbase.accounts.deps import require_scope
 from voxbase.accounts.permissions import Scope
+from voxbase.assistants import prompts as prompt_service
 from voxbase.assistants import service
-from voxbase.assistants.schemas import TemplateCreate, TemplateOut, TemplateUpdate
+from voxbase.assistants.schemas import (
+    PromptCreate,
+    PromptOut,
+    PromptRender,
+    PromptUpdate,
+    PromptVersionOut,
+    RenderedPrompt,
+    TemplateCreate,
+    TemplateOut,
+    TemplateUpdate,
+)
 from voxbase.core.errors import problem_responses
 from voxbase.core.http import DbSession
 from voxbase.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
@@ -76,4 +87,94 @@ async def delete_template(
     return Response(status_code=204)
 
 
-routers = [templates]
+prompts = APIRouter(
+    prefix="/v1/prompts", tags=["prompts"], responses=problem_responses(401, 403, 422)
+)
+
+
+@prompts.post("", status_code=201, response_model=PromptOut)
+async def create_prompt(data: PromptCreate, session: DbSession, principal: Writer) -> PromptOut:
+    """A prompt of your own, or a system prompt every user sees (`is_system`, administrators).
+
+    Where the profile sells `custom_prompts`, your own prompts need a plan that includes it."""
+    return await prompt_service.create_prompt(session, principal, data)
+
+
+@prompts.get("", response_model=Page[PromptOut])
+async def list_prompts(
+    session: DbSession,
+    principal: Reader,
+    kind: Literal["system", "mine"] | None = None,
+    active: bool | None = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[PromptOut]:
+    """System prompts and your own, newest first."""
+    return await prompt_service.list_prompts(
+        session, principal, kind=kind, active=active, cursor=cursor, limit=limit
+    )
+
+
+@prompts.get("/{prompt_id}", response_model=PromptOut, responses=problem_responses(404))
+async def get_prompt(prompt_id: uuid.UUID, session: DbSession, principal: Reader) -> PromptOut:
+    return await prompt_service.get_prompt(session, principal, prompt_id)
+
+
+@prompts.patch("/{prompt_id}", response_model=PromptOut, responses=problem_responses(404))
+async def update_prompt(
+    prompt_id: uuid.UUID, data: PromptUpdate, session: DbSession, principal: Writer
+) -> PromptOut:
+    """A change of name, description, content, personality or tone makes a new version."""
+    return await prompt_service.update_prompt(session, principal, prompt_id, data)
+
+
+@prompts.delete("/{prompt_id}", status_code=204, responses=problem_responses(404))
+async def delete_prompt(prompt_id: uuid.UUID, session: DbSession, principal: Writer) -> Response:
+    await prompt_service.delete_prompt(session, principal, prompt_id)
+    return Response(status_code=204)
+
+
+@prompts.get(
+    "/{prompt_id}/versions",
+    response_model=Page[PromptVersionOut],
+    responses=problem_responses(404),
+)
+async def list_prompt_versions(
+    prompt_id: uuid.UUID,
+    session: DbSession,
+    principal: Reader,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[PromptVersionOut]:
+    """Every version, newest (the current one) first."""
+    return await prompt_service.list_versions(
+        session, principal, prompt_id, cursor=cursor, limit=limit
+    )
+
+
+@prompts.post(
+    "/{prompt_id}/versions/{version}/restore",
+    response_model=PromptOut,
+    responses=problem_responses(404),
+)
+async def restore_prompt_version(
+    prompt_id: uuid.UUID,
+    version: Annotated[int, Path(ge=1, le=2_000_000_000)],
+    session: DbSession,
+    principal: Writer,
+) -> PromptOut:
+    """Make an earlier version's text current again, as a new version (history is kept)."""
+    return await prompt_service.restore_version(session, principal, prompt_id, version)
+
+
+@prompts.post(
+    "/{prompt_id}/render", response_model=RenderedPrompt, responses=problem_responses(404)
+)
+async def render_prompt(
+    prompt_id: uuid.UUID, data: PromptRender, session: DbSession, principal: Reader
+) -> RenderedPrompt:
+    """The content with each `{{name}}` replaced; a variable without a value is a 422."""
+    return await prompt_service.render_prompt(session, principal, prompt_id, data)
+
+
+routers = [templates, prompts]

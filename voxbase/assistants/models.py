@@ -1,8 +1,11 @@
-"""Assistant building blocks owned by this module: conversation templates (seed 001 templates).
+"""Assistant building blocks owned by this module: conversation templates (seed 001
+templates) and the prompt library with its versions (seed 000 prompts).
 
 A template carries the guidance cue set the offline engine matches against final transcript
 segments, the context instructions given to an LLM engine and the summary template.
-System templates (user_id NULL, is_system) come from the product profile.
+A prompt is content with `{{variables}}`, a personality and a tone; every edit adds a row to
+`prompt_versions`, so earlier versions can be listed and restored.
+System templates and prompts (user_id NULL, is_system) come from the product profile.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from voxbase.core.db import Model, SoftDeleteMixin
@@ -34,3 +37,37 @@ class Template(SoftDeleteMixin, Model):
     usage_count: Mapped[int] = mapped_column(default=0)
     last_used_at: Mapped[datetime | None]
     is_active: Mapped[bool] = mapped_column(default=True)
+
+
+class Prompt(SoftDeleteMixin, Model):
+    __tablename__ = "prompts"
+
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    is_system: Mapped[bool] = mapped_column(default=False, index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    content: Mapped[str] = mapped_column(Text)
+    personality: Mapped[str | None] = mapped_column(String(50))
+    tone: Mapped[str | None] = mapped_column(String(50))
+    is_active: Mapped[bool] = mapped_column(default=True, index=True)
+    # The number of the current version (the newest `prompt_versions` row).
+    version: Mapped[int] = mapped_column(default=1)
+
+
+class PromptVersion(Model):
+    """One state of a prompt's text fields; the newest row is the prompt's current state."""
+
+    __tablename__ = "prompt_versions"
+    __table_args__ = (UniqueConstraint("prompt_id", "version"),)
+
+    prompt_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("prompts.id", ondelete="CASCADE"))
+    version: Mapped[int]
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    content: Mapped[str] = mapped_column(Text)
+    personality: Mapped[str | None] = mapped_column(String(50))
+    tone: Mapped[str | None] = mapped_column(String(50))
+    # Set when this version was made by restoring an earlier one.
+    restored_from: Mapped[int | None]

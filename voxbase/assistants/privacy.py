@@ -1,15 +1,14 @@
 """What the assistants tables hold about a person (the privacy registry; see
-voxbase/core/privacy.py). System templates (no user) are nobody's."""
+voxbase/core/privacy.py). System templates and prompts (no user) are nobody's; a prompt's
+versions belong to whoever owns the prompt and go with it."""
 
 from __future__ import annotations
 
-from voxbase.assistants.models import Template
+from voxbase.assistants.models import Prompt, PromptVersion, Template
 from voxbase.core.privacy import DELETE, Retention, registry
 
-registry.table(
-    Template,
-    subject="user_id",
-    export="templates",
-    erase=DELETE,
-    retention=Retention("deleted_items", after="deleted_at"),
-)
+DELETED = Retention("deleted_items", after="deleted_at")
+
+registry.table(Template, subject="user_id", export="templates", erase=DELETE, retention=DELETED)
+registry.table(Prompt, subject="user_id", export="prompts", erase=DELETE, retention=DELETED)
+registry.table(PromptVersion, parent=("prompt_id", Prompt), export="prompt_versions", erase=DELETE)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxbase.assistants.models import Template
+from voxbase.assistants.models import Prompt, PromptVersion, Template
 from voxbase.core import clock
 from voxbase.core.pagination import paginate_newest_first
 
@@ -75,3 +75,69 @@ async def count_use(session: AsyncSession, template_id: uuid.UUID) -> None:
         .values(usage_count=Template.usage_count + 1, last_used_at=clock.now())
         .execution_options(synchronize_session=False)
     )
+
+
+# --- prompts --------------------------------------------------------------------------------
+
+
+def _prompt_visible_to(user_id: uuid.UUID | None) -> ColumnElement[bool]:
+    return or_(Prompt.is_system.is_(True), Prompt.user_id == user_id)
+
+
+async def get_prompt(
+    session: AsyncSession, prompt_id: uuid.UUID, user_id: uuid.UUID | None, *, lock: bool = False
+) -> Prompt | None:
+    """A prompt the user may see (theirs or a system one); `lock` takes its row for an edit."""
+    query = select(Prompt).where(
+        Prompt.id == prompt_id, Prompt.deleted_at.is_(None), _prompt_visible_to(user_id)
+    )
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def list_prompts(
+    session: AsyncSession,
+    user_id: uuid.UUID | None,
+    *,
+    kind: str | None,
+    active: bool | None,
+    cursor: str | None,
+    limit: int,
+) -> Sequence[Prompt]:
+    query = select(Prompt).where(Prompt.deleted_at.is_(None), _prompt_visible_to(user_id))
+    if kind == "system":
+        query = query.where(Prompt.is_system.is_(True))
+    elif kind == "mine":
+        query = query.where(Prompt.user_id == user_id)
+    if active is not None:
+        query = query.where(Prompt.is_active.is_(active))
+    query = paginate_newest_first(query, Prompt.created_at, Prompt.id, cursor, limit)
+    return (await session.execute(query)).scalars().all()
+
+
+async def system_prompt_by_name(session: AsyncSession, name: str) -> Prompt | None:
+    query = select(Prompt).where(
+        Prompt.is_system.is_(True), Prompt.name == name, Prompt.deleted_at.is_(None)
+    )
+    return (await session.execute(query.limit(1))).scalar_one_or_none()
+
+
+async def prompt_versions(
+    session: AsyncSession, prompt_id: uuid.UUID, *, before: int | None, limit: int
+) -> Sequence[PromptVersion]:
+    """Newest first; one extra row tells whether there is another page."""
+    query = select(PromptVersion).where(PromptVersion.prompt_id == prompt_id)
+    if before is not None:
+        query = query.where(PromptVersion.version < before)
+    query = query.order_by(PromptVersion.version.desc()).limit(limit + 1)
+    return (await session.execute(query)).scalars().all()
+
+
+async def prompt_version(
+    session: AsyncSession, prompt_id: uuid.UUID, version: int
+) -> PromptVersion | None:
+    query = select(PromptVersion).where(
+        PromptVersion.prompt_id == prompt_id, PromptVersion.version == version
+    )
+    return (await session.execute(query)).scalar_one_or_none()

@@ -1,12 +1,22 @@
-"""Request and response models of the templates API."""
+"""Request and response models of the templates and prompts APIs."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    computed_field,
+    model_validator,
+)
+
+from voxbase.core.schemas import Input
 
 GuidanceType = Literal["ask", "clarify", "avoid", "suggest", "warn"]
 ConversationType = Annotated[
@@ -71,3 +81,108 @@ class TemplateOut(BaseModel):
     last_used_at: datetime | None
     created_at: datetime
     updated_at: datetime
+
+
+# --- prompts (seed 000) ---------------------------------------------------------------------
+
+PromptText = Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
+Label = Annotated[str, StringConstraints(min_length=1, max_length=50, strip_whitespace=True)]
+VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]{0,63})\s*\}\}")
+
+
+def variables_of(content: str) -> list[str]:
+    """The `{{name}}` placeholders of a prompt, in order of first appearance."""
+    return list(dict.fromkeys(VARIABLE.findall(content)))
+
+
+class _NoNulls(Input):
+    """A PATCH body: absent fields stay as they are; `null` only for fields that may be empty."""
+
+    _required: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> Self:
+        nulls = [
+            n for n in self._required if n in self.model_fields_set and getattr(self, n) is None
+        ]
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)} may not be null")
+        return self
+
+
+class PromptCreate(Input):
+    name: Name
+    description: LongText | None = None
+    content: PromptText = Field(description="The prompt text; `{{name}}` marks a variable.")
+    personality: Label | None = Field(None, examples=["friendly"])
+    tone: Label | None = Field(None, examples=["concise"])
+    is_active: bool = True
+    is_system: bool = Field(
+        False, description="A system prompt every user sees (administrators only)."
+    )
+
+
+class PromptUpdate(_NoNulls):
+    """Changing name, description, content, personality or tone makes a new version."""
+
+    _required = ("name", "content", "is_active")
+
+    name: Name | None = None
+    description: LongText | None = None
+    content: PromptText | None = None
+    personality: Label | None = None
+    tone: Label | None = None
+    is_active: bool | None = None
+
+
+class PromptOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    user_id: uuid.UUID | None
+    is_system: bool
+    name: str
+    description: str | None
+    content: str
+    personality: str | None
+    tone: str | None
+    is_active: bool
+    version: int = Field(description="The number of the current version.")
+    created_at: datetime
+    updated_at: datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def variables(self) -> list[str]:
+        """The `{{name}}` placeholders of the content, in order."""
+        return variables_of(self.content)
+
+
+class PromptVersionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    version: int
+    name: str
+    description: str | None
+    content: str
+    personality: str | None
+    tone: str | None
+    restored_from: int | None = Field(description="The version this one restored, if any.")
+    created_at: datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def variables(self) -> list[str]:
+        return variables_of(self.content)
+
+
+class PromptRender(Input):
+    variables: dict[Annotated[str, StringConstraints(max_length=64)], PromptText] = Field(
+        default_factory=dict, max_length=200
+    )
+
+
+class RenderedPrompt(BaseModel):
+    content: str
+    version: int
+    unused: list[str] = Field(description="Variables given that the prompt does not use.")

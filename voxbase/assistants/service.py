@@ -1,4 +1,6 @@
-"""Template rules: who sees and changes which template, usage counting, system templates."""
+"""Assistants rules. Templates live here (who sees and changes which template, usage
+counting, system templates); prompts in `prompts`. This module is the public face: other
+modules call the functions re-exported here."""
 
 from __future__ import annotations
 
@@ -7,8 +9,10 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxbase.assistants import repository
+from voxbase.assistants import access, repository
 from voxbase.assistants.models import Template
+from voxbase.assistants.prompts import get_prompt as get_prompt
+from voxbase.assistants.prompts import install_profile_prompts as install_profile_prompts
 from voxbase.assistants.schemas import TemplateCreate, TemplateOut, TemplateUpdate
 from voxbase.audit import service as audit
 from voxbase.core import clock
@@ -68,11 +72,7 @@ async def _visible(session: AsyncSession, principal: Principal, template_id: uui
 async def _owned(session: AsyncSession, principal: Principal, template_id: uuid.UUID) -> Template:
     row = await _visible(session, principal, template_id)
     if row.user_id != principal.user_id:
-        if (
-            row.is_system
-            and principal.role in ("admin", "super_admin")
-            and principal.kind == "user"
-        ):
+        if row.is_system and access.manages_system(principal):
             return row
         raise Forbidden("Only the template's owner may change it; copy it to customise it.")
     return row

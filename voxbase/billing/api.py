@@ -302,7 +302,8 @@ async def admin_mark_paid(
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> InvoiceOut:
-    """The manual provider: record an offline payment of an open invoice."""
+    """Record a payment made outside Voxbase: its method (stripe, paypal, crypto, manual), a
+    reference and metadata, all returned by `GET /v1/me/payments`."""
     return await idempotent(
         session,
         principal,
@@ -310,7 +311,7 @@ async def admin_mark_paid(
         "POST /v1/admin/invoices/{invoice_id}/mark-paid",
         {"invoice_id": str(invoice_id), **data.model_dump(mode="json")},
         InvoiceOut,
-        lambda: service.admin_mark_paid(session, principal, invoice_id, data.reference),
+        lambda: service.admin_mark_paid(session, principal, invoice_id, data),
         response,
     )
 

@@ -181,6 +181,13 @@ class Payment(Model):
     completed_at: Mapped[datetime | None]
     refunded_at: Mapped[datetime | None]
     description: Mapped[str | None] = mapped_column(String(255))
+    # What identifies the payment outside Voxbase: a bank transfer id, a PayPal or chain
+    # transaction id, a receipt number (seed 000 transactions, recorded by an admin).
+    reference: Mapped[str | None] = mapped_column(String(255))
+    # Seed 003 payment_history.metadata: the provider's metadata (Stripe's intent metadata),
+    # what the payment bought (time_card_id) and what an admin added. `metadata` is reserved
+    # on SQLAlchemy models, so the attribute is `meta` over a column named `metadata`.
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
 
 
 class WebhookEvent(Model):

@@ -69,9 +69,12 @@ registry.table(
 registry.table(
     Payment,
     subject="user_id",
-    mentions=("description", "failure_reason"),
+    mentions=("description", "failure_reason", "reference", "metadata"),
     export="payments",
-    erase=Pseudonymise(BOOKKEEPING, columns={"description": MENTIONS}),
+    erase=Pseudonymise(
+        BOOKKEEPING,
+        columns={"description": MENTIONS, "reference": MENTIONS, "metadata": MENTIONS},
+    ),
     retention=Retention("billing_records"),
 )
 # Provider events are found by the ids they carry (the provider's customer id): the row stays

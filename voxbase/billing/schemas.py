@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints
 
+from voxbase.core.schemas import Input
 from voxbase.metering.schemas import CreditGrantOut
 
 PlanKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
@@ -17,6 +18,11 @@ Interval = Literal["month", "year"]
 SubscriptionStatus = Literal[
     "trialing", "active", "past_due", "canceled", "expired", "incomplete", "unpaid"
 ]
+PaymentMethod = Literal["stripe", "paypal", "crypto", "manual"]  # seed 000 + offline
+# Free-form facts about a payment (seed 003 payment_history.metadata), bounded like Stripe's.
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+MetadataValue = Annotated[str, StringConstraints(max_length=500)] | int | float | bool
+PaymentMetadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=50)]
 MinorUnits = Annotated[int, Field(ge=0, le=10**12, description="Integer minor units (cents)")]
 Limit = Annotated[Decimal, Field(ge=-1, le=Decimal("1e12"), description="-1 unlimited, 0 none")]
 
@@ -153,10 +159,14 @@ class PaymentOut(BaseModel):
     invoice_id: uuid.UUID | None
     amount: int
     currency: str
-    method: Literal["stripe", "paypal", "crypto", "manual"]
+    method: PaymentMethod
     status: Literal["pending", "completed", "failed", "refunded"]
     provider: str
     provider_payment_id: str | None
+    reference: str | None
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, validation_alias=AliasChoices("meta", "metadata")
+    )
     failure_reason: str | None
     completed_at: datetime | None
     refunded_at: datetime | None
@@ -231,8 +241,16 @@ class RefundOut(BaseModel):
     currency: str
 
 
-class MarkPaid(BaseModel):
-    reference: str | None = Field(None, max_length=255, description="Bank transfer id, receipt...")
+class MarkPaid(Input):
+    method: PaymentMethod = Field(
+        "manual", description="How the money came in (seed 000: stripe, paypal, crypto; manual)."
+    )
+    reference: str | None = Field(
+        None, max_length=255, description="Bank transfer id, PayPal or chain transaction id..."
+    )
+    metadata: PaymentMetadata = Field(
+        default_factory=dict, description="Kept with the payment, returned by /v1/me/payments."
+    )
 
 
 class RenewalRun(BaseModel):

@@ -34,6 +34,7 @@ from voxbase.billing.schemas import (
     BillingEventOut,
     InvoiceLineOut,
     InvoiceOut,
+    MarkPaid,
     PaymentOut,
     PlanChangeOut,
     PlanChangeResult,
@@ -923,8 +924,11 @@ async def settle_invoice(
     provider: str,
     provider_payment_id: str | None = None,
     reference: str | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> Payment | None:
-    """Mark an open invoice paid with a completed payment; releases what it paid for."""
+    """Mark an open invoice paid with a completed payment; releases what it paid for.
+
+    The payment keeps `metadata` (the provider's or the admin's) beside what it bought."""
     if invoice.status == "paid":
         return None
     if invoice.status != "open":
@@ -937,10 +941,15 @@ async def settle_invoice(
         if p.status == "pending"
         and (provider_payment_id is None or p.provider_payment_id == provider_payment_id)
     ]
+    lines = await repository.invoice_lines(session, [invoice.id])
+    cards = [line.reference for line in lines if line.kind == "time_card" and line.reference]
+    bought = {"time_card_id": cards[0]} if cards else {}
     if pending:
         payment = pending[0]
         payment.status, payment.completed_at, payment.method = "completed", now, method
         payment.provider = provider
+        payment.reference = reference or payment.reference
+        payment.meta = {**(payment.meta or {}), **bought, **(metadata or {})}
     else:
         payment = Payment(
             user_id=invoice.user_id,
@@ -952,7 +961,8 @@ async def settle_invoice(
             provider=provider,
             provider_payment_id=provider_payment_id,
             completed_at=now,
-            description=reference,
+            reference=reference,
+            meta={**bought, **(metadata or {})},
         )
         session.add(payment)
     invoice.status, invoice.amount_paid, invoice.paid_at = "paid", invoice.amount_due, now
@@ -964,9 +974,13 @@ async def settle_invoice(
         "invoice",
         invoice.id,
         before=before,
-        after=audit.snapshot(invoice, INVOICE_FIELDS),
+        after={
+            **audit.snapshot(invoice, INVOICE_FIELDS),
+            "payment_method": payment.method,
+            "payment_reference": payment.reference,
+        },
     )
-    for line in await repository.invoice_lines(session, [invoice.id]):
+    for line in lines:
         if line.kind == "time_card" and line.reference:
             await metering.mark_card_paid(session, actor, uuid.UUID(line.reference))
     if invoice.subscription_id is not None:
@@ -1009,14 +1023,21 @@ async def admin_list_invoices(
 
 
 async def admin_mark_paid(
-    session: AsyncSession, actor: Principal, invoice_id: uuid.UUID, reference: str | None
+    session: AsyncSession, actor: Principal, invoice_id: uuid.UUID, data: MarkPaid
 ) -> InvoiceOut:
-    """The manual provider: an admin records an offline payment."""
+    """The manual provider: an admin records a payment made outside Voxbase (a bank transfer,
+    PayPal, crypto, a Stripe payment link) with its method and reference."""
     invoice = await repository.get_invoice(session, invoice_id, lock=True)
     if invoice is None:
         raise NotFound("No such invoice.")
     await settle_invoice(
-        session, actor, invoice, method="manual", provider="manual", reference=reference
+        session,
+        actor,
+        invoice,
+        method=data.method,
+        provider="manual",
+        reference=data.reference,
+        metadata=data.metadata,
     )
     return await _invoice_view(session, invoice)
 

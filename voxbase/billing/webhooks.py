@@ -346,6 +346,7 @@ async def _invoice_paid(session: AsyncSession, obj: dict[str, Any], event_id: st
         method="stripe",
         provider="stripe",
         provider_payment_id=intent if isinstance(intent, str) else f"inv:{obj['id']}",
+        metadata=_metadata(obj),
     )
     return True
 
@@ -384,9 +385,21 @@ async def _intent_succeeded(session: AsyncSession, obj: dict[str, Any]) -> bool:
     if invoice is None or invoice.status not in ("open", "paid"):
         return False
     await service.settle_invoice(
-        session, SYSTEM, invoice, method="stripe", provider="stripe", provider_payment_id=intent_id
+        session,
+        SYSTEM,
+        invoice,
+        method="stripe",
+        provider="stripe",
+        provider_payment_id=intent_id,
+        metadata=_metadata(obj),
     )
     return True
+
+
+def _metadata(obj: dict[str, Any]) -> dict[str, Any]:
+    """The Stripe object's own metadata, kept on the payment (seed 003 payment_history)."""
+    metadata = obj.get("metadata")
+    return {str(k): v for k, v in metadata.items()} if isinstance(metadata, dict) else {}
 
 
 async def _intent_failed(session: AsyncSession, obj: dict[str, Any]) -> bool:

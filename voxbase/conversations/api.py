@@ -78,7 +78,9 @@ search_router = APIRouter(
 )
 
 
-@conversations.post("", status_code=201, response_model=ConversationOut, responses=NOT_FOUND)
+@conversations.post(
+    "", status_code=201, response_model=ConversationOut, responses=problem_responses(402, 404)
+)
 async def create_conversation(
     data: ConversationCreate, session: DbSession, principal: Writer
 ) -> ConversationOut:

@@ -36,9 +36,19 @@ from voxbase.core.principal import Principal
 # Conversations -------------------------------------------------------------------------------
 
 
+# Phone calls, texts and emails are what a Talking App-like plan sells (seed 002): a
+# conversation on those channels counts one of them, whichever route created it.
+CHANNEL_METERS = {"phone": "calls", "sms": "texts", "email": "emails"}
+
+
 async def create_conversation(
-    session: AsyncSession, principal: Principal, data: ConversationCreate
+    session: AsyncSession,
+    principal: Principal,
+    data: ConversationCreate,
+    *,
+    count_channel: bool = True,
 ) -> ConversationOut:
+    """`count_channel=False`: the caller (telephony) counts the channel's meter itself."""
     user_id = _user_id(principal)
     template: TemplateOut | None = None
     if data.template_id is not None:
@@ -61,9 +71,15 @@ async def create_conversation(
         last_activity_at=now,
     )
     await repository.add(session, row)
-    await usage.reporter().consume(
+    reporter = usage.reporter()
+    await reporter.consume(
         session, user_id, "conversations", Decimal(1), key=f"conversation:{row.id}"
     )
+    channel_meter = CHANNEL_METERS.get(data.channel)
+    if count_channel and channel_meter is not None:
+        await reporter.consume(
+            session, user_id, channel_meter, Decimal(1), key=f"conversation:{row.id}:channel"
+        )
     await audit.record(
         session,
         principal,

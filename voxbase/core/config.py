@@ -98,6 +98,28 @@ class Settings(BaseSettings):
     stripe_webhook_tolerance_seconds: int = Field(300, ge=1)
     time_card_activation_limit: str = "10/hour"
 
+    # Telephony (docs/telephony.md): "simulated" walks calls through their steps offline;
+    # "twilio" places them through the Twilio SDK and takes Twilio's signed webhooks.
+    telephony_provider: Literal["simulated", "twilio"] = "simulated"
+    telephony_from_number: str = Field(
+        "+15005550006", description="The caller id calls are placed from (E.164)."
+    )
+    telephony_default_region: str = Field(
+        "US", description="Region assumed for numbers given without a +country code."
+    )
+    telephony_media_stream_url: str | None = Field(
+        None, description="wss:// URL of the voice agent the answered call is connected to."
+    )
+    telephony_simulated_step_seconds: float = Field(
+        1.0, ge=0, le=60, description="Simulated provider: seconds between a call's steps."
+    )
+    telephony_simulated_call_seconds: int = Field(
+        42, ge=0, description="Simulated provider: how long an answered call lasts."
+    )
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_api_base: str | None = Field(None, description="Override (tests: a local server).")
+
     # Redis (rate limits, realtime fan-out, jobs) when configured
     redis_url: str | None = None
 
@@ -196,6 +218,17 @@ class Settings(BaseSettings):
         if self.payment_provider == "stripe" and self.stripe_api_key is None:
             raise ValueError(
                 "VOXBASE_STRIPE_API_KEY must be set when VOXBASE_PAYMENT_PROVIDER is stripe"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _twilio_configured(self) -> Settings:
+        if self.telephony_provider == "twilio" and not (
+            self.twilio_account_sid and self.twilio_auth_token
+        ):
+            raise ValueError(
+                "VOXBASE_TWILIO_ACCOUNT_SID and VOXBASE_TWILIO_AUTH_TOKEN must be set when "
+                "VOXBASE_TELEPHONY_PROVIDER is twilio"
             )
         return self
 

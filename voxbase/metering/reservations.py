@@ -49,8 +49,11 @@ async def reserve(
     With an idempotency key, a retry returns the first hold instead of holding twice.
     """
     meter = _meter(meter_key)
-    if meter.aggregation != "sum":
-        raise InvalidInput("Only summed meters (minutes, seconds, tokens) take reservations.")
+    if meter.aggregation == "max":
+        raise InvalidInput("Peak (max) meters take no reservations.")
+    if meter.aggregation == "count" and quantity != 1:
+        # A counted meter holds one unit: a call placed, kept if it connects (ADR 0701).
+        raise InvalidInput("A hold on a counted meter is one unit.", field="quantity")
     row = await _locked_balance(session, subject, meter.key)
     if idempotency_key:
         first = await repository.reservation_by_key(

@@ -115,6 +115,11 @@ class Profile(_Strict):
         description="System templates (assistants.schemas.TemplateCreate fields), "
         "installed at start-up.",
     )
+    prompts: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="System prompts (assistants.schemas.PromptCreate fields), "
+        "installed at start-up.",
+    )
     retention: dict[str, str] = Field(
         default_factory=dict,
         description="Retention period per policy (voxbase/privacy/policies.py): 24h, 30d, "

@@ -1,0 +1,78 @@
+"""Telephony tables: a call's 1:1 detail beside its `phone` conversation, and its events.
+
+A call is a conversation (channel `phone`, owned by `conversations`); `calls` holds what only
+telephony knows: numbers, provider ids, the status derived from `call_events` (every provider
+callback stored once), step times, duration, answering-machine result, end reason, price.
+`conversation_id` points at the conversation without a foreign key (ADR 0001: cross-module
+foreign keys point only at users).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from voxbase.core.db import Model
+
+
+class Call(Model):
+    __tablename__ = "calls"
+    __table_args__ = (
+        UniqueConstraint("conversation_id"),
+        UniqueConstraint("provider", "provider_call_sid"),
+        Index("ix_calls_user_id_created_at", "user_id", "created_at"),
+        Index("ix_calls_user_id_status", "user_id", "status"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    conversation_id: Mapped[uuid.UUID]
+    direction: Mapped[str] = mapped_column(String(8))  # outbound | inbound
+    from_number: Mapped[str] = mapped_column(String(16))  # E.164
+    to_number: Mapped[str] = mapped_column(String(16))  # E.164
+    topic: Mapped[str | None] = mapped_column(Text)
+    provider: Mapped[str] = mapped_column(String(16))  # simulated | twilio
+    provider_call_sid: Mapped[str | None] = mapped_column(String(64))
+    # initiating queued ringing answered | completed busy failed no-answer canceled
+    status: Mapped[str] = mapped_column(String(16), default="initiating")
+    initiated_at: Mapped[datetime]
+    queued_at: Mapped[datetime | None]
+    ringing_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
+    # human machine_start machine_end_beep machine_end_silence machine_end_other fax unknown
+    answered_by: Mapped[str | None] = mapped_column(String(24))
+    end_reason: Mapped[str | None] = mapped_column(String(64))
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    # What the provider charged, as it reports it (sub-cent precision), and its currency.
+    price: Mapped[Decimal | None] = mapped_column(Numeric(12, 6))
+    price_currency: Mapped[str | None] = mapped_column(String(3))
+    # The `calls` unit held when the call was placed: held → kept (connected) | released.
+    usage_reservation_id: Mapped[uuid.UUID | None]
+    usage_state: Mapped[str] = mapped_column(String(10), default="none")
+
+
+class CallEvent(Model):
+    """One provider callback (or a step Voxbase took), stored once."""
+
+    __tablename__ = "call_events"
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_call_sid", "event_key"),
+        Index("ix_call_events_call_id_created_at", "call_id", "created_at"),
+    )
+
+    call_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(16))
+    provider_call_sid: Mapped[str] = mapped_column(String(64))
+    event_key: Mapped[str] = mapped_column(String(64))  # status:<sequence>, amd:<result>, ...
+    kind: Mapped[str] = mapped_column(String(16))  # status | amd | request
+    status: Mapped[str | None] = mapped_column(String(16))
+    answered_by: Mapped[str | None] = mapped_column(String(24))
+    sequence: Mapped[int | None] = mapped_column(Integer)
+    occurred_at: Mapped[datetime]
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -1,0 +1,77 @@
+"""Every query of the telephony tables."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxbase.core.pagination import paginate_newest_first
+from voxbase.telephony.models import Call, CallEvent
+
+
+async def add(session: AsyncSession, row: object) -> None:
+    session.add(row)
+    await session.flush()
+
+
+async def insert_if_absent(session: AsyncSession, row: object) -> bool:
+    """Store a row unless a unique key already has it (a replayed callback): False then."""
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+        return True
+    except IntegrityError:
+        return False
+
+
+async def get_call(
+    session: AsyncSession,
+    call_id: uuid.UUID,
+    user_id: uuid.UUID | None = None,
+    *,
+    lock: bool = False,
+) -> Call | None:
+    query = select(Call).where(Call.id == call_id)
+    if user_id is not None:
+        query = query.where(Call.user_id == user_id)
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def call_by_sid(
+    session: AsyncSession, provider: str, sid: str, *, lock: bool = False
+) -> Call | None:
+    query = select(Call).where(Call.provider == provider, Call.provider_call_sid == sid)
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def list_calls(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    status: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Sequence[Call]:
+    query = select(Call).where(Call.user_id == user_id)
+    if status:
+        query = query.where(Call.status == status)
+    query = paginate_newest_first(query, Call.created_at, Call.id, cursor, limit)
+    return (await session.execute(query)).scalars().all()
+
+
+async def events_of(session: AsyncSession, call_id: uuid.UUID) -> Sequence[CallEvent]:
+    query = (
+        select(CallEvent)
+        .where(CallEvent.call_id == call_id)
+        .order_by(CallEvent.occurred_at, CallEvent.created_at, CallEvent.id)
+    )
+    return (await session.execute(query)).scalars().all()

@@ -1,0 +1,88 @@
+"""Telephony jobs: place a call at the provider, end one, and the simulated provider's walk.
+
+Every job is idempotent: placing is claimed once on the call's timeline (a second run finds
+the claim), and each simulated step is a callback stored once under its sequence number.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from voxbase.core import jobs
+from voxbase.providers.telephony import TelephonyError, telephony_provider
+from voxbase.realtime.hub import Hub, build_hub
+from voxbase.telephony import service
+from voxbase.telephony.timeline import TERMINAL, Callback
+
+log = logging.getLogger("voxbase.telephony.tasks")
+
+
+def _hub() -> Hub:
+    settings = jobs.settings()
+    return build_hub(settings.redis_url, settings.realtime_backend)
+
+
+@jobs.queue.task(retries=2, retry_delay=10)
+def place_call(call_id: str) -> None:
+    settings, cid = jobs.settings(), uuid.UUID(call_id)
+    dial = jobs.run(lambda session: service.claim_dial(session, cid, settings))
+    if dial is None:
+        return
+    provider = telephony_provider(settings)
+    try:
+        placed = provider.place_call(dial)
+    except TelephonyError as exc:
+        error = str(exc)
+        log.warning("placing call %s failed: %s", call_id, error)
+        jobs.run(lambda session: service.dial_failed(session, cid, error, _hub()))
+        return
+    canceled = jobs.run(lambda session: service.dialed(session, cid, placed, _hub()))
+    if canceled:
+        end_call(call_id, False)
+    elif provider.name == "simulated":
+        simulate_call(call_id)
+
+
+@jobs.queue.task(retries=3, retry_delay=10)
+def end_call(call_id: str, answered: bool) -> None:
+    cid = uuid.UUID(call_id)
+    state = jobs.run(lambda session: service.call_state(session, cid))
+    if state is None or state[1] is None:
+        return
+    provider = telephony_provider(jobs.settings())
+    final = provider.end_call(state[1], answered=answered)
+    if final is not None:  # the simulated provider settles at once; Twilio calls back
+        cb = Callback(provider=provider.name, sid=state[1], key=f"end:{final}", status=final)
+        jobs.run(lambda session: service.provider_step(session, cid, cb, _hub()))
+
+
+def _report(call_id: uuid.UUID, cb: Callback) -> None:
+    jobs.run(lambda session: service.provider_step(session, call_id, cb, _hub()))
+
+
+# The simulated provider: what Twilio's status callbacks would say, one step at a time.
+SIMULATED_STEPS = ("ringing", "answered", "completed")
+
+
+@jobs.queue.task()
+def simulate_call(call_id: str) -> None:
+    settings, cid = jobs.settings(), uuid.UUID(call_id)
+    for sequence, status in enumerate(SIMULATED_STEPS, start=1):
+        time.sleep(settings.telephony_simulated_step_seconds)
+        state = jobs.run(lambda session: service.call_state(session, cid))
+        if state is None or state[0] in TERMINAL or state[1] is None:
+            return
+        cb = Callback(
+            provider="simulated",
+            sid=state[1],
+            key=f"status:{sequence}",
+            status=status,
+            sequence=sequence,
+            answered_by="human" if status == "answered" else None,
+            duration_seconds=settings.telephony_simulated_call_seconds
+            if status == "completed"
+            else None,
+        )
+        _report(cid, cb)

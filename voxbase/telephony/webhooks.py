@@ -1,0 +1,198 @@
+"""Twilio voice webhooks in: verify the signature, store each callback once, apply in order.
+
+Every request is checked with the Twilio SDK's `RequestValidator` over the exact public URL
+Twilio requested (`VOXBASE_PUBLIC_BASE_URL` + path + query) and the form fields; a missing or
+bad signature is a 401 problem and changes nothing. The call is found by the `call_id` that
+Voxbase put in the callback URL (a callback may arrive before the SID is recorded), else by
+its SID. Status callbacks are stored once under their `SequenceNumber`, AMD results under
+their value, so replays change nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from email.utils import parsedate_to_datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxbase.core import clock
+from voxbase.core.config import Settings
+from voxbase.core.errors import NotFound, Unauthenticated
+from voxbase.providers.telephony import verify_twilio
+from voxbase.realtime.hub import Hub
+from voxbase.telephony import repository, timeline
+from voxbase.telephony.models import Call
+from voxbase.telephony.schemas import WebhookAck
+from voxbase.telephony.timeline import Callback
+
+TWILIO = "twilio"
+STATUSES = {
+    "queued": "queued",
+    "initiated": "queued",
+    "ringing": "ringing",
+    "in-progress": "answered",
+    "answered": "answered",
+    "completed": "completed",
+    "busy": "busy",
+    "failed": "failed",
+    "no-answer": "no-answer",
+    "canceled": "canceled",
+}
+ANSWERED_BY = frozenset(
+    {
+        "human",
+        "machine_start",
+        "machine_end_beep",
+        "machine_end_silence",
+        "machine_end_other",
+        "fax",
+        "unknown",
+    }
+)
+
+
+def verify(settings: Settings, url: str, form: Mapping[str, str], signature: str | None) -> None:
+    if settings.twilio_auth_token is None:
+        raise NotFound("Twilio webhooks are not enabled here (VOXBASE_TWILIO_AUTH_TOKEN).")
+    if not verify_twilio(settings.twilio_auth_token.get_secret_value(), url, form, signature):
+        raise Unauthenticated("The X-Twilio-Signature is missing or does not match.")
+
+
+async def _call_of(
+    session: AsyncSession, form: Mapping[str, str], call_id: str | None
+) -> Call | None:
+    sid = form.get("CallSid") or ""
+    if call_id:
+        try:
+            call = await repository.get_call(session, uuid.UUID(call_id), lock=True)
+        except ValueError:
+            call = None
+        if call is None or call.provider != TWILIO:
+            return None
+        if call.provider_call_sid is None and sid:
+            call.provider_call_sid = sid[:64]
+        return call if not sid or call.provider_call_sid == sid else None
+    return await repository.call_by_sid(session, TWILIO, sid, lock=True) if sid else None
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _when(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return clock.utc(parsedate_to_datetime(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _price(value: str | None) -> Decimal | None:
+    try:
+        return Decimal(value) if value else None
+    except InvalidOperation:
+        return None
+
+
+async def call_status(
+    session: AsyncSession,
+    settings: Settings,
+    url: str,
+    form: Mapping[str, str],
+    signature: str | None,
+    call_id: str | None,
+    hub: Hub,
+) -> WebhookAck:
+    verify(settings, url, form, signature)
+    status = STATUSES.get(form.get("CallStatus", ""))
+    call = await _call_of(session, form, call_id)
+    if call is None or status is None:
+        return WebhookAck(status="ignored")
+    sequence = _int(form.get("SequenceNumber"))
+    answered_by = form.get("AnsweredBy")
+    cb = Callback(
+        provider=TWILIO,
+        sid=form["CallSid"],
+        key=f"status:{sequence}" if sequence is not None else f"status:{form['CallStatus']}",
+        status=status,
+        sequence=sequence,
+        occurred_at=_when(form.get("Timestamp")),
+        answered_by=answered_by if answered_by in ANSWERED_BY else None,
+        duration_seconds=_int(form.get("CallDuration")),
+        error_code=form.get("ErrorCode") or None,
+        price=_price(form.get("Price")),
+        price_currency=form.get("PriceUnit") or None,
+        payload=dict(form),
+    )
+    stored = await timeline.record(session, call, cb, hub)
+    return WebhookAck(status="processed" if stored else "duplicate")
+
+
+async def amd(
+    session: AsyncSession,
+    settings: Settings,
+    url: str,
+    form: Mapping[str, str],
+    signature: str | None,
+    call_id: str | None,
+    hub: Hub,
+) -> WebhookAck:
+    """Asynchronous answering-machine detection: `machine_start` is provisional, the
+    end-of-message results are final (the call's `answered_by` keeps the final one)."""
+    verify(settings, url, form, signature)
+    answered_by = form.get("AnsweredBy", "")
+    call = await _call_of(session, form, call_id)
+    if call is None or answered_by not in ANSWERED_BY:
+        return WebhookAck(status="ignored")
+    cb = Callback(
+        provider=TWILIO,
+        sid=form["CallSid"],
+        key=f"amd:{answered_by}",
+        kind="amd",
+        answered_by=answered_by,
+        payload=dict(form),
+    )
+    stored = await timeline.record(session, call, cb, hub)
+    return WebhookAck(status="processed" if stored else "duplicate")
+
+
+async def voice(
+    session: AsyncSession,
+    settings: Settings,
+    url: str,
+    form: Mapping[str, str],
+    signature: str | None,
+    call_id: str | None,
+) -> str:
+    """TwiML for an answered call: connect it to the voice agent's media stream."""
+    from twilio.twiml.voice_response import Connect, VoiceResponse
+
+    verify(settings, url, form, signature)
+    call = await _call_of(session, form, call_id)
+    response = VoiceResponse()
+    if call is None:
+        response.say("This number does not take calls.")
+        response.hangup()
+        return str(response)
+    if not settings.telephony_media_stream_url:
+        response.say("No voice agent is configured for this call. Goodbye.")
+        response.hangup()
+        return str(response)
+    connect = Connect()
+    stream = connect.stream(url=settings.telephony_media_stream_url)
+    stream.parameter(name="call_id", value=str(call.id))
+    stream.parameter(name="conversation_id", value=str(call.conversation_id))
+    if call.topic:
+        stream.parameter(name="topic", value=call.topic[:500])
+    response.append(connect)
+    return str(response)
+
+
+__all__ = ["amd", "call_status", "verify", "voice"]
