@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from pathlib import Path
 
 import jsonschema_rs
@@ -11,6 +12,8 @@ import jsonschema_rs
 from tests.helpers_billing import User
 from tests.webhooks.conftest import create_endpoint
 from tests.webhooks.receiver import Receiver
+from voxbase.core import events
+from voxbase.core.db import unit_of_work
 from voxbase.webhooks.catalogue import BY_TYPE, EVENT_TYPES, body_schema
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
@@ -49,3 +52,37 @@ async def test_sent_messages_match_their_schema(client, receiver: Receiver):
     for message in messages:
         assert valid(message), message
     assert not valid({**messages[0], "data": {"endpoint_id": "not-a-uuid", "message": "x"}})
+
+
+async def test_every_domain_event_of_the_catalogue_is_subscribed(app, client, receiver: Receiver):
+    """Publishing each catalogue event (as its module does, in a unit of work) reaches the
+    owner's endpoint, with a body matching the event's schema."""
+    user = await User.create(client)
+    endpoint = await create_endpoint(user, receiver.url(), ["*"])
+    payloads = {
+        "call.ended": {
+            "call_id": uuid.uuid4(),
+            "user_id": uuid.UUID(user.id),
+            "conversation_id": None,
+            "status": "completed",
+            "duration_seconds": 42,
+        },
+        "billing.plan_applied": {"user_id": uuid.UUID(user.id), "plan": "pro"},
+        "billing.invoice.payment_failed": {
+            "user_id": uuid.UUID(user.id),
+            "subscription_id": uuid.uuid4(),
+        },
+    }
+    for name, payload in payloads.items():
+        async with unit_of_work(app.state.db) as session:
+            await events.publish(session, name, payload)
+    messages = [r.verify(endpoint["secret"]) for r in receiver.requests]
+    assert [m["type"] for m in messages] == ["call.ended", "plan.applied", "invoice.payment_failed"]
+    assert all(valid(m) for m in messages)
+    assert messages[0]["data"]["duration_seconds"] == 42
+    subscribed = {e.domain_event for e in EVENT_TYPES if e.domain_event}
+    assert all(_has_webhook_handler(name) for name in subscribed)
+
+
+def _has_webhook_handler(name: str) -> bool:
+    return any("webhooks.fan_out" in h.__qualname__ for h in events._handlers[name])

@@ -43,7 +43,9 @@ endpoints = APIRouter(
 )
 
 
-@endpoints.post("", status_code=201, response_model=EndpointWithSecret)
+@endpoints.post(
+    "", status_code=201, response_model=EndpointWithSecret, responses=problem_responses(404)
+)
 async def create_endpoint(
     data: EndpointCreate, session: DbSession, principal: Writer, settings: AppSettings
 ) -> EndpointWithSecret:
@@ -51,7 +53,7 @@ async def create_endpoint(
     return await service.create_endpoint(session, principal, data, settings)
 
 
-@endpoints.get("", response_model=Page[EndpointOut])
+@endpoints.get("", response_model=Page[EndpointOut], responses=problem_responses(404))
 async def list_endpoints(
     session: DbSession,
     principal: Reader,

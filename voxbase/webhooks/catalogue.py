@@ -41,7 +41,7 @@ class EventType:
     data: Callable[[Mapping[str, Any]], dict[str, Any]] = lambda payload: dict(payload)
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """JSON-ready: ids as strings, exact decimals as strings, times in RFC 3339 UTC."""
     if isinstance(value, uuid.UUID):
         return str(value)
@@ -50,9 +50,9 @@ def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
@@ -136,6 +136,22 @@ EVENT_TYPES: tuple[EventType, ...] = (
         _object({"user_id": UUID, "plan": {"type": "string"}}),
         owner=_user_owner,
     ),
+    EventType(
+        "call.ended",
+        "A phone call placed for the user ended (completed, busy, failed, no answer or "
+        "canceled); `duration_seconds` is what was billed.",
+        "call.ended",
+        _object(
+            {
+                "call_id": UUID,
+                "user_id": UUID,
+                "conversation_id": {"anyOf": [UUID, {"type": "null"}]},
+                "status": {"enum": ["completed", "busy", "failed", "no-answer", "canceled"]},
+                "duration_seconds": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+            }
+        ),
+        owner=_user_owner,
+    ),
     *(
         EventType(
             name,
@@ -164,5 +180,5 @@ def body_schema(event: EventType) -> dict[str, Any]:
 
 
 def render_data(event: EventType, payload: Mapping[str, Any]) -> dict[str, Any]:
-    plain: dict[str, Any] = _plain(event.data(payload))
-    return plain
+    data: dict[str, Any] = plain(event.data(payload))
+    return data

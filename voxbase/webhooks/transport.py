@@ -50,11 +50,9 @@ def address_allowed(address: IPAddress, allow_private: bool) -> bool:
     return allow_private or address.is_global
 
 
-async def resolve_checked(host: str, port: int, allow_private: bool) -> str:
-    """The address to connect to; Refused if the name is unknown or any address is not allowed.
-
-    All addresses must pass: a name that also points inside the network is refused outright.
-    """
+async def resolve_checked(host: str, port: int, allow_private: bool) -> list[str]:
+    """The addresses to connect to, in resolver order; Refused if the name is unknown or any
+    address is not allowed (a name that also points inside the network is refused outright)."""
     try:
         literal: IPAddress | None = ipaddress.ip_address(host)
     except ValueError:
@@ -77,7 +75,7 @@ async def resolve_checked(host: str, port: int, allow_private: bool) -> str:
                 f"{host} resolves to {address}, a loopback, private or link-local address "
                 "(an administrator may allow these with VOXBASE_WEBHOOKS_ALLOW_PRIVATE_NETWORKS)"
             )
-    return str(addresses[0])
+    return [str(a) for a in addresses]
 
 
 def check_literal(url: str, allow_private: bool) -> None:
@@ -102,40 +100,42 @@ async def send(
     target = httpx.URL(url)
     port = target.port or (443 if target.scheme == "https" else 80)
     try:
-        address = await resolve_checked(target.host, port, allow_private)
+        addresses = await resolve_checked(target.host, port, allow_private)
     except Refused as exc:
         return Outcome(None, None, f"refused: {exc}"[:500], elapsed())
     bracketed = f"[{target.host}]" if ":" in target.host else target.host
     host_header = bracketed if target.port is None else f"{bracketed}:{target.port}"
-    pinned = target.copy_with(host=address)
-    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
     request_headers = {
         **headers,
         "content-type": "application/json",
         "user-agent": USER_AGENT,
         "host": host_header,
     }
-    try:
-        async with (
-            httpx.AsyncClient(
-                timeout=timeout_seconds, trust_env=False, follow_redirects=False
-            ) as http,
-            http.stream(
-                "POST",
-                pinned,
-                content=body.encode(),
-                headers=request_headers,
-                extensions=extensions,
-            ) as response,
-        ):
-            chunk = b""
-            async for part in response.aiter_bytes():
-                chunk += part
-                if len(chunk) >= BODY_LIMIT:
-                    break
-            text = chunk[:BODY_LIMIT].decode("utf-8", errors="replace")
-            return Outcome(response.status_code, text, None, elapsed())
-    except httpx.TimeoutException:
-        return Outcome(None, None, f"timed out after {timeout_seconds:g} s", elapsed())
-    except httpx.HTTPError as exc:
-        return Outcome(None, None, f"{type(exc).__name__}: {exc}"[:500], elapsed())
+    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    error = "no address"
+    async with httpx.AsyncClient(
+        timeout=timeout_seconds, trust_env=False, follow_redirects=False
+    ) as http:
+        for address in addresses:  # each one checked; the next only if this one refuses
+            try:
+                async with http.stream(
+                    "POST",
+                    target.copy_with(host=address),
+                    content=body.encode(),
+                    headers=request_headers,
+                    extensions=extensions,
+                ) as response:
+                    chunk = b""
+                    async for part in response.aiter_bytes():
+                        chunk += part
+                        if len(chunk) >= BODY_LIMIT:
+                            break
+                    text = chunk[:BODY_LIMIT].decode("utf-8", errors="replace")
+                    return Outcome(response.status_code, text, None, elapsed())
+            except httpx.ConnectError as exc:
+                error = f"cannot connect to {address}: {exc}"
+            except httpx.TimeoutException:
+                return Outcome(None, None, f"timed out after {timeout_seconds:g} s", elapsed())
+            except httpx.HTTPError as exc:
+                return Outcome(None, None, f"{type(exc).__name__}: {exc}"[:500], elapsed())
+    return Outcome(None, None, error[:500], elapsed())
