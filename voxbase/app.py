@@ -29,6 +29,7 @@ from voxbase.core.security import AccessTokens, Passwords
 from voxbase.knowledge import api as knowledge_api
 from voxbase.metering import api as metering_api
 from voxbase.models import load_all_models, load_all_tasks, load_privacy_rules
+from voxbase.notifications import api as notifications_api
 from voxbase.profiles import install_from_settings
 from voxbase.providers.email import email_sender
 from voxbase.providers.oidc import OidcVerifier
@@ -48,6 +49,7 @@ MODULE_ROUTERS = [
     *teams_api.routers,
     *telephony_api.routers,
     *webhooks_api.routers,
+    *notifications_api.routers,
 ]
 
 

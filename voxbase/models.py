@@ -15,6 +15,7 @@ MODEL_MODULES = (
     "voxbase.teams.models",
     "voxbase.telephony.models",
     "voxbase.webhooks.models",
+    "voxbase.notifications.models",
     "voxbase.core.idempotency",
 )
 
@@ -42,6 +43,7 @@ TASK_MODULES: tuple[str, ...] = (
     "voxbase.telephony.tasks",
     "voxbase.core.tasks",
     "voxbase.webhooks.tasks",
+    "voxbase.notifications.tasks",
 )
 
 
