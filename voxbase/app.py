@@ -28,6 +28,7 @@ from voxbase.core.ratelimit import RateLimiter
 from voxbase.core.security import AccessTokens, Passwords
 from voxbase.knowledge import api as knowledge_api
 from voxbase.metering import api as metering_api
+from voxbase.metering import timed
 from voxbase.models import load_all_models, load_all_tasks, load_privacy_rules
 from voxbase.notifications import api as notifications_api
 from voxbase.profiles import install_from_settings
@@ -78,6 +79,10 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     load_privacy_rules()
     jobs.configure(settings)
     load_all_tasks()
+    timed.configure(
+        cap_seconds=settings.timed_session_cap_seconds,
+        grace_seconds=settings.timed_session_grace_seconds,
+    )
     if configure_logs:
         configure_logging(settings.log_level, settings.log_json)
 

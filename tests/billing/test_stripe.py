@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -271,3 +272,29 @@ async def test_manual_provider_has_no_checkout(app, client):
         assert response.status_code == 409
         hook = await client.post("/v1/webhooks/stripe", content=b"{}")
         assert hook.status_code == 404
+
+
+async def test_a_stripe_trial_sets_trial_ends_at(stripe_app, client, manual_clock):
+    """Seed 004 users.trial_ends_at follows Stripe's subscription trial_end."""
+    manual_clock.set(at("2026-03-11T00:00:00"))
+    hooks = Hooks(client, manual_clock)
+    user = await User.create(client)
+    t0 = int(manual_clock.now().timestamp())
+    trialing = {
+        "id": "sub_trial",
+        "object": "subscription",
+        "customer": "cus_trial",
+        "status": "trialing",
+        "trial_start": t0,
+        "trial_end": t0 + 7 * 86400,
+        "cancel_at_period_end": False,
+        "metadata": {"user_id": user.id},
+        "items": {"data": [{"current_period_start": t0, "current_period_end": t0 + 7 * 86400}]},
+    }
+    r = await hooks.send("customer.subscription.updated", trialing, created=t0 + 1)
+    assert r.json()["status"] == "processed"
+    sub = (await user.get("/v1/me/subscription")).json()
+    assert sub["status"] == "trialing"
+    assert datetime.fromisoformat(sub["trial_end"]) == at("2026-03-18T00:00:00")
+    me = (await user.get("/v1/me")).json()
+    assert datetime.fromisoformat(me["trial_ends_at"]) == at("2026-03-18T00:00:00")

@@ -108,7 +108,9 @@ async def test_ingest_with_two_observers_in_order(alice, ws_base):
         invalid = await receive_until(agent, "error")
         assert invalid[-1]["status"] == 422
         await agent.send(json.dumps({"type": "ping"}))
-        assert (await receive_until(agent, "pong"))[-1] == {"type": "pong"}
+        pong = (await receive_until(agent, "pong"))[-1]  # a writer's ping is a heartbeat
+        assert pong["type"] == "pong" and pong["ended"] is False
+        assert 0 < pong["remaining_seconds"] <= 3600
 
         # Only finals were stored.
         stored = (await alice.get(f"/v1/conversations/{cid}/segments")).json()["items"]

@@ -382,6 +382,16 @@ async def get_me(session: AsyncSession, principal: Principal) -> UserOut:
     return await user_view(session, user)
 
 
+async def set_trial_ends_at(
+    session: AsyncSession, user_id: uuid.UUID, trial_ends_at: datetime | None
+) -> None:
+    """Seed 004 `users.trial_ends_at`: billing keeps it equal to the subscription's trial end."""
+    user = await repository.get_user(session, user_id, deleted_ok=True)
+    if user is not None and user.trial_ends_at != trial_ends_at:
+        user.trial_ends_at = trial_ends_at
+        await session.flush()
+
+
 async def update_me(session: AsyncSession, principal: Principal, data: MeUpdate) -> UserOut:
     user = await repository.get_user(session, _user_id(principal))
     if user is None:

@@ -303,12 +303,19 @@ def _allowances(plan: PlanOut) -> list[Allowance]:
 
 
 async def _apply_plan(
-    session: AsyncSession, actor: Principal, sub: Subscription, plan: PlanOut
+    session: AsyncSession,
+    actor: Principal,
+    sub: Subscription,
+    plan: PlanOut,
+    *,
+    keep_usage: bool = False,
 ) -> None:
-    """Push the plan's limits and features into metering for the subscriber.
+    """Push the plan's limits and features into metering for the subscriber, and the trial's
+    end into `users.trial_ends_at` (seed 004).
 
-    Publishes `billing.plan_applied`, so what is sized by the user's plan (their teams)
-    follows it in the same unit of work.
+    `keep_usage`: a trial becoming paid (or starting) carries the usage its running period
+    counted into the new period (ADR 1301). Publishes `billing.plan_applied`, so what is sized
+    by the user's plan (their teams) follows it in the same unit of work.
     """
     subject = Subject.user(sub.user_id)
     await metering.set_allowances(
@@ -318,9 +325,29 @@ async def _apply_plan(
         _allowances(plan),
         anchor=sub.current_period_start,
         interval_months=MONTHS[sub.interval],
+        keep_usage=keep_usage,
     )
     await metering.set_plan_features(session, actor, subject, plan.features)
+    await follow_trial(session, sub)
     await events.publish(session, PLAN_APPLIED, {"user_id": sub.user_id, "plan": plan.key})
+
+
+async def follow_trial(session: AsyncSession, sub: Subscription) -> None:
+    """`users.trial_ends_at` (seed 004) is the subscription's trial end, kept by accounts."""
+    await accounts.set_trial_ends_at(session, sub.user_id, sub.trial_end)
+
+
+def _begin_trial(sub: Subscription, plan: PlanOut, now: datetime) -> None:
+    """The plan's trial starts now; its first invoice comes when the trial ends."""
+    sub.status, sub.trial_start = "trialing", now
+    sub.trial_end = now + timedelta(days=plan.trial_days)
+    sub.current_period_end = sub.trial_end
+
+
+def _trial_on_upgrade(sub: Subscription, current: PlanOut, target: PlanOut) -> bool:
+    """Upgrading from a free plan to one with trial days starts its trial, once per subscriber
+    (ADR 1301); a paying subscriber, or one who already had a trial, pays at once."""
+    return target.trial_days > 0 and sub.trial_start is None and _price(current, sub.interval) == 0
 
 
 @dataclass(frozen=True)
@@ -400,9 +427,7 @@ async def start_subscription(
         current_period_end=end,
     )
     if plan.trial_days:
-        sub.status, sub.trial_start = "trialing", now
-        sub.trial_end = now + timedelta(days=plan.trial_days)
-        sub.current_period_end = sub.trial_end  # the first invoice comes when the trial ends
+        _begin_trial(sub, plan, now)
     await repository.add(session, sub)
     await _apply_plan(session, actor, sub, plan)
     await _event(
@@ -490,11 +515,26 @@ async def change_plan(
     invoice: Invoice | None = None
     if new_monthly > old_monthly:
         change.change_type = "upgrade"
-        invoice = await _upgrade_now(session, sub, current, target, interval, now)
+        trial = _trial_on_upgrade(sub, current, target)
+        leaving_trial = sub.status == "trialing"
+        if trial:
+            sub.plan_key, sub.interval, sub.current_period_start = target.key, interval, now
+            _begin_trial(sub, target, now)
+        else:
+            invoice = await _upgrade_now(session, sub, current, target, interval, now)
         change.status, change.completed_at, change.effective_at = "completed", now, now
         change.invoice_id = invoice.id if invoice else None
         await repository.add(session, change)
-        await _apply_plan(session, principal, sub, target)
+        await _apply_plan(session, principal, sub, target, keep_usage=trial or leaving_trial)
+        if trial:
+            await _event(
+                session,
+                sub,
+                "subscription.trial_started",
+                to_plan=target.key,
+                effective_at=now,
+                trial_end=sub.trial_end,
+            )
         await _event(
             session,
             sub,
@@ -761,11 +801,12 @@ async def _roll(session: AsyncSession, sub: Subscription, now: datetime) -> None
                 to_plan=sub.plan_key,
                 effective_at=boundary,
             )
-        if (
+        ending_trial = (
             sub.status == "trialing"
             and sub.trial_end is not None
             and sub.trial_end <= boundary + timedelta(seconds=1)
-        ):
+        )
+        if ending_trial:
             sub.status = "active"
         sub.current_period_start = boundary
         sub.current_period_end = add_months(boundary, MONTHS[sub.interval])
@@ -805,7 +846,7 @@ async def _roll(session: AsyncSession, sub: Subscription, now: datetime) -> None
                 amount=invoice.amount_due,
                 currency=invoice.currency,
             )
-        await _apply_plan(session, SYSTEM, sub, plan)
+        await _apply_plan(session, SYSTEM, sub, plan, keep_usage=ending_trial and bool(price))
         await _event(
             session,
             sub,

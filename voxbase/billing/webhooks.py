@@ -241,6 +241,9 @@ async def _subscription_updated(
         sub.provider_customer_id = obj["customer"]
     sub.status = STATUSES.get(str(obj.get("status")), sub.status)
     sub.cancel_at_period_end = bool(obj.get("cancel_at_period_end"))
+    if "trial_end" in obj:  # Stripe's trial is the subscription's (and users.trial_ends_at)
+        sub.trial_start, sub.trial_end = _stamp(obj.get("trial_start")), _stamp(obj["trial_end"])
+        await service.follow_trial(session, sub)
     items = ((obj.get("items") or {}).get("data")) or [{}]
     start = _stamp(obj.get("current_period_start") or items[0].get("current_period_start"))
     end = _stamp(obj.get("current_period_end") or items[0].get("current_period_end"))

@@ -20,6 +20,7 @@ from voxbase.conversations.schemas import (
     DailyStats,
     GuidanceOut,
     GuidanceUpdate,
+    HeartbeatOut,
     MessageBatch,
     MessageCreate,
     MessageOut,
@@ -27,6 +28,7 @@ from voxbase.conversations.schemas import (
     SegmentBatchIn,
     SegmentBatchOut,
     SegmentPage,
+    SessionStart,
     Status,
     SummaryDone,
     SummaryOut,
@@ -46,6 +48,7 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Order = Annotated[Literal["asc", "desc"], Query(description="asc: oldest first; desc: newest")]
 NOT_FOUND = problem_responses(404)
 CONFLICT = problem_responses(404, 409)
+PAID = problem_responses(402, 404, 409)  # timed sessions: 402 when no time is left
 
 
 async def get_hub(request: Request) -> Hub:
@@ -129,7 +132,7 @@ async def get_conversation(
     return await service.get_conversation(session, principal, conversation_id)
 
 
-@conversations.patch("/{conversation_id}", response_model=ConversationOut, responses=CONFLICT)
+@conversations.patch("/{conversation_id}", response_model=ConversationOut, responses=PAID)
 async def update_conversation(
     conversation_id: uuid.UUID, data: ConversationUpdate, session: DbSession, principal: Writer
 ) -> ConversationOut:
@@ -191,17 +194,31 @@ async def list_messages(
     )
 
 
-@conversations.post("/{conversation_id}/start", response_model=ConversationOut, responses=CONFLICT)
+@conversations.post("/{conversation_id}/start", response_model=ConversationOut, responses=PAID)
 async def start_session(
-    conversation_id: uuid.UUID, session: DbSession, principal: Writer
+    conversation_id: uuid.UUID,
+    session: DbSession,
+    principal: Writer,
+    data: SessionStart | None = None,
 ) -> ConversationOut:
-    """Start a live session: recording starts and audio minutes are reserved."""
-    return await service.start_session(session, principal, conversation_id)
+    """Start a live session: recording starts and what the user can spend is held, up to
+    `max_seconds` (default: the service's cap); 402 when no time is left."""
+    return await service.start_session(
+        session, principal, conversation_id, max_seconds=data.max_seconds if data else None
+    )
 
 
-@conversations.post(
-    "/{conversation_id}/segments", response_model=SegmentBatchOut, responses=CONFLICT
-)
+@conversations.post("/{conversation_id}/heartbeat", response_model=HeartbeatOut, responses=CONFLICT)
+async def heartbeat(
+    conversation_id: uuid.UUID, session: DbSession, principal: Writer, hub: HubDep
+) -> HeartbeatOut:
+    """The session is alive: keeps its hold (which lapses after a quiet grace period, paid up
+    to the last sign of life) and says how much paid time is left; past it the session ends
+    with a `time_up` live event."""
+    return await service.heartbeat(session, principal, conversation_id, hub=hub)
+
+
+@conversations.post("/{conversation_id}/segments", response_model=SegmentBatchOut, responses=PAID)
 async def append_segments(
     conversation_id: uuid.UUID,
     data: SegmentBatchIn,

@@ -8,13 +8,15 @@ may subscribe; sending segments needs `conversations:write`.
 Client → server:
   {"type": "segment", "text": ..., "speaker": "user", "start_seconds": 1.2, "is_final": true, ...}
   {"type": "segments", "items": [ ...segments... ]}
-  {"type": "ping"}
+  {"type": "ping"}                      from a writer: the session's heartbeat
   {"type": "auth", "token": ...}        a fresh token before the current one expires
 Server → client (every subscriber, in publish order):
   {"type": "ready", "conversation": {...}, "can_write": bool}    once, after subscribing
   {"type": "segment", "final": bool, "seq": n | null, ...}       partials have no seq
   {"type": "guidance", ...}                                       right after its segment
-  {"type": "ended", "conversation": {...}}                        then the socket closes
+  {"type": "time_up", ...}                                        the paid time is used up
+  {"type": "ended", "reason": "ended" | "time_up", "conversation": {...}}  then it closes
+  {"type": "pong", "remaining_seconds": n, "ended": bool}          to a pinging writer
   {"type": "ack", "stored": [seq...], "partials": n}              to the sender only
   {"type": "authenticated", "can_write": bool}                  after a fresh auth message
   {"type": "error", "status": 4xx, "title": ..., "detail": ...}
@@ -213,6 +215,22 @@ async def _reauthenticate(
     client.token, client.principal = token, principal
 
 
+async def _heartbeat(
+    websocket: WebSocket, db: Database, client: _Client, conversation_id: uuid.UUID, hub: Hub
+) -> dict[str, Any]:
+    """A writer's ping is the session's heartbeat: it keeps the paid hold alive, and the pong
+    says how much paid time is left (past it the session ends: `time_up`, then `ended`)."""
+    if not client.can_write:
+        return {"type": "pong"}
+    try:
+        async with _writer_turn(websocket, db), unit_of_work(db) as session:
+            principal = await accounts.authenticate(session, websocket.app.state.auth, client.token)
+            beat = await service.heartbeat(session, principal, conversation_id, hub=hub)
+    except ServiceError:  # not active (a draft, or just ended) or a stale token: a plain pong
+        return {"type": "pong"}
+    return {"type": "pong", "remaining_seconds": beat.remaining_seconds, "ended": beat.ended}
+
+
 async def _handle(
     socket: _Socket,
     websocket: WebSocket,
@@ -234,7 +252,7 @@ async def _handle(
         return
     kind = message.get("type")
     if kind == "ping":
-        await socket.send({"type": "pong"})
+        await socket.send(await _heartbeat(websocket, db, client, conversation_id, hub))
         return
     if kind == "auth":
         try:

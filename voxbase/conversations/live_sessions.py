@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.assistants import service as assistants
 from voxbase.audit import service as audit
-from voxbase.conversations import repository, usage
+from voxbase.conversations import repository, timing, usage
 from voxbase.conversations.guidance import (
     GuidanceContext,
     GuidanceEngine,
@@ -29,11 +29,12 @@ from voxbase.conversations.models import (
     Summary,
     TranscriptSegment,
 )
-from voxbase.conversations.ownership import FIELDS, LIVE_CHANNELS, _out, owned
+from voxbase.conversations.ownership import FIELDS, _out, owned
 from voxbase.conversations.schemas import (
     ConversationOut,
     GuidanceOut,
     GuidanceUpdate,
+    HeartbeatOut,
     SegmentBatchOut,
     SegmentIn,
     SegmentOut,
@@ -49,7 +50,6 @@ log = logging.getLogger("voxbase.conversations")
 
 
 SILENCE_GAP_SECONDS = Decimal(2)
-AUDIO_HOLD_SECONDS = Decimal(3600)
 RECENT_CONTEXT = 6
 
 
@@ -61,24 +61,34 @@ def channel_name(conversation_id: uuid.UUID) -> str:
 
 
 async def start_session(
-    session: AsyncSession, principal: Principal, conversation_id: uuid.UUID
+    session: AsyncSession,
+    principal: Principal,
+    conversation_id: uuid.UUID,
+    *,
+    max_seconds: int | None = None,
 ) -> ConversationOut:
     row = await owned(session, principal, conversation_id, lock=True)
     if row.status != "draft":
         raise Conflict(f"The conversation is {row.status}; only a draft can start.")
-    await _activate(session, principal, row)
+    await _activate(session, principal, row, max_seconds=max_seconds)
     return _out(row)
 
 
-async def _activate(session: AsyncSession, principal: Principal, row: Conversation) -> None:
-    now = clock.now()
+async def _activate(
+    session: AsyncSession,
+    principal: Principal,
+    row: Conversation,
+    *,
+    max_seconds: int | None = None,
+    multiplier: Decimal = Decimal(1),
+) -> None:
+    """Start the session and its paid clock: holds what the user can spend (402: nothing)."""
+    clocked = await timing.start(session, row, cap_seconds=max_seconds, multiplier=multiplier)
+    now = clocked.started_at if clocked is not None else clock.now()
     row.status = "active"
     row.started_at = now
     row.recording_started_at = now
     row.last_activity_at = now
-    row.usage_reservation_id = await usage.reporter().reserve(
-        session, row.user_id, "audio_seconds", AUDIO_HOLD_SECONDS, key=f"hold:{row.id}"
-    )
     await session.flush()
     await audit.record(
         session,
@@ -222,10 +232,38 @@ async def append_segments(
             log.warning("live fan-out of %s failed", channel, exc_info=True)
 
     after_commit(session, broadcast)
+    # The segments are a sign of life: keep paying; past the paid time the session ends here.
+    clocked = await timing.beat(session, row)
+    ended = clocked is not None and clocked.exhausted
+    if ended:
+        await _close(session, principal, row, hub=hub, reason="time_up")
     return SegmentBatchOut(
         stored=[SegmentOut.model_validate(s) for s in rows],
         partials=len(items) - len(finals),
         guidance=[GuidanceOut.model_validate(g) for g in all_guidance],
+        remaining_seconds=None if clocked is None else clocked.remaining_seconds,
+        ended=ended,
+    )
+
+
+async def heartbeat(
+    session: AsyncSession, principal: Principal, conversation_id: uuid.UUID, *, hub: Hub
+) -> HeartbeatOut:
+    """The session is alive (no segment for a while): keep its hold, say how much time is
+    left, and end it with a `time_up` event when the paid time is used up."""
+    row = await owned(session, principal, conversation_id, lock=True)
+    if row.status != "active":
+        raise Conflict(f"The conversation is {row.status}; only an active session beats.")
+    clocked = await timing.beat(session, row)
+    ended = clocked is not None and clocked.exhausted
+    if ended:
+        await _close(session, principal, row, hub=hub, reason="time_up")
+    return HeartbeatOut(
+        status=row.status,
+        ended=ended,
+        paid=clocked is not None,
+        elapsed_seconds=None if clocked is None else clocked.elapsed_seconds,
+        remaining_seconds=None if clocked is None else clocked.remaining_seconds,
     )
 
 
@@ -283,15 +321,26 @@ async def end_session(
     hub: Hub,
 ) -> ConversationOut:
     """Close the session: duration, statistics, usage settled, summary job queued."""
-    from voxbase.conversations import tasks
-
     row = await owned(session, principal, conversation_id, lock=True)
     if row.status not in ("active", "draft"):
         raise Conflict(f"The conversation is already {row.status}.")
+    return await _close(session, principal, row, hub=hub, reason="ended")
+
+
+async def _close(
+    session: AsyncSession, principal: Principal, row: Conversation, *, hub: Hub, reason: str
+) -> ConversationOut:
+    """End the session (`reason`: ended by the caller, or time_up): the paid clock settles."""
+    from voxbase.conversations import tasks
+
     now = clock.now()
     before = audit.snapshot(row, FIELDS)
-    started = row.started_at or row.created_at
-    duration = max(0, int((now - started).total_seconds()))
+    clocked = await timing.finish(session, row)
+    if clocked is not None and clocked.duration_seconds is not None:
+        duration = clocked.duration_seconds
+    else:
+        started = row.started_at or row.created_at
+        duration = max(0, int((now - started).total_seconds()))
     segments = await repository.all_segments(session, row.id)
     words, talk, silences = _statistics(segments)
     if not segments:
@@ -307,15 +356,6 @@ async def end_session(
     row.silence_periods_count = silences
     row.cost_minutes = math.ceil(duration / 60) if duration else 0
     row.last_activity_at = now
-    if row.channel in LIVE_CHANNELS or row.usage_reservation_id:
-        await usage.reporter().commit(
-            session,
-            row.user_id,
-            row.usage_reservation_id,
-            "audio_seconds",
-            Decimal(duration),
-            key=f"audio:{row.id}",
-        )
     summary = await repository.get_summary(session, row.id, lock=True)
     if summary is None:
         summary = Summary(conversation_id=row.id, user_id=row.user_id, status="pending")
@@ -333,11 +373,24 @@ async def end_session(
         after=audit.snapshot(row, FIELDS),
     )
     view = _out(row)
-    ended_event = {"type": "ended", "conversation": view.model_dump(mode="json")}
+    live_events: list[dict[str, Any]] = []
+    if reason == "time_up":
+        live_events.append(
+            {
+                "type": "time_up",
+                "conversation_id": str(row.id),
+                "detail": "The paid time of this session is used up.",
+                "duration_seconds": duration,
+            }
+        )
+    live_events.append(
+        {"type": "ended", "reason": reason, "conversation": view.model_dump(mode="json")}
+    )
 
     async def announce() -> None:
         try:
-            await hub.publish(channel_name(row.id), ended_event)
+            for event in live_events:
+                await hub.publish(channel_name(row.id), event)
         except Exception:
             log.warning("live fan-out of the end of %s failed", row.id, exc_info=True)
 

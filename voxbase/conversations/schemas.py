@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from voxbase.assistants.schemas import ConversationType
+from voxbase.core.schemas import Input
 
 Channel = Literal["chat", "voice", "live", "phone", "sms", "email"]
 Status = Literal["draft", "active", "completed", "archived"]
@@ -199,6 +200,27 @@ class SegmentBatchOut(BaseModel):
     stored: list[SegmentOut] = Field(description="The final segments, as stored")
     partials: int = Field(description="Partial segments broadcast and not stored")
     guidance: list[GuidanceOut]
+    remaining_seconds: int | None = Field(
+        None, description="Paid session time left; null when the session is not paid by time"
+    )
+    ended: bool = Field(False, description="The paid time was used up: the session has ended")
+
+
+class SessionStart(Input):
+    max_seconds: int | None = Field(
+        None,
+        ge=1,
+        le=7 * 86400,
+        description="Most session time to hold and spend (default: the service's cap)",
+    )
+
+
+class HeartbeatOut(BaseModel):
+    status: Status
+    ended: bool = Field(description="The paid time was used up and the session ended now")
+    paid: bool = Field(description="The session is paid by time (its meter is sold)")
+    elapsed_seconds: int | None
+    remaining_seconds: int | None = Field(description="Paid time left; 0 when used up")
 
 
 class SegmentPage(BaseModel):

@@ -9,6 +9,8 @@ Meter keys (as in the product profiles): "conversations", "messages", "tokens" (
 "audio_seconds", "ai_guidance", "summary_generation", "context_documents" (LiveConvo). A
 profile that does not define a meter simply does not count it (the adapter skips unknown
 keys). Every call carries an idempotency key, so a retried request or job never counts twice.
+Session time (live, voice, phone) is not reported here: it is paid through metering's timed
+sessions (`conversations.timing`, `metering.timed`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.core import clock
-from voxbase.core.errors import Conflict, NotFound, QuotaExceeded
 from voxbase.core.principal import Principal
 from voxbase.metering import service as metering
 from voxbase.metering.service import Subject
@@ -48,8 +49,7 @@ class UsageEvent:
     meter: str
     quantity: Decimal
     key: str
-    kind: str = "consume"  # consume | reserve | commit | release
-    reservation: str | None = None
+    kind: str = "consume"
     at: object = field(default_factory=clock.now)
 
 
@@ -58,23 +58,6 @@ class UsageReporter(Protocol):
         self, session: AsyncSession, user_id: uuid.UUID, meter: str, quantity: Decimal, *, key: str
     ) -> None:
         """Count `quantity` of `meter` for the user (idempotent on `key`)."""
-
-    async def reserve(
-        self, session: AsyncSession, user_id: uuid.UUID, meter: str, quantity: Decimal, *, key: str
-    ) -> str | None:
-        """Hold quota for a live session; returns a reservation id (None: nothing to hold)."""
-
-    async def commit(
-        self,
-        session: AsyncSession,
-        user_id: uuid.UUID,
-        reservation: str | None,
-        meter: str,
-        quantity: Decimal,
-        *,
-        key: str,
-    ) -> None:
-        """Settle a reservation with what was actually used (consume when there is none)."""
 
 
 class InMemoryUsageReporter:
@@ -97,32 +80,13 @@ class InMemoryUsageReporter:
     ) -> None:
         self._add(UsageEvent(user_id, meter, Decimal(quantity), key))
 
-    async def reserve(
-        self, session: AsyncSession, user_id: uuid.UUID, meter: str, quantity: Decimal, *, key: str
-    ) -> str | None:
-        reservation = f"res:{key}"
-        self._add(UsageEvent(user_id, meter, Decimal(quantity), key, "reserve", reservation))
-        return reservation
-
-    async def commit(
-        self,
-        session: AsyncSession,
-        user_id: uuid.UUID,
-        reservation: str | None,
-        meter: str,
-        quantity: Decimal,
-        *,
-        key: str,
-    ) -> None:
-        self._add(UsageEvent(user_id, meter, Decimal(quantity), key, "commit", reservation))
-
     def total(self, user_id: uuid.UUID, meter: str) -> Decimal:
         with self._lock:
             return sum(
                 (
                     e.quantity
                     for e in self.events
-                    if e.user_id == user_id and e.meter == meter and e.kind in ("consume", "commit")
+                    if e.user_id == user_id and e.meter == meter and e.kind == "consume"
                 ),
                 Decimal(0),
             )
@@ -148,59 +112,6 @@ class MeteringUsageReporter:
                 quantity,
                 idempotency_key=key,
             )
-
-    async def reserve(
-        self, session: AsyncSession, user_id: uuid.UUID, meter: str, quantity: Decimal, *, key: str
-    ) -> str | None:
-        if not _sold(meter):
-            return None
-        hold = await metering.reserve(
-            session,
-            _actor(user_id),
-            Subject.user(user_id),
-            meter,
-            quantity,
-            ttl_seconds=HOLD_TTL_SECONDS,
-            idempotency_key=key,
-        )
-        return str(hold.id)
-
-    async def commit(
-        self,
-        session: AsyncSession,
-        user_id: uuid.UUID,
-        reservation: str | None,
-        meter: str,
-        quantity: Decimal,
-        *,
-        key: str,
-    ) -> None:
-        """Settle the hold with what was used; usage past the hold is consumed on top.
-
-        Ending a session must not fail on quota: what no longer fits is logged, not lost
-        silently, and the hold already kept the session inside the plan while it ran.
-        """
-        if not _sold(meter):
-            return
-        actor, subject, covered = _actor(user_id), Subject.user(user_id), Decimal(0)
-        if reservation is not None:
-            try:
-                hold = await metering.get_reservation(session, subject, uuid.UUID(reservation))
-                covered = min(quantity, hold.quantity)
-                await metering.commit(session, actor, subject, hold.id, covered)
-            except (Conflict, NotFound):  # the hold expired or was released meanwhile
-                covered = Decimal(0)
-        rest = quantity - covered
-        try:
-            await self.consume(session, user_id, meter, rest, key=f"{key}:rest")
-        except QuotaExceeded:
-            log.warning(
-                "usage past the plan's limit at session end: %s %s of %s", rest, meter, user_id
-            )
-
-
-# A live session's hold is settled at its end; it lapses by itself if the session is abandoned.
-HOLD_TTL_SECONDS = 6 * 3600
 
 
 def _sold(meter: str) -> bool:

@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     stripe_webhook_secret: SecretStr | None = None
     stripe_webhook_tolerance_seconds: int = Field(300, ge=1)
     time_card_activation_limit: str = "10/hour"
+    # Timed sessions (live, voice, phone; docs/adr/0800): the most session time one session
+    # may hold when its caller names no cap, and how long a hold lives without a heartbeat.
+    timed_session_cap_seconds: int = Field(4 * 3600, ge=1, le=7 * 86400)
+    timed_session_grace_seconds: int = Field(600, ge=10, le=86400)
 
     # Telephony (docs/telephony.md): "simulated" walks calls through their steps offline;
     # "twilio" places them through the Twilio SDK and takes Twilio's signed webhooks.

@@ -208,6 +208,7 @@ async def extend_reservation(
     team_id: TeamId = None,
 ) -> ReservationOut:
     subject = await _subject(session, principal, team_id, write=True)
+    await service.refuse_direct_settlement(session, subject, reservation_id)
     return await service.extend(session, subject, reservation_id, data.ttl_seconds, data.quantity)
 
 
@@ -225,6 +226,7 @@ async def commit_reservation(
 ) -> ReservationOut:
     """Consume the actual amount (at most the hold); the rest is released."""
     subject = await _subject(session, principal, team_id, write=True)
+    await service.refuse_direct_settlement(session, subject, reservation_id)
     return await service.commit(session, principal, subject, reservation_id, data.quantity)
 
 
@@ -237,6 +239,7 @@ async def release_reservation(
     reservation_id: uuid.UUID, session: DbSession, principal: UsageWriter, team_id: TeamId = None
 ) -> ReservationOut:
     subject = await _subject(session, principal, team_id, write=True)
+    await service.refuse_direct_settlement(session, subject, reservation_id)
     return await service.release(session, subject, reservation_id)
 
 

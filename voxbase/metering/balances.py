@@ -109,11 +109,14 @@ def _rollover(row: UsageBalance, start: datetime, end: datetime | None) -> None:
 async def _expire_holds(
     session: AsyncSession, subject: Subject, row: UsageBalance, now: datetime
 ) -> None:
-    for hold in await repository.expired_holds(
-        session, subject.type, subject.id, row.meter_key, now
-    ):
+    expired = await repository.expired_holds(session, subject.type, subject.id, row.meter_key, now)
+    for hold in expired:
         hold.status, hold.closed_at = "expired", now
         row.reserved = max(ZERO, row.reserved - hold.quantity)
+    if expired:  # a timed session whose hold lapsed still pays up to its last heartbeat
+        from voxbase.metering.timed import charge_lapsed
+
+        await charge_lapsed(session, subject, row, expired, now)
 
 
 async def _refresh(
@@ -176,11 +179,13 @@ async def set_allowances(
     *,
     anchor: datetime,
     interval_months: int = 1,
+    keep_usage: bool = False,
 ) -> None:
     """Apply a plan's limits to every meter of the profile (meters not named get 0).
 
     Usage already counted in the current period stays; a changed billing anchor that starts
-    a new period resets the counters of billing-period meters.
+    a new period resets the counters of billing-period meters, unless `keep_usage` carries
+    what the running period counted into the new one (a trial becoming paid, ADR 1301).
     """
     by_meter = {a.meter: a for a in allowances}
     now = clock.now()
@@ -199,7 +204,10 @@ async def set_allowances(
         row.reset = meter.reset
         row.anchor, row.interval_months = anchor, interval_months
         start, end = period_for(meter.reset, now, anchor, interval_months)
-        if start != row.period_start:
+        running = row.period_end is None or now < row.period_end
+        if start != row.period_start and keep_usage and running:
+            row.period_start = start
+        elif start != row.period_start:
             _rollover(row, start, end)
         row.period_end = end
         used = _allowance_used(row, meter)

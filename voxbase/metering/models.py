@@ -159,3 +159,37 @@ class SubjectFeature(Model):
     feature_key: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(16))  # plan/override
     enabled: Mapped[bool] = mapped_column(default=True)
+
+
+class TimedSession(Model):
+    """A session paid by the second or minute (live, voice, phone): its hold and its clock.
+
+    `metering.timed` owns the clock: the hold grows while the session runs (up to `cap_seconds`
+    of session time), `last_beat_at` is the last moment the session was known to be alive (what
+    a lapsed hold still charges), and at the end the real duration times `multiplier` is committed.
+    """
+
+    __tablename__ = "timed_sessions"
+    __table_args__ = (
+        UniqueConstraint("subject_type", "subject_id", "ref"),
+        Index("ix_timed_sessions_reservation_id", "reservation_id"),
+    )
+
+    subject_type: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[uuid.UUID]
+    meter_key: Mapped[str] = mapped_column(String(64))
+    # What the session is, in the caller's words ("conversation:<id>", "call:<id>").
+    ref: Mapped[str] = mapped_column(String(200))
+    reservation_id: Mapped[uuid.UUID | None]
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running/ended/lapsed
+    # Why it ended: completed (the caller ended it), exhausted (time used up), lapsed (the
+    # hold expired without a heartbeat: the server or the client went away).
+    end_reason: Mapped[str | None] = mapped_column(String(16))
+    multiplier: Mapped[Decimal] = mapped_column(Numeric(10, 4), default=Decimal(1))
+    cap_seconds: Mapped[int]
+    started_at: Mapped[datetime]
+    last_beat_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    duration_seconds: Mapped[int | None]
+    # Units of the meter committed so far (at the end, or when the hold lapsed).
+    charged: Mapped[Decimal] = mapped_column(Quantity, default=ZERO)

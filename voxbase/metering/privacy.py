@@ -20,6 +20,7 @@ from voxbase.metering.models import (
     CreditLedgerEntry,
     Reservation,
     SubjectFeature,
+    TimedSession,
     UsageBalance,
     UsageEvent,
 )
@@ -66,3 +67,12 @@ registry.table(
     erase=Keep("the movements of a kept credit grant; they hold no identifier"),
 )
 registry.table(SubjectFeature, subject=USER, export="features", erase=DELETE)
+registry.table(
+    TimedSession,
+    subject=USER,
+    export="timed_sessions",
+    erase=DELETE,  # the charge itself is a kept usage event
+    retention=Retention(
+        "usage_records", after="created_at", where=lambda t: t.c.status != "running"
+    ),
+)

@@ -19,6 +19,7 @@ from voxbase.metering.models import (
     CreditLedgerEntry,
     Reservation,
     SubjectFeature,
+    TimedSession,
     UsageBalance,
     UsageEvent,
 )
@@ -286,3 +287,28 @@ async def delete_rows(session: AsyncSession, *rows: object) -> None:
     for row in rows:
         await session.delete(row)
     await session.flush()
+
+
+# Timed sessions ----------------------------------------------------------------------------
+
+
+async def timed_by_ref(
+    session: AsyncSession, subject_type: str, subject_id: uuid.UUID, ref: str
+) -> TimedSession | None:
+    query = select(TimedSession).where(
+        TimedSession.subject_type == subject_type,
+        TimedSession.subject_id == subject_id,
+        TimedSession.ref == ref,
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def timed_by_reservations(
+    session: AsyncSession, reservation_ids: Sequence[uuid.UUID]
+) -> Sequence[TimedSession]:
+    if not reservation_ids:
+        return []
+    query = select(TimedSession).where(
+        TimedSession.reservation_id.in_(reservation_ids), TimedSession.status == "running"
+    )
+    return (await session.execute(query)).scalars().all()

@@ -190,3 +190,26 @@ class EntitlementsOut(BaseModel):
 
 class FeatureOverride(BaseModel):
     enabled: bool
+
+
+class TimedSessionOut(BaseModel):
+    """A timed session's clock and money (see `metering.timed`)."""
+
+    id: uuid.UUID
+    ref: str
+    meter: str
+    status: Literal["running", "ended"]
+    end_reason: Literal["completed", "exhausted", "lapsed"] | None
+    multiplier: Decimal
+    cap_seconds: int = Field(description="Most session time one session may use")
+    started_at: datetime
+    last_beat_at: datetime = Field(description="The last sign of life (what a lapse charges)")
+    ended_at: datetime | None
+    held: Decimal = Field(description="Units of the meter on hold now (0 once ended)")
+    covered_seconds: int = Field(description="Session time the hold (or the charge) pays for")
+    elapsed_seconds: int
+    remaining_seconds: int = Field(description="Paid time left; 0: the time is used up")
+    exhausted: bool = Field(description="The session has used all the time it could pay for")
+    duration_seconds: int | None = Field(description="Paid duration, once ended")
+    charged: Decimal = Field(description="Units of the meter committed")
+    reservation_id: uuid.UUID | None = Field(description="The hold (settled by the session)")

@@ -7,7 +7,8 @@ under that lock, so concurrent requests cannot both see the same headroom. Credi
 reservations of the subject+meter are only changed while holding the same lock.
 
 The module's public face: the rules live in `balances`, `consume`, `reservations`,
-`reading`, `credits` and `entitlements`; callers use them through this module.
+`reading`, `credits`, `entitlements` and `timed` (sessions paid by the second or minute:
+live, voice, phone); callers use them through this module.
 """
 
 from __future__ import annotations
@@ -57,12 +58,22 @@ from voxbase.metering.reservations import (
     release,
     reserve,
 )
+from voxbase.metering.timed import (
+    TIMED_ENDED,
+    beat_timed,
+    finish_timed,
+    get_timed,
+    refuse_direct_settlement,
+    start_timed,
+)
 
 __all__ = [
+    "TIMED_ENDED",
     "Allowance",
     "OverageLine",
     "Subject",
     "activate_card",
+    "beat_timed",
     "card_payment_ref",
     "collect_overage",
     "commit",
@@ -71,8 +82,10 @@ __all__ = [
     "entitlements",
     "expire_reservations",
     "extend",
+    "finish_timed",
     "get_grant",
     "get_reservation",
+    "get_timed",
     "grant_credits",
     "grants_of",
     "has_feature",
@@ -84,12 +97,14 @@ __all__ = [
     "record_batch",
     "record_event",
     "refund_card",
+    "refuse_direct_settlement",
     "release",
     "require_feature",
     "reserve",
     "set_allowances",
     "set_feature_override",
     "set_plan_features",
+    "start_timed",
     "subject_of",
     "usage",
 ]

@@ -1,0 +1,83 @@
+"""Conversations on a clock (live, voice, phone) pay through metering's timed sessions.
+
+The conversation keeps no clock of its own: `metering.timed` holds what the user can spend
+when the session starts, keeps the hold alive while segments or heartbeats arrive, says when
+the time is used up, and at the end commits the real duration (times the cost multiplier) and
+releases the rest. A profile that sells none of the channel's meters runs the session unpaid.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxbase.conversations.models import Conversation
+from voxbase.core.errors import NotFound
+from voxbase.core.principal import Principal
+from voxbase.metering import service as metering
+from voxbase.metering.schemas import TimedSessionOut
+from voxbase.metering.service import Subject
+from voxbase.profiles import active_profile
+
+# Which meter pays for a channel's time: the first one the active profile sells.
+METERS_BY_CHANNEL: dict[str, tuple[str, ...]] = {
+    "live": ("audio_seconds",),
+    "voice": ("audio_seconds",),
+    "phone": ("audio_seconds",),
+}
+
+
+def meter_for(channel: str) -> str | None:
+    profile = active_profile()
+    return next((m for m in METERS_BY_CHANNEL.get(channel, ()) if profile.meter(m)), None)
+
+
+def ref_of(row: Conversation) -> str:
+    return f"conversation:{row.id}"
+
+
+async def start(
+    session: AsyncSession,
+    row: Conversation,
+    *,
+    cap_seconds: int | None = None,
+    multiplier: Decimal = Decimal(1),
+) -> TimedSessionOut | None:
+    """Start paying for the session (402 when the user has no time left)."""
+    meter = meter_for(row.channel)
+    if meter is None:
+        return None
+    clocked = await metering.start_timed(
+        session,
+        Principal(user_id=row.user_id),
+        Subject.user(row.user_id),
+        meter,
+        ref=ref_of(row),
+        cap_seconds=cap_seconds,
+        multiplier=multiplier,
+    )
+    row.usage_reservation_id = str(clocked.id)
+    return clocked
+
+
+async def beat(session: AsyncSession, row: Conversation) -> TimedSessionOut | None:
+    """The session is alive; None when it is not paid by time."""
+    if row.usage_reservation_id is None:
+        return None
+    try:
+        return await metering.beat_timed(session, Subject.user(row.user_id), ref_of(row))
+    except NotFound:
+        return None
+
+
+async def finish(session: AsyncSession, row: Conversation) -> TimedSessionOut | None:
+    """Commit what the session used; None when it is not paid by time."""
+    if row.usage_reservation_id is None:
+        return None
+    try:
+        return await metering.finish_timed(
+            session, Principal(user_id=row.user_id), Subject.user(row.user_id), ref_of(row)
+        )
+    except NotFound:
+        return None
