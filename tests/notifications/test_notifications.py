@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -157,3 +157,41 @@ async def test_the_live_stream_shows_a_new_notification_at_once(app, client):
         notification = json.loads(data)
         assert notification["type"] == "usage_warning"
         assert notification["data"]["threshold"] == 80
+
+
+async def test_a_team_pools_warning_goes_to_its_owner_and_admins(client, mailbox: Mailbox):
+    from tests.helpers_teams import join, new_team, upgrade
+
+    owner, admin, member = [await User.create(client) for _ in range(3)]
+    await upgrade(owner)
+    team = await new_team(owner)
+    await join(owner, admin, team["id"], mailbox, "admin")
+    await join(owner, member, team["id"], mailbox, "member")
+    used = await member.post(
+        "/v1/usage/events",
+        {"meter": "tokens", "quantity": "4000000", "subject": {"type": "team", "id": team["id"]}},
+    )
+    assert used.status_code == 201, used.text
+    for person in (owner, admin):
+        warnings = [n for n in await listed(person) if n["type"] == "usage_warning"]
+        assert [n["title"] for n in warnings] == ["Your team has used 80% of its tokens"]
+        assert warnings[0]["data"]["subject_id"] == team["id"]
+    assert not [n for n in await listed(member) if n["type"] == "usage_warning"]
+
+
+async def test_a_trial_ending_soon_is_announced_once(client, manual_clock, mailbox: Mailbox):
+    from tests.helpers_billing import profile
+    from voxbase.notifications import tasks
+
+    with profile("chefsocial"):  # registration opens the starter plan's 14-day trial
+        user = await User.create(client)
+        sub = (await user.get("/v1/me/subscription")).json()
+        assert sub["status"] == "trialing"
+        assert await asyncio.to_thread(tasks.remind_trials_ending.call_local) == 0  # 14 days
+        manual_clock.advance(timedelta(days=12))
+        assert await asyncio.to_thread(tasks.remind_trials_ending.call_local) == 1
+        assert await asyncio.to_thread(tasks.remind_trials_ending.call_local) == 0  # once
+        await user.login()
+        (notice,) = [n for n in await listed(user) if n["type"] == "billing"]
+        assert notice["title"] == "Your trial ends in 2 days"
+        await mailbox.wait_for(user.email, "Your trial ends in 2 days")

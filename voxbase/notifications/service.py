@@ -10,12 +10,15 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.accounts import service as accounts
+from voxbase.billing import service as billing
+from voxbase.conversations.summaries import SUMMARY_FAILED, SUMMARY_READY
 from voxbase.core import clock, events, jobs
 from voxbase.core.errors import Forbidden, NotFound
 from voxbase.core.ids import new_id
@@ -25,6 +28,7 @@ from voxbase.notifications import live, repository
 from voxbase.notifications.models import Notification
 from voxbase.notifications.schemas import NotificationOut, ReadAll, UnreadCount
 from voxbase.providers.email import OutgoingEmail, email_sender, send_after_commit
+from voxbase.teams import service as teams
 from voxbase.webhooks.catalogue import plain
 from voxbase.webhooks.outbox import ENDPOINT_DISABLED
 
@@ -179,30 +183,76 @@ async def mark_all_read(session: AsyncSession, principal: Principal) -> ReadAll:
     return ReadAll(marked=await repository.mark_all_read(session, _user_id(principal), clock.now()))
 
 
+# Reminders (periodic) ----------------------------------------------------------------------
+
+TRIAL_REMINDER = timedelta(days=3)
+
+
+async def notify_trials_ending(session: AsyncSession) -> int:
+    """Once per trial: its user hears a few days before it ends (seed 004's trial)."""
+    made = 0
+    for trial in await billing.trials_ending(session, TRIAL_REMINDER):
+        days = max(1, round((trial.trial_end - clock.now()) / timedelta(days=1)))
+        row = await notify(
+            session,
+            trial.user_id,
+            "billing",
+            f"Your trial ends in {days} day{'s' if days != 1 else ''}",
+            f"Your {trial.plan} trial ends on {trial.trial_end:%Y-%m-%d}. Choose a plan to keep "
+            "your features.",
+            severity="warning",
+            action_url="/v1/me/subscription",
+            dedupe_key=f"trial-ending:{trial.subscription_id}:{trial.trial_end:%Y-%m-%d}",
+            data={"plan": trial.plan, "trial_end": trial.trial_end.isoformat()},
+        )
+        made += row is not None
+    return made
+
+
 # From domain events ------------------------------------------------------------------------
 
 Handler = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
 
 
 async def on_usage_threshold(session: AsyncSession, payload: dict[str, Any]) -> None:
-    if payload.get("subject_type") != "user":
-        return  # a team pool's warning goes to its webhooks; per-member notices: later
+    """A user's own meter: to them. A team's pool: to the team's owner and admins."""
     threshold, meter = int(payload["threshold"]), str(payload["meter"])
     used, limit = plain(payload["used"]), plain(payload["limit"])
     period_end = payload.get("period_end")
     full = threshold >= 100
-    await notify(
-        session,
-        uuid.UUID(str(payload["subject_id"])),
-        "usage_warning",
-        f"You have used {threshold}% of your {meter.replace('_', ' ')}",
-        f"{used} of {limit} this period."
-        + (" Further use is refused or billed as overage." if full else ""),
-        severity="error" if full else "warning",
-        action_url="/v1/me/usage",
-        dedupe_key=f"usage:{meter}:{threshold}:{period_end.isoformat() if period_end else ''}",
-        data={"meter": meter, "threshold": threshold, "used": str(used), "limit": str(limit)},
-    )
+    subject_id = uuid.UUID(str(payload["subject_id"]))
+    what = meter.replace("_", " ")
+    if payload.get("subject_type") == "team":
+        recipients = await teams.members_with_role(session, subject_id, "admin")
+        title = f"Your team has used {threshold}% of its {what}"
+        action_url = f"/v1/me/usage?team_id={subject_id}"
+    else:
+        recipients, title, action_url = (
+            [subject_id],
+            f"You have used {threshold}% of your {what}",
+            "/v1/me/usage",
+        )
+    stamp = period_end.isoformat() if period_end else ""
+    for user_id in recipients:
+        await notify(
+            session,
+            user_id,
+            "usage_warning",
+            title,
+            f"{used} of {limit} this period."
+            + (" Further use is refused or billed as overage." if full else ""),
+            severity="error" if full else "warning",
+            action_url=action_url,
+            dedupe_key=f"usage:{subject_id}:{meter}:{threshold}:{stamp}",
+            data={
+                "subject_type": payload.get("subject_type"),
+                "subject_id": str(subject_id),
+                "meter": meter,
+                "threshold": threshold,
+                "used": str(used),
+                "limit": str(limit),
+            },
+        )
 
 
 BILLING_NOTICES: dict[str, tuple[str, str, str]] = {
@@ -266,8 +316,36 @@ async def on_webhook_endpoint_disabled(session: AsyncSession, payload: dict[str,
     )
 
 
+async def on_summary(session: AsyncSession, payload: dict[str, Any], *, ready: bool) -> None:
+    conversation_id = payload["conversation_id"]
+    title = payload.get("title") or "your conversation"
+    await notify(
+        session,
+        uuid.UUID(str(payload["user_id"])),
+        "content",
+        "Summary ready" if ready else "Summary failed",
+        f"The summary of {title} is ready."
+        if ready
+        else "The summary of your conversation could not be written.",
+        severity="success" if ready else "error",
+        action_url=f"/v1/conversations/{conversation_id}/summary",
+        dedupe_key=f"summary:{payload['summary_id']}:{'ready' if ready else 'failed'}",
+        data={"conversation_id": str(conversation_id), "summary_id": str(payload["summary_id"])},
+    )
+
+
+async def on_summary_ready(session: AsyncSession, payload: dict[str, Any]) -> None:
+    await on_summary(session, payload, ready=True)
+
+
+async def on_summary_failed(session: AsyncSession, payload: dict[str, Any]) -> None:
+    await on_summary(session, payload, ready=False)
+
+
 _BILLING_HANDLERS = {kind: _billing(kind) for kind in BILLING_NOTICES}
 events.subscribe("usage.threshold", on_usage_threshold)
 events.subscribe(ENDPOINT_DISABLED, on_webhook_endpoint_disabled)
+events.subscribe(SUMMARY_READY, on_summary_ready)
+events.subscribe(SUMMARY_FAILED, on_summary_failed)
 for _kind, _handle in _BILLING_HANDLERS.items():
     events.subscribe(f"billing.{_kind}", _handle)

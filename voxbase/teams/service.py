@@ -435,6 +435,15 @@ async def require_role(
     return member.role
 
 
+async def members_with_role(
+    session: AsyncSession, team_id: uuid.UUID, role: str
+) -> list[uuid.UUID]:
+    """For other modules: the users of the team with at least `role` (e.g. whom to notify)."""
+    return [
+        m.user_id for m in await repository.members(session, team_id) if RANK[m.role] >= RANK[role]
+    ]
+
+
 # Usage on the team's behalf ----------------------------------------------------------------
 
 

@@ -152,6 +152,28 @@ EVENT_TYPES: tuple[EventType, ...] = (
         ),
         owner=_user_owner,
     ),
+    EventType(
+        "conversation.summary_ready",
+        "The summary of an ended conversation is written; fetch it with "
+        "`GET /v1/conversations/{conversation_id}/summary`.",
+        "conversation.summary_ready",
+        _object(
+            {
+                "conversation_id": UUID,
+                "summary_id": UUID,
+                "user_id": UUID,
+                "title": {"type": ["string", "null"]},
+            }
+        ),
+        owner=_user_owner,
+    ),
+    EventType(
+        "conversation.summary_failed",
+        "Writing the summary of an ended conversation failed (the summary says why).",
+        "conversation.summary_failed",
+        _object({"conversation_id": UUID, "summary_id": UUID, "user_id": UUID}),
+        owner=_user_owner,
+    ),
     *(
         EventType(
             name,

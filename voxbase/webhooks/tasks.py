@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 from huey import crontab
 
 from voxbase.core import jobs
-from voxbase.core.db import Database
 from voxbase.webhooks import outbox
 from voxbase.webhooks import service as _subscribes  # noqa: F401 (its domain-event handlers)
-
-
-async def _deliver(delivery_id: uuid.UUID) -> bool:
-    settings = jobs.settings()
-    db = Database(settings.resolved_database_url)
-    try:
-        return await outbox.deliver(db, delivery_id, settings)
-    finally:
-        await db.dispose()
 
 
 @jobs.queue.task()
 def deliver(delivery_id: str) -> bool:
     """One attempt, if the delivery is due and no other worker has claimed it (idempotent)."""
-    return asyncio.run(_deliver(uuid.UUID(delivery_id)))
+    return jobs.run_with_database(
+        lambda db: outbox.deliver(db, uuid.UUID(delivery_id), jobs.settings())
+    )
 
 
 @jobs.queue.periodic_task(crontab(minute="*"))
