@@ -16,6 +16,8 @@ MODEL_MODULES = (
     "voxbase.privacy.models",
     "voxbase.admin.models",
     "voxbase.telephony.models",
+    "voxbase.webhooks.models",
+    "voxbase.notifications.models",
     "voxbase.core.idempotency",
 )
 
@@ -42,6 +44,8 @@ TASK_MODULES: tuple[str, ...] = (
     "voxbase.knowledge.tasks",
     "voxbase.telephony.tasks",
     "voxbase.core.tasks",
+    "voxbase.webhooks.tasks",
+    "voxbase.notifications.tasks",
 )
 
 
