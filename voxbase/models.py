@@ -14,6 +14,8 @@ MODEL_MODULES = (
     "voxbase.knowledge.models",
     "voxbase.teams.models",
     "voxbase.telephony.models",
+    "voxbase.webhooks.models",
+    "voxbase.notifications.models",
     "voxbase.core.idempotency",
 )
 
@@ -40,6 +42,8 @@ TASK_MODULES: tuple[str, ...] = (
     "voxbase.knowledge.tasks",
     "voxbase.telephony.tasks",
     "voxbase.core.tasks",
+    "voxbase.webhooks.tasks",
+    "voxbase.notifications.tasks",
 )
 
 
