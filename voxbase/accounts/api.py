@@ -27,6 +27,7 @@ from voxbase.accounts.schemas import (
     GoogleSignInRequest,
     LoginRequest,
     MeUpdate,
+    PageViews,
     PasswordChange,
     PasswordResetConfirm,
     PasswordResetRequest,
@@ -157,9 +158,24 @@ async def resend_verification(session: DbSession, kit: Kit, principal: CurrentUs
 
 
 @me.get("/sessions", response_model=list[SessionOut])
-async def my_sessions(session: DbSession, principal: CurrentUser) -> list[SessionOut]:
-    """The devices signed in to this account."""
-    return await service.list_sessions(session, principal)
+async def my_sessions(
+    session: DbSession,
+    principal: CurrentUser,
+    include_ended: Annotated[bool, Query(description="Also the last ended sessions")] = False,
+) -> list[SessionOut]:
+    """The devices signed in to this account: device, browser, OS, place, page views, and
+    for ended sessions when and how long (seed 001 user_app_sessions)."""
+    return await service.list_sessions(session, principal, include_ended=include_ended)
+
+
+@me.post(
+    "/sessions/current/page-views", response_model=SessionOut, responses=problem_responses(403)
+)
+async def count_page_views(
+    data: PageViews, session: DbSession, principal: CurrentUser
+) -> SessionOut:
+    """The client app reports pages it showed in this session; they add up."""
+    return await service.count_page_views(session, principal, data.count)
 
 
 @me.delete("/sessions/{session_id}", status_code=204, responses=problem_responses(404))
@@ -180,9 +196,16 @@ async def create_api_key(
 
 @keys.get("", response_model=Page[ApiKeyOut])
 async def list_api_keys(
-    session: DbSession, principal: CurrentUser, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+    session: DbSession,
+    principal: CurrentUser,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+    include_revoked: Annotated[
+        bool, Query(description="Also list revoked keys (their `revoked_at` says when)")
+    ] = False,
 ) -> Page[ApiKeyOut]:
-    return await service.list_api_keys(session, principal, cursor, limit)
+    """Your live API keys, newest first. A revoked key is gone: its GET is a 404."""
+    return await service.list_api_keys(session, principal, cursor, limit, include_revoked)
 
 
 @keys.get("/{key_id}", response_model=ApiKeyOut, responses=problem_responses(404))

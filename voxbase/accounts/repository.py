@@ -260,9 +260,15 @@ async def get_api_key_of(
 
 
 async def list_api_keys(
-    session: AsyncSession, user_id: uuid.UUID, cursor: str | None, limit: int
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    cursor: str | None,
+    limit: int,
+    include_revoked: bool = False,
 ) -> Sequence[ApiKey]:
     query = select(ApiKey).where(ApiKey.user_id == user_id)
+    if not include_revoked:
+        query = query.where(ApiKey.revoked_at.is_(None))
     query = paginate_newest_first(query, ApiKey.created_at, ApiKey.id, cursor, limit)
     return (await session.execute(query)).scalars().all()
 
@@ -273,10 +279,31 @@ async def touch_api_key(session: AsyncSession, key_id: uuid.UUID, now: datetime)
 
 async def touch_session(session: AsyncSession, session_id: uuid.UUID, now: datetime) -> None:
     await session.execute(
+        update(AuthSession).where(AuthSession.id == session_id).values(last_seen_at=now)
+    )
+
+
+async def count_page_views(
+    session: AsyncSession, session_id: uuid.UUID, count: int, now: datetime
+) -> None:
+    """Atomic: concurrent reports add up (page_views = page_views + count)."""
+    await session.execute(
         update(AuthSession)
         .where(AuthSession.id == session_id)
-        .values(last_seen_at=now, page_views=AuthSession.page_views + 1)
+        .values(page_views=AuthSession.page_views + count, last_seen_at=now)
     )
+
+
+async def list_recent_sessions(
+    session: AsyncSession, user_id: uuid.UUID, limit: int = 100
+) -> Sequence[AuthSession]:
+    query = (
+        select(AuthSession)
+        .where(AuthSession.user_id == user_id)
+        .order_by(AuthSession.created_at.desc(), AuthSession.id.desc())
+        .limit(limit)
+    )
+    return (await session.execute(query)).scalars().all()
 
 
 # Privacy -----------------------------------------------------------------------------------

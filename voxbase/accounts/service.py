@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
-from voxbase.accounts import repository
+from voxbase.accounts import devices, repository
 from voxbase.accounts.models import (
     AccountToken,
     ApiKey,
@@ -138,9 +138,16 @@ async def _open_session(
     session: AsyncSession, kit: AuthKit, user: User, client: Client, method: str
 ) -> TokenPair:
     now = clock.now()
+    agent = devices.parse_user_agent(client.user_agent)
+    place = devices.locate(kit.settings.geoip_database, client.ip)
     device = AuthSession(
         user_id=user.id,
         device_name=client.device_name,
+        device_type=agent.device_type,
+        browser=agent.browser,
+        os=agent.os,
+        country_code=place.country_code,
+        city=place.city,
         ip_address=client.ip,
         user_agent=(client.user_agent or "")[:512] or None,
         auth_method=method,
@@ -225,6 +232,10 @@ async def login(
     user = await repository.find_user_by_login(session, login_key)
     # Per account, whichever of its names is typed; an unknown login counts the same way.
     account_key = str(user.id) if user else login_key
+    # Per account and address first: a guesser elsewhere cannot lock the owner out.
+    await kit.limiter.hit(
+        kit.settings.login_limit_per_account_ip, "login-account-ip", f"{account_key}|{client.ip}"
+    )
     await kit.limiter.hit(kit.settings.login_limit_per_account, "login-account", account_key)
     # Always verify a hash, so a missing account costs the same time as a wrong password.
     if (
@@ -293,12 +304,38 @@ async def logout(session: AsyncSession, principal: Principal) -> None:
     await audit.record(session, principal, "auth.logout", "auth_session", principal.session_id)
 
 
-async def list_sessions(session: AsyncSession, principal: Principal) -> list[SessionOut]:
-    rows = await repository.list_live_sessions(session, _user_id(principal), clock.now())
-    views = [SessionOut.model_validate(row) for row in rows]
-    for view in views:
-        view.current = view.id == principal.session_id
-    return views
+def _session_view(row: AuthSession, principal: Principal) -> SessionOut:
+    view = SessionOut.model_validate(row)
+    view.current = view.id == principal.session_id
+    view.ended_at = row.revoked_at
+    if row.revoked_at is not None:
+        view.duration_seconds = max(0, int((row.revoked_at - row.created_at).total_seconds()))
+    return view
+
+
+async def list_sessions(
+    session: AsyncSession, principal: Principal, *, include_ended: bool = False
+) -> list[SessionOut]:
+    """The live sessions (devices); with `include_ended` the ended ones too, newest first."""
+    user_id, now = _user_id(principal), clock.now()
+    if include_ended:
+        rows = await repository.list_recent_sessions(session, user_id)
+    else:
+        rows = await repository.list_live_sessions(session, user_id, now)
+    return [_session_view(row, principal) for row in rows]
+
+
+async def count_page_views(session: AsyncSession, principal: Principal, count: int) -> SessionOut:
+    """Seed 001 `user_app_sessions.page_views`: the client app reports pages it showed."""
+    user_id = _user_id(principal)
+    if principal.session_id is None:
+        raise Forbidden("Page views belong to a signed-in session.")
+    await repository.count_page_views(session, principal.session_id, count, clock.now())
+    row = await repository.get_session_of(session, principal.session_id, user_id)
+    if row is None:
+        raise NotFound("No such session.")
+    await session.refresh(row)
+    return _session_view(row, principal)
 
 
 async def revoke_session(
@@ -425,7 +462,7 @@ async def change_password(
     session: AsyncSession, kit: AuthKit, principal: Principal, current: str, new: str
 ) -> None:
     user_id = _user_id(principal)
-    await kit.limiter.hit(kit.settings.login_limit_per_account, "password-change", str(user_id))
+    await kit.limiter.hit(kit.settings.login_limit_per_account_ip, "password-change", str(user_id))
     user = await repository.get_user(session, user_id)
     if user is None or not kit.passwords.verify(user.password_hash, current):
         raise Forbidden("The current password is not correct.")
@@ -704,9 +741,16 @@ async def create_api_key(
 
 
 async def list_api_keys(
-    session: AsyncSession, principal: Principal, cursor: str | None, limit: int
+    session: AsyncSession,
+    principal: Principal,
+    cursor: str | None,
+    limit: int,
+    include_revoked: bool = False,
 ) -> Page[ApiKeyOut]:
-    rows = await repository.list_api_keys(session, _user_id(principal), cursor, limit)
+    """Live keys (revoked ones are gone, as their GET is; `include_revoked` shows them too)."""
+    rows = await repository.list_api_keys(
+        session, _user_id(principal), cursor, limit, include_revoked=include_revoked
+    )
     items, next_cursor = page_of(rows, limit)
     return Page[ApiKeyOut](
         items=[ApiKeyOut.model_validate(r) for r in items], next_cursor=next_cursor
@@ -715,7 +759,7 @@ async def list_api_keys(
 
 async def get_api_key(session: AsyncSession, principal: Principal, key_id: uuid.UUID) -> ApiKeyOut:
     row = await repository.get_api_key_of(session, key_id, _user_id(principal))
-    if row is None:
+    if row is None or row.revoked_at is not None:
         raise NotFound("No such API key.")
     return ApiKeyOut.model_validate(row)
 

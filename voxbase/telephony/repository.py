@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.core.pagination import paginate_newest_first
-from voxbase.telephony.models import Call, CallEvent
+from voxbase.telephony.models import (
+    AmdEntry,
+    Call,
+    CallEvent,
+    Email,
+    EmailEvent,
+    SmsConversation,
+    SmsMessage,
+    SmsOptOut,
+)
 
 
 async def add(session: AsyncSession, row: object) -> None:
@@ -75,3 +85,170 @@ async def events_of(session: AsyncSession, call_id: uuid.UUID) -> Sequence[CallE
         .order_by(CallEvent.occurred_at, CallEvent.created_at, CallEvent.id)
     )
     return (await session.execute(query)).scalars().all()
+
+
+# SMS -----------------------------------------------------------------------------------------
+
+
+async def get_sms(
+    session: AsyncSession,
+    sms_id: uuid.UUID,
+    user_id: uuid.UUID | None = None,
+    *,
+    lock: bool = False,
+) -> SmsConversation | None:
+    query = select(SmsConversation).where(SmsConversation.id == sms_id)
+    if user_id is not None:
+        query = query.where(SmsConversation.user_id == user_id)
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def open_sms(
+    session: AsyncSession, from_number: str, contact: str, *, lock: bool = False
+) -> SmsConversation | None:
+    """The newest conversation of that number pair that is not ended."""
+    query = (
+        select(SmsConversation)
+        .where(
+            SmsConversation.from_number == from_number,
+            SmsConversation.contact_number == contact,
+            SmsConversation.status.in_(("active", "paused")),
+        )
+        .order_by(SmsConversation.created_at.desc(), SmsConversation.id.desc())
+        .limit(1)
+    )
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalars().first()
+
+
+async def list_sms(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    status: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Sequence[SmsConversation]:
+    query = select(SmsConversation).where(SmsConversation.user_id == user_id)
+    if status:
+        query = query.where(SmsConversation.status == status)
+    query = paginate_newest_first(
+        query, SmsConversation.created_at, SmsConversation.id, cursor, limit
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def sms_messages(session: AsyncSession, sms_id: uuid.UUID) -> Sequence[SmsMessage]:
+    query = (
+        select(SmsMessage)
+        .where(SmsMessage.sms_conversation_id == sms_id)
+        .order_by(SmsMessage.created_at, SmsMessage.id)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def get_sms_message(
+    session: AsyncSession, message_id: uuid.UUID, *, lock: bool = False
+) -> SmsMessage | None:
+    query = select(SmsMessage).where(SmsMessage.id == message_id)
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def sms_message_by_sid(
+    session: AsyncSession, provider: str, sid: str, *, lock: bool = False
+) -> SmsMessage | None:
+    query = select(SmsMessage).where(
+        SmsMessage.provider == provider, SmsMessage.provider_message_sid == sid
+    )
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def reply_to(session: AsyncSession, inbound_id: uuid.UUID) -> SmsMessage | None:
+    query = select(SmsMessage).where(SmsMessage.reply_to_id == inbound_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def opt_out(
+    session: AsyncSession, from_number: str, contact: str, *, lock: bool = False
+) -> SmsOptOut | None:
+    query = select(SmsOptOut).where(
+        SmsOptOut.from_number == from_number, SmsOptOut.contact_number == contact
+    )
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+# Emails ------------------------------------------------------------------------------------
+
+
+async def get_email(
+    session: AsyncSession,
+    email_id: uuid.UUID,
+    user_id: uuid.UUID | None = None,
+    *,
+    lock: bool = False,
+) -> Email | None:
+    query = select(Email).where(Email.id == email_id)
+    if user_id is not None:
+        query = query.where(Email.user_id == user_id)
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def email_by_message_id(
+    session: AsyncSession, provider: str, message_id: str, *, lock: bool = False
+) -> Email | None:
+    query = select(Email).where(Email.provider == provider, Email.provider_message_id == message_id)
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def list_emails(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    status: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Sequence[Email]:
+    query = select(Email).where(Email.user_id == user_id)
+    if status:
+        query = query.where(Email.status == status)
+    query = paginate_newest_first(query, Email.created_at, Email.id, cursor, limit)
+    return (await session.execute(query)).scalars().all()
+
+
+async def email_events(session: AsyncSession, email_id: uuid.UUID) -> Sequence[EmailEvent]:
+    query = (
+        select(EmailEvent)
+        .where(EmailEvent.email_id == email_id)
+        .order_by(EmailEvent.occurred_at, EmailEvent.created_at, EmailEvent.id)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+# AMD waiting room --------------------------------------------------------------------------
+
+
+async def amd_entry(
+    session: AsyncSession, call_id: uuid.UUID, *, lock: bool = False
+) -> AmdEntry | None:
+    query = select(AmdEntry).where(AmdEntry.call_id == call_id)
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def purge_amd(session: AsyncSession, before: datetime) -> int:
+    result = await session.execute(delete(AmdEntry).where(AmdEntry.created_at < before))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -20,12 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.core import clock
 from voxbase.core.config import Settings
-from voxbase.core.errors import NotFound, Unauthenticated
+from voxbase.core.errors import InvalidInput, NotFound, Unauthenticated
 from voxbase.providers.telephony import verify_twilio
 from voxbase.realtime.hub import Hub
 from voxbase.telephony import repository, timeline
-from voxbase.telephony.models import Call
-from voxbase.telephony.schemas import WebhookAck
+from voxbase.telephony.models import Call, Email
+from voxbase.telephony.schemas import EventsAck, WebhookAck
 from voxbase.telephony.timeline import Callback
 
 TWILIO = "twilio"
@@ -195,4 +195,142 @@ async def voice(
     return str(response)
 
 
-__all__ = ["amd", "call_status", "verify", "voice"]
+# Messaging ---------------------------------------------------------------------------------
+
+
+async def sms_inbound(
+    session: AsyncSession,
+    settings: Settings,
+    url: str,
+    form: Mapping[str, str],
+    signature: str | None,
+) -> str:
+    """An inbound text: TwiML (a HELP answer, or empty); an AI reply goes out by a job."""
+    from twilio.twiml.messaging_response import MessagingResponse
+
+    from voxbase.core import jobs
+    from voxbase.telephony import sms, tasks
+    from voxbase.telephony.service import normalise
+
+    verify(settings, url, form, signature)
+    response = MessagingResponse()
+    region = settings.telephony_default_region
+    try:
+        contact = normalise(form.get("From", ""), "From", region)
+        ours = normalise(form.get("To", ""), "To", region)
+    except InvalidInput:
+        return str(response)
+    sid = form.get("MessageSid") or form.get("SmsSid") or ""
+    if not sid:
+        return str(response)
+    answer, reply_to = await sms.inbound(
+        session,
+        settings,
+        to_number=ours,
+        contact=contact,
+        body=form.get("Body", ""),
+        sid=sid,
+        provider=TWILIO,
+    )
+    if reply_to is not None:
+        jobs.enqueue_after_commit(session, tasks.reply_sms, str(reply_to))
+    if answer:
+        response.message(answer)
+    return str(response)
+
+
+async def sms_status(
+    session: AsyncSession,
+    settings: Settings,
+    url: str,
+    form: Mapping[str, str],
+    signature: str | None,
+    message_id: str | None,
+) -> WebhookAck:
+    from voxbase.telephony import sms
+
+    verify(settings, url, form, signature)
+    sid = form.get("MessageSid") or form.get("SmsSid") or ""
+    status = form.get("MessageStatus") or form.get("SmsStatus") or ""
+    message = None
+    if message_id:
+        try:
+            message = await repository.get_sms_message(session, uuid.UUID(message_id), lock=True)
+        except ValueError:
+            message = None
+        if message is not None and message.provider_message_sid is None and sid:
+            message.provider_message_sid = sid[:64]
+    elif sid:
+        message = await repository.sms_message_by_sid(session, TWILIO, sid, lock=True)
+    if (
+        message is None
+        or message.provider != TWILIO
+        or not sid
+        or message.provider_message_sid != sid
+        or status not in sms.KNOWN_STATUSES
+    ):
+        return WebhookAck(status="ignored")
+    error = form.get("ErrorCode") or None
+    stored = await sms.record_status(session, message, TWILIO, sid, status, error, dict(form))
+    return WebhookAck(status="processed" if stored else "duplicate")
+
+
+# SendGrid ----------------------------------------------------------------------------------
+
+SENDGRID = "sendgrid"
+
+
+async def sendgrid_events(
+    session: AsyncSession,
+    settings: Settings,
+    payload: bytes,
+    signature: str | None,
+    timestamp: str | None,
+) -> EventsAck:
+    """SendGrid's event webhook: a JSON array of events, each stored once (`sg_event_id`)."""
+    import json
+
+    from voxbase.providers.email_delivery import verify_sendgrid
+    from voxbase.telephony import emails
+
+    key = settings.sendgrid_webhook_public_key
+    if key is None:
+        raise NotFound(
+            "SendGrid webhooks are not enabled here (VOXBASE_SENDGRID_WEBHOOK_PUBLIC_KEY)."
+        )
+    tolerance = settings.sendgrid_webhook_tolerance_seconds
+    if not verify_sendgrid(key, payload, signature, timestamp, clock.now(), tolerance):
+        raise Unauthenticated("The SendGrid event signature is missing, stale or does not match.")
+    try:
+        events = json.loads(payload)
+    except ValueError as exc:
+        raise InvalidInput("The body is not JSON.") from exc
+    if not isinstance(events, list):
+        raise InvalidInput("The body is not a JSON array of events.")
+    counts = {"processed": 0, "duplicate": 0, "ignored": 0}
+    for event in events:
+        email = await _email_of(session, event) if isinstance(event, dict) else None
+        if email is None or not event.get("sg_event_id") or not event.get("event"):
+            counts["ignored"] += 1
+            continue
+        stored = await emails.record_event(session, email, SENDGRID, event)
+        counts["processed" if stored else "duplicate"] += 1
+    return EventsAck(**counts)
+
+
+async def _email_of(session: AsyncSession, event: Mapping[str, object]) -> Email | None:
+    """By our `email_id` custom argument, else by the message id SendGrid gave on sending
+    (`sg_message_id` is that id plus a `.filter…` suffix)."""
+    email: Email | None = None
+    email_id = event.get("email_id")
+    if isinstance(email_id, str):
+        try:
+            email = await repository.get_email(session, uuid.UUID(email_id), lock=True)
+        except ValueError:
+            email = None
+    message_id = event.get("sg_message_id")
+    if email is None and isinstance(message_id, str) and message_id:
+        email = await repository.email_by_message_id(
+            session, SENDGRID, message_id.split(".")[0], lock=True
+        )
+    return email if email is not None and email.provider == SENDGRID else None
