@@ -13,7 +13,11 @@ MODEL_MODULES = (
     "voxbase.conversations.models",
     "voxbase.knowledge.models",
     "voxbase.teams.models",
+    "voxbase.privacy.models",
+    "voxbase.admin.models",
     "voxbase.telephony.models",
+    "voxbase.webhooks.models",
+    "voxbase.notifications.models",
     "voxbase.core.idempotency",
 )
 
@@ -40,6 +44,8 @@ TASK_MODULES: tuple[str, ...] = (
     "voxbase.knowledge.tasks",
     "voxbase.telephony.tasks",
     "voxbase.core.tasks",
+    "voxbase.webhooks.tasks",
+    "voxbase.notifications.tasks",
 )
 
 

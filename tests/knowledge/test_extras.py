@@ -43,7 +43,9 @@ async def test_an_image_without_the_ocr_extra_is_a_problem_naming_it(alice, with
     # Documents that need no extra still work.
     pdf = await upload(alice, "deck.pdf", files.pdf(["Pricing overview for Acme"]))
     assert pdf.status_code == 201, pdf.text
-    document = (await alice.get(f"/v1/documents/{pdf.json()['id']}")).json()
+    document = (
+        await alice.get(f"/v1/documents/{pdf.json()['id']}", params={"include": "text"})
+    ).json()
     assert document["processing_status"] == "completed"
     assert "Pricing overview" in document["extracted_text"]
 

@@ -29,6 +29,7 @@ from voxbase.conversations.schemas import (
     SegmentBatchIn,
     SegmentBatchOut,
     SegmentPage,
+    SessionEnd,
     SessionStart,
     Status,
     SummaryDone,
@@ -240,7 +241,7 @@ async def list_segments(
     conversation_id: uuid.UUID,
     session: DbSession,
     principal: Reader,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     order: Order = "asc",
     before_seq: Annotated[
@@ -263,10 +264,18 @@ async def list_segments(
 
 @conversations.post("/{conversation_id}/end", response_model=ConversationOut, responses=CONFLICT)
 async def end_session(
-    conversation_id: uuid.UUID, session: DbSession, principal: Writer, hub: HubDep
+    conversation_id: uuid.UUID,
+    session: DbSession,
+    principal: Writer,
+    hub: HubDep,
+    data: SessionEnd | None = None,
 ) -> ConversationOut:
-    """End the session: duration and statistics computed, usage settled, summary queued."""
-    return await service.end_session(session, principal, conversation_id, hub=hub)
+    """End the session (`{"status": "error"}` or `"cancelled"` to say how; default completed):
+    duration and statistics computed, the time used paid and the rest released, summary
+    queued."""
+    return await service.end_session(
+        session, principal, conversation_id, hub=hub, status=data.status if data else "completed"
+    )
 
 
 @conversations.get(

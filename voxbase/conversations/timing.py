@@ -4,28 +4,38 @@ The conversation keeps no clock of its own: `metering.timed` holds what the user
 when the session starts, keeps the hold alive while segments or heartbeats arrive, says when
 the time is used up, and at the end commits the real duration (times the cost multiplier) and
 releases the rest. A profile that sells none of the channel's meters runs the session unpaid.
+A session whose hold lapsed (nobody beat for the grace period) is ended as `error` by a job.
 """
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.conversations.models import Conversation
+from voxbase.core import events
 from voxbase.core.errors import NotFound
 from voxbase.core.principal import Principal
 from voxbase.metering import service as metering
 from voxbase.metering.schemas import TimedSessionOut
 from voxbase.metering.service import Subject
+from voxbase.metering.timed import unit_seconds
 from voxbase.profiles import active_profile
 
 # Which meter pays for a channel's time: the first one the active profile sells.
+# Voice sessions (seed 003) are sold by the minute where the profile has voice minutes.
 METERS_BY_CHANNEL: dict[str, tuple[str, ...]] = {
     "live": ("audio_seconds",),
-    "voice": ("audio_seconds",),
+    "voice": ("voice_minutes", "audio_seconds"),
     "phone": ("audio_seconds",),
 }
+# Channels whose client cannot send heartbeats (a phone call is followed by the provider's
+# callbacks): their hold lives as long as the session may, and lapses only when abandoned.
+NO_HEARTBEAT = frozenset({"phone"})
+REF_PREFIX = "conversation:"  # a conversation's timed session is `conversation:<id>`
 
 
 def meter_for(channel: str) -> str | None:
@@ -34,7 +44,7 @@ def meter_for(channel: str) -> str | None:
 
 
 def ref_of(row: Conversation) -> str:
-    return f"conversation:{row.id}"
+    return f"{REF_PREFIX}{row.id}"
 
 
 async def start(
@@ -48,6 +58,11 @@ async def start(
     meter = meter_for(row.channel)
     if meter is None:
         return None
+    grace = None
+    if row.channel in NO_HEARTBEAT:
+        grace = (cap_seconds or metering.timed_policy().cap_seconds) + (
+            metering.timed_policy().grace_seconds
+        )
     clocked = await metering.start_timed(
         session,
         Principal(user_id=row.user_id),
@@ -56,6 +71,7 @@ async def start(
         ref=ref_of(row),
         cap_seconds=cap_seconds,
         multiplier=multiplier,
+        grace_seconds=grace,
     )
     row.usage_reservation_id = str(clocked.id)
     return clocked
@@ -81,3 +97,33 @@ async def finish(session: AsyncSession, row: Conversation) -> TimedSessionOut | 
         )
     except NotFound:
         return None
+
+
+def cost_minutes(clocked: TimedSessionOut | None, duration_seconds: int) -> int:
+    """The seed's integer `cost_minutes`: the minutes charged (times the multiplier) on a
+    minutes meter, else the started minutes of the duration. A display value: the charge
+    itself is exact (docs/adr/0800)."""
+    meter = active_profile().meter(clocked.meter) if clocked is not None else None
+    if clocked is not None and meter is not None and unit_seconds(meter) == 60:
+        return math.ceil(clocked.charged)
+    return math.ceil(duration_seconds / 60) if duration_seconds else 0
+
+
+async def on_timed_ended(session: AsyncSession, payload: dict[str, Any]) -> None:
+    """A conversation's paid clock lapsed: end the conversation too, in a job of its own (the
+    lapse happens under another request's balance lock; closing here could invert locks)."""
+    ref = str(payload.get("ref") or "")
+    if payload.get("reason") != "lapsed" or payload.get("subject_type") != "user":
+        return
+    if not ref.startswith(REF_PREFIX):
+        return
+    from voxbase.conversations import tasks
+    from voxbase.core import jobs
+
+    conversation_id = ref.removeprefix(REF_PREFIX)
+    jobs.enqueue_after_commit(
+        session, tasks.close_lapsed, str(payload["subject_id"]), conversation_id
+    )
+
+
+events.subscribe(metering.TIMED_ENDED, on_timed_ended)

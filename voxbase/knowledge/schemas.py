@@ -21,6 +21,11 @@ class DocumentOut(BaseModel):
     sha256: str
     processing_status: str
     processing_error: str | None
+    processing_attempts: int
+    text_truncated: bool = Field(
+        description="The extracted text reached VOXBASE_DOCUMENTS_MAX_TEXT_CHARS; the rest "
+        "was dropped"
+    )
     page_count: int | None
     ocr_confidence: Decimal | None
     embedding_status: str = Field(description="pending, disabled, completed or failed")
@@ -32,7 +37,9 @@ class DocumentOut(BaseModel):
 
 
 class DocumentDetail(DocumentOut):
-    extracted_text: str | None
+    extracted_text: str | None = Field(
+        None, description="Only with `?include=text` (it can be megabytes)"
+    )
 
 
 class SearchHit(BaseModel):
