@@ -16,6 +16,7 @@ from tests.helpers_billing import Collected, at, profile
 from voxbase.conversations.live_sessions import channel_name
 from voxbase.core.db import unit_of_work
 from voxbase.metering import service as metering
+from voxbase.profiles.loader import PRESETS
 
 
 @pytest.fixture(autouse=True)
@@ -201,3 +202,19 @@ async def _hub(app: Any) -> Any:
 
 async def _next(subscription: Any) -> dict[str, Any]:
     return await asyncio.wait_for(subscription.get(), 5)  # type: ignore[no-any-return]
+
+
+async def test_the_plans_session_cap_bounds_every_session(client, tmp_path, manual_clock):
+    preset = (PRESETS / "liveconvo.toml").read_text()
+    capped = tmp_path / "capped.toml"
+    free = 'key = "free"\nname = "Free"\n'
+    assert free in preset
+    capped.write_text(preset.replace(free, free + "session_cap_seconds = 600\n"))
+    manual_clock.set(at("2026-03-02T09:00:00"))
+    with profile(str(capped)):
+        alice = Caller(client, await register(client))
+        await live(alice)  # the plan's 600 s, though 3,600 are there
+        assert await audio(alice) == {"used": 0, "reserved": 600, "remaining": 3000}
+        await live(alice, max_seconds=60)  # the caller's cap when smaller
+        await live(alice, max_seconds=6000)  # the plan's when the caller's is larger
+        assert await audio(alice) == {"used": 0, "reserved": 1260, "remaining": 2340}

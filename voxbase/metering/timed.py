@@ -4,7 +4,8 @@ A module that runs a session with a clock (a live copilot session, a voice sessi
 a phone call) calls four functions and keeps no clock of its own:
 
 - `start_timed` holds what the subject can actually spend, up to the session's cap of session
-  time (the caller's cap, else `VOXBASE_TIMED_SESSION_CAP_SECONDS`), never more than is
+  time (the smaller of the caller's cap and the plan's `session_cap_seconds`, else
+  `VOXBASE_TIMED_SESSION_CAP_SECONDS`), never more than is
   available and never refusing a subject with any time left; nothing left is a 402.
 - `beat_timed` (a heartbeat, or any sign of life: a transcript segment, a turn) keeps the hold
   alive for `VOXBASE_TIMED_SESSION_GRACE_SECONDS` more, grows it towards the cap when more has
@@ -49,7 +50,7 @@ from voxbase.metering.credits import _spendable
 from voxbase.metering.models import ZERO, Reservation, TimedSession, UsageBalance
 from voxbase.metering.reservations import commit, extend
 from voxbase.metering.schemas import TimedSessionOut
-from voxbase.profiles import MeterDef
+from voxbase.profiles import MeterDef, active_profile
 
 TIMED_ENDED = "timed_session.ended"
 PRECISION = Decimal("0.000001")  # the scale of usage quantities
@@ -127,6 +128,17 @@ async def _headroom(
         return None
     credits = await _spendable(session, subject, row, clock.now())
     return max(ZERO, free + credits - row.reserved)
+
+
+async def _plan_cap(session: AsyncSession, subject: Subject) -> int | None:
+    """The per-session cap of the user's plan (`session_cap_seconds` in the profile)."""
+    if subject.type != "user":
+        return None
+    from voxbase.billing import service as billing  # billing itself builds on metering
+
+    current = await billing.plan_allowances_of(session, subject.id)
+    plan = active_profile().plan(current.plan) if current is not None else None
+    return plan.session_cap_seconds if plan is not None else None
 
 
 async def _get(session: AsyncSession, subject: Subject, ref: str) -> TimedSession:
@@ -227,7 +239,8 @@ async def start_timed(
     existing = await repository.timed_by_ref(session, subject.type, subject.id, ref)
     if existing is not None:
         return _view(existing, await _hold_of(session, subject, existing), meter, now)
-    cap = cap_seconds or policy.cap_seconds
+    caps = [c for c in (cap_seconds, await _plan_cap(session, subject)) if c]
+    cap = min(caps) if caps else policy.cap_seconds
     wanted = cost(cap, multiplier, meter)
     room = await _headroom(session, subject, row, meter)
     quantity = wanted if room is None else min(wanted, room)

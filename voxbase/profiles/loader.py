@@ -69,6 +69,12 @@ class PlanDef(_Strict):
     trial_days: int = Field(0, ge=0, le=365)
     active: bool = True
     sort_order: int = 0
+    session_cap_seconds: int | None = Field(
+        None,
+        ge=1,
+        le=7 * 86400,
+        description="Most session time one timed session (live, voice, phone) may use",
+    )
 
     @model_validator(mode="after")
     def _limits_valid(self) -> PlanDef:
