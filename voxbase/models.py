@@ -14,6 +14,7 @@ MODEL_MODULES = (
     "voxbase.knowledge.models",
     "voxbase.teams.models",
     "voxbase.telephony.models",
+    "voxbase.privacy.models",
     "voxbase.core.idempotency",
 )
 

@@ -20,9 +20,12 @@ from voxbase.core.privacy import DELETE, Retention, RowDays, registry
 OWN_DAYS = RowDays("data_retention_days", via=("conversation_id", Conversation))
 DELETED = Retention("deleted_items", after="deleted_at")
 
+# Other people's conversations, messages and transcripts that name the person keep their
+# text without the person's identifiers (mentions).
 registry.table(
     Conversation,
     subject="user_id",
+    mentions="title",
     export="conversations",
     erase=DELETE,
     retention=DELETED,
@@ -30,6 +33,7 @@ registry.table(
 registry.table(
     Message,
     subject="user_id",
+    mentions="content",
     export="messages",
     erase=DELETE,
     retention=Retention("transcripts", row_days=OWN_DAYS),
@@ -37,6 +41,7 @@ registry.table(
 registry.table(
     TranscriptSegment,
     subject="user_id",
+    mentions="content",
     export="transcript_segments",
     erase=DELETE,
     retention=Retention("transcripts", row_days=OWN_DAYS),

@@ -1,0 +1,22 @@
+"""What the privacy tables hold about a person (the privacy registry; see voxbase/core/privacy.py).
+
+An erasure record keeps the account's id and identifiers only while the erasure runs; the
+engine clears them in its last step (this rule), together with the users row.
+"""
+
+from __future__ import annotations
+
+from voxbase.core.privacy import NULL, Pseudonymise, Retention, registry
+from voxbase.privacy.models import ErasureRecord
+
+registry.table(
+    ErasureRecord,
+    subject="user_id",
+    refs="requested_by",
+    mentions="identifiers",
+    erase=Pseudonymise(
+        "the record that an erasure happened is kept to show it was done (GDPR Art. 5(2), 17)",
+        columns={"user_id": NULL, "identifiers": NULL},
+    ),
+    retention=Retention("erasure_records", where={"status": "done"}),
+)
