@@ -30,6 +30,7 @@ from voxbase.knowledge import api as knowledge_api
 from voxbase.metering import api as metering_api
 from voxbase.metering import timed
 from voxbase.models import load_all_models, load_all_tasks, load_privacy_rules
+from voxbase.privacy import api as privacy_api
 from voxbase.profiles import install_from_settings
 from voxbase.providers.email import email_sender
 from voxbase.providers.oidc import OidcVerifier
@@ -47,6 +48,7 @@ MODULE_ROUTERS = [
     *knowledge_api.routers,
     *teams_api.routers,
     *telephony_api.routers,
+    *privacy_api.routers,
 ]
 
 

@@ -40,6 +40,7 @@ TASK_MODULES: tuple[str, ...] = (
     "voxbase.conversations.tasks",
     "voxbase.knowledge.tasks",
     "voxbase.telephony.tasks",
+    "voxbase.privacy.tasks",
     "voxbase.core.tasks",
 )
 

@@ -41,13 +41,27 @@ async def get_user(
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def find_user_by_login(session: AsyncSession, login: str) -> User | None:
-    """By normalised email or by username (case-insensitive), not deleted."""
+async def find_user_by_login(
+    session: AsyncSession, login: str, *, deleted_ok: bool = False
+) -> User | None:
+    """By normalised email or by username (case-insensitive), not deleted unless asked."""
     query = select(User).where(
-        User.deleted_at.is_(None),
-        or_(User.email == login.lower(), func.lower(User.username) == login.lower()),
+        or_(User.email == login.lower(), func.lower(User.username) == login.lower())
     )
+    if not deleted_ok:
+        query = query.where(User.deleted_at.is_(None))
     return (await session.execute(query.limit(1))).scalar_one_or_none()
+
+
+async def deleted_before(session: AsyncSession, cutoff: datetime, limit: int) -> list[uuid.UUID]:
+    """Accounts soft-deleted before `cutoff`, oldest first."""
+    query = (
+        select(User.id)
+        .where(User.deleted_at.is_not(None), User.deleted_at < cutoff)
+        .order_by(User.deleted_at)
+        .limit(limit)
+    )
+    return list((await session.execute(query)).scalars().all())
 
 
 async def email_taken(session: AsyncSession, email: str) -> bool:
@@ -180,6 +194,15 @@ async def revoke_sessions(
             .values(revoked_at=now, revoked_reason=reason, updated_at=now)
         )
     return ids
+
+
+async def revoke_api_keys(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> int:
+    result = await session.execute(
+        update(ApiKey)
+        .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=now, updated_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def find_refresh_token(

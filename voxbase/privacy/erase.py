@@ -106,8 +106,11 @@ async def erase_user(
     reason: str,
     actor: Principal = SYSTEM,
 ) -> Erasure:
-    """Erase everything of `user_id` in every module; resumes an interrupted erasure."""
-    record, subject = await _start(db, user_id, reason, actor)
+    """Erase everything of `user_id` in every module; resumes an interrupted (or begun)
+    erasure, which keeps the reason and requester it was begun with."""
+    async with unit_of_work(db) as session:
+        record, subject = await begin(session, user_id, reason, actor)
+    actor = _actor_of(record)
     erasure = Erasure(id=record.id, token=subject.token, counts=dict(record.counts))
     for rule in erase_order():
         if rule.name in LAST:
@@ -122,34 +125,44 @@ async def erase_user(
     return erasure
 
 
-async def _start(
-    db: Database, user_id: uuid.UUID, reason: str, actor: Principal
+async def begin(
+    session: AsyncSession, user_id: uuid.UUID, reason: str, actor: Principal = SYSTEM
 ) -> tuple[ErasureRecord, Subject]:
-    async with unit_of_work(db) as session:
-        found = await identifiers_of(session, user_id)
-        record = await repository.running_erasure(session, user_id)
-        if record is None:
-            if not found.texts:  # no account (accounts names at least the email)
-                raise NotFound("No such user.")
-            record = ErasureRecord(
-                token=uuid.uuid4(),
-                reason=reason,
-                requested_by=actor.user_id,
-                user_id=user_id,
-                counts={},
-            )
-        else:  # resume: the identifiers seen the first time (some rows are gone since)
-            stored = record.identifiers or {}
-            found = Identifiers(
-                ids=found.ids | {uuid.UUID(i) for i in stored.get("ids", [])},
-                texts=found.texts | set(stored.get("texts", [])),
-            )
-        record.identifiers = {
-            "ids": sorted(str(i) for i in found.ids),
-            "texts": sorted(found.texts),
-        }
-        await repository.add(session, record)
-        return record, subject_of(user_id, record.token, found)
+    """Write (or find) the running erasure record of `user_id`, in the caller's transaction.
+
+    A route that cannot erase in the request begins here and lets `erase_user` (a job)
+    carry on: it resumes the running record."""
+    found = await identifiers_of(session, user_id)
+    record = await repository.running_erasure(session, user_id)
+    if record is None:
+        if not found.texts:  # no account (accounts names at least the email)
+            raise NotFound("No such user.")
+        record = ErasureRecord(
+            token=uuid.uuid4(),
+            reason=reason,
+            requested_by=actor.user_id,
+            user_id=user_id,
+            counts={},
+        )
+    else:  # resume: the identifiers seen the first time (some rows are gone since)
+        stored = record.identifiers or {}
+        found = Identifiers(
+            ids=found.ids | {uuid.UUID(i) for i in stored.get("ids", [])},
+            texts=found.texts | set(stored.get("texts", [])),
+        )
+    record.identifiers = {
+        "ids": sorted(str(i) for i in found.ids),
+        "texts": sorted(found.texts),
+    }
+    await repository.add(session, record)
+    return record, subject_of(user_id, record.token, found)
+
+
+def _actor_of(record: ErasureRecord) -> Principal:
+    """Who the erasure's audit row names: the administrator who asked, or the system."""
+    if record.requested_by is None:
+        return SYSTEM
+    return Principal(user_id=record.requested_by, role="admin")
 
 
 async def _save_progress(session: AsyncSession, record_id: uuid.UUID, erasure: Erasure) -> None:

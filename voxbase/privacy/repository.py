@@ -154,6 +154,14 @@ async def running_erasure(session: AsyncSession, user_id: uuid.UUID) -> ErasureR
     )
 
 
+async def running_user_ids(session: AsyncSession) -> list[uuid.UUID]:
+    """Accounts whose erasure started and did not finish (a crash): resumed by the job."""
+    query = select(ErasureRecord.user_id).where(
+        ErasureRecord.status == "running", ErasureRecord.user_id.is_not(None)
+    )
+    return [i for i in (await session.execute(query)).scalars().all() if i is not None]
+
+
 async def get_erasure(session: AsyncSession, erasure_id: uuid.UUID) -> ErasureRecord | None:
     return await session.get(ErasureRecord, erasure_id)
 
