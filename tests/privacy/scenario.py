@@ -26,6 +26,8 @@ from voxbase.accounts import repository as accounts
 from voxbase.accounts.models import Identity
 from voxbase.core import clock, context
 from voxbase.core.db import unit_of_work
+from voxbase.core.privacy import registry
+from voxbase.models import load_privacy_rules
 from voxbase.providers.payments import stripe_signature
 
 STRIPE_SECRET = "whsec_privacy_scenario"
@@ -111,7 +113,30 @@ async def _stripe_event(app: FastAPI, client: httpx.AsyncClient, obj: dict[str, 
         app.state.auth = kit
 
 
+async def _webhook_endpoint(app: FastAPI, user: User, full_name: str) -> None:
+    from tests.webhooks.receiver import Receiver
+
+    receiver = Receiver()
+    receiver.start()
+    settings = app.state.settings
+    allowed = settings.webhooks_allow_private_networks
+    settings.webhooks_allow_private_networks = True  # the receiver listens on 127.0.0.1
+    try:
+        endpoint = await _ok(
+            await user.post(
+                "/v1/webhook-endpoints",
+                {"url": receiver.url(), "description": f"{full_name}'s CRM", "event_types": ["*"]},
+            ),
+            201,
+        )
+        await _ok(await user.post(f"/v1/webhook-endpoints/{endpoint['id']}/test"), 202)
+    finally:
+        settings.webhooks_allow_private_networks = allowed
+        receiver.stop()
+
+
 async def build(app: FastAPI, client: httpx.AsyncClient, mailbox: Mailbox) -> World:
+    load_privacy_rules()
     tag = uuid.uuid4().hex[:8]
     admin = bearer((await make_admin(app, client))["access_token"])
     username = f"zeb{tag}"
@@ -297,6 +322,18 @@ async def build(app: FastAPI, client: httpx.AsyncClient, mailbox: Mailbox) -> Wo
             "metadata": {"user_id": person.id},
         },
     )
+
+    # Modules that landed later: each block runs once the module's tables are in the registry.
+    if "functions" in registry.rules:  # assistants: tools with JSON Schema (seed 000)
+        await _ok(
+            await user.post(
+                "/v1/functions",
+                {"name": f"lookup_{tag}", "description": f"Orders of {full_name}"},
+            ),
+            201,
+        )
+    if "webhook_endpoints" in registry.rules:  # webhooks out: an endpoint, a delivery
+        await _webhook_endpoint(app, user, full_name)
 
     # audit: a system log written during one of the person's requests.
     token = context.bind(
