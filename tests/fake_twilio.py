@@ -81,6 +81,20 @@ class FakeTwilio:
                 self.fail_next = None
                 return status, {"code": code, "message": message, "status": status}
             return 201, self._call(f"CA{next(self._ids):032d}", form, "queued")
+        if path == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json":
+            one = {k: v[0] for k, v in form.items()}
+            sid = f"SM{next(self._ids):032d}"
+            return 201, {
+                "sid": sid,
+                "account_sid": ACCOUNT_SID,
+                "to": one.get("To"),
+                "from": one.get("From"),
+                "body": one.get("Body"),
+                "status": "queued",
+                "direction": "outbound-api",
+                "api_version": "2010-04-01",
+                "uri": f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{sid}.json",
+            }
         found = re.fullmatch(rf"{base}/(CA\w+)\.json", path)
         if found:
             status = form.get("Status", ["completed"])[0]
@@ -90,5 +104,8 @@ class FakeTwilio:
     def created(self) -> list[dict[str, list[str]]]:
         return [f for p, f in self.requests if p.endswith("/Calls.json")]
 
+    def texts(self) -> list[dict[str, list[str]]]:
+        return [f for p, f in self.requests if p.endswith("/Messages.json")]
+
     def updates(self) -> list[tuple[str, dict[str, list[str]]]]:
-        return [(p, f) for p, f in self.requests if not p.endswith("/Calls.json")]
+        return [(p, f) for p, f in self.requests if "/Calls/" in p]

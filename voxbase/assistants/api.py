@@ -1,4 +1,4 @@
-"""Templates and prompts routes: /v1/templates, /v1/prompts."""
+"""Templates, prompts and functions routes: /v1/templates, /v1/prompts, /v1/functions."""
 
 from __future__ import annotations
 
@@ -9,9 +9,15 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from voxbase.accounts.deps import require_scope
 from voxbase.accounts.permissions import Scope
+from voxbase.assistants import functions as function_service
 from voxbase.assistants import prompts as prompt_service
 from voxbase.assistants import service
 from voxbase.assistants.schemas import (
+    ArgumentsCheck,
+    ArgumentsInput,
+    FunctionCreate,
+    FunctionOut,
+    FunctionUpdate,
     PromptCreate,
     PromptOut,
     PromptRender,
@@ -21,6 +27,8 @@ from voxbase.assistants.schemas import (
     TemplateCreate,
     TemplateOut,
     TemplateUpdate,
+    ToolExport,
+    ToolFormat,
 )
 from voxbase.core.errors import problem_responses
 from voxbase.core.http import DbSession
@@ -177,4 +185,81 @@ async def render_prompt(
     return await prompt_service.render_prompt(session, principal, prompt_id, data)
 
 
-routers = [templates, prompts]
+functions = APIRouter(
+    prefix="/v1/functions", tags=["functions"], responses=problem_responses(401, 403, 422)
+)
+
+
+@functions.post("", status_code=201, response_model=FunctionOut, responses=problem_responses(409))
+async def create_function(
+    data: FunctionCreate, session: DbSession, principal: Writer
+) -> FunctionOut:
+    """A tool with a Draft 2020-12 JSON Schema for its parameters; an invalid schema is a 422
+    whose `errors` say where. The answer reports OpenAI strict-mode compatibility (`strict`).
+
+    Where the profile sells `function_calling`, this needs a plan that includes it."""
+    return await function_service.create_function(session, principal, data)
+
+
+@functions.get("", response_model=Page[FunctionOut])
+async def list_functions(
+    session: DbSession,
+    principal: Reader,
+    active: bool | None = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[FunctionOut]:
+    """Your functions, newest first."""
+    return await function_service.list_functions(
+        session, principal, active=active, cursor=cursor, limit=limit
+    )
+
+
+@functions.get("/export", response_model=ToolExport, responses=problem_responses(404))
+async def export_functions(
+    session: DbSession,
+    principal: Reader,
+    format: ToolFormat = "openai",
+    ids: Annotated[list[uuid.UUID] | None, Query(max_length=128)] = None,
+) -> ToolExport:
+    """Your functions (`ids`, else every active one, by name) as tools for OpenAI (Chat
+    Completions or Responses), Pipecat (`FunctionSchema` arguments) or LiveKit Agents
+    (`@function_tool(raw_schema=...)`)."""
+    return await function_service.export_functions(session, principal, format, ids)
+
+
+@functions.get("/{function_id}", response_model=FunctionOut, responses=problem_responses(404))
+async def get_function(
+    function_id: uuid.UUID, session: DbSession, principal: Reader
+) -> FunctionOut:
+    return await function_service.get_function(session, principal, function_id)
+
+
+@functions.patch(
+    "/{function_id}", response_model=FunctionOut, responses=problem_responses(404, 409)
+)
+async def update_function(
+    function_id: uuid.UUID, data: FunctionUpdate, session: DbSession, principal: Writer
+) -> FunctionOut:
+    return await function_service.update_function(session, principal, function_id, data)
+
+
+@functions.delete("/{function_id}", status_code=204, responses=problem_responses(404))
+async def delete_function(
+    function_id: uuid.UUID, session: DbSession, principal: Writer
+) -> Response:
+    await function_service.delete_function(session, principal, function_id)
+    return Response(status_code=204)
+
+
+@functions.post(
+    "/{function_id}/validate", response_model=ArgumentsCheck, responses=problem_responses(404)
+)
+async def validate_arguments(
+    function_id: uuid.UUID, data: ArgumentsInput, session: DbSession, principal: Reader
+) -> ArgumentsCheck:
+    """Check a call's arguments against the schema: 200 with `valid` and each error's path."""
+    return await function_service.check_arguments(session, principal, function_id, data.arguments)
+
+
+routers = [templates, prompts, functions]

@@ -4,7 +4,8 @@ templates) and the prompt library with its versions (seed 000 prompts).
 A template carries the guidance cue set the offline engine matches against final transcript
 segments, the context instructions given to an LLM engine and the summary template.
 A prompt is content with `{{variables}}`, a personality and a tone; every edit adds a row to
-`prompt_versions`, so earlier versions can be listed and restored.
+`prompt_versions`, so earlier versions can be listed and restored. A function (tool) has a
+name unique per owner and a JSON Schema of its parameters (seed 000 functions).
 System templates and prompts (user_id NULL, is_system) come from the product profile.
 """
 
@@ -71,3 +72,22 @@ class PromptVersion(Model):
     tone: Mapped[str | None] = mapped_column(String(50))
     # Set when this version was made by restoring an earlier one.
     restored_from: Mapped[int | None]
+
+
+class Function(Model):
+    """A tool a model may call: deleted for good, so its name is free again."""
+
+    __tablename__ = "functions"
+    __table_args__ = (UniqueConstraint("user_id", "name_key"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(64))
+    # The name lowercased: unique per owner ignoring case, the same on every database
+    # (MariaDB's default collation ignores case, PostgreSQL's and SQLite's do not).
+    name_key: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text)
+    # A Draft 2020-12 JSON Schema with "type": "object" at the root.
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    is_active: Mapped[bool] = mapped_column(default=True, index=True)

@@ -4,7 +4,7 @@ versions belong to whoever owns the prompt and go with it."""
 
 from __future__ import annotations
 
-from voxbase.assistants.models import Prompt, PromptVersion, Template
+from voxbase.assistants.models import Function, Prompt, PromptVersion, Template
 from voxbase.core.privacy import DELETE, Retention, registry
 
 DELETED = Retention("deleted_items", after="deleted_at")
@@ -12,3 +12,4 @@ DELETED = Retention("deleted_items", after="deleted_at")
 registry.table(Template, subject="user_id", export="templates", erase=DELETE, retention=DELETED)
 registry.table(Prompt, subject="user_id", export="prompts", erase=DELETE, retention=DELETED)
 registry.table(PromptVersion, parent=("prompt_id", Prompt), export="prompt_versions", erase=DELETE)
+registry.table(Function, subject="user_id", export="functions", erase=DELETE)

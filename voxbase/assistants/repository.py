@@ -6,9 +6,10 @@ import uuid
 from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxbase.assistants.models import Prompt, PromptVersion, Template
+from voxbase.assistants.models import Function, Prompt, PromptVersion, Template
 from voxbase.core import clock
 from voxbase.core.pagination import paginate_newest_first
 
@@ -141,3 +142,78 @@ async def prompt_version(
         PromptVersion.prompt_id == prompt_id, PromptVersion.version == version
     )
     return (await session.execute(query)).scalar_one_or_none()
+
+
+# --- functions ------------------------------------------------------------------------------
+
+
+async def insert_if_absent(session: AsyncSession, row: object) -> bool:
+    """Insert in a savepoint; False if a unique key is taken (a concurrent insert included)."""
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+async def flush_unless_duplicate(session: AsyncSession) -> bool:
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+async def delete(session: AsyncSession, row: object) -> None:
+    await session.delete(row)
+    await session.flush()
+
+
+async def get_function(
+    session: AsyncSession, function_id: uuid.UUID, user_id: uuid.UUID | None
+) -> Function | None:
+    query = select(Function).where(Function.id == function_id, Function.user_id == user_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def function_by_name(session: AsyncSession, user_id: uuid.UUID, name: str) -> Function | None:
+    query = select(Function).where(Function.user_id == user_id, Function.name_key == name.lower())
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def list_functions(
+    session: AsyncSession,
+    user_id: uuid.UUID | None,
+    *,
+    active: bool | None,
+    cursor: str | None,
+    limit: int,
+) -> Sequence[Function]:
+    query = select(Function).where(Function.user_id == user_id)
+    if active is not None:
+        query = query.where(Function.is_active.is_(active))
+    query = paginate_newest_first(query, Function.created_at, Function.id, cursor, limit)
+    return (await session.execute(query)).scalars().all()
+
+
+async def functions_by_ids(
+    session: AsyncSession, user_id: uuid.UUID | None, ids: Sequence[uuid.UUID]
+) -> Sequence[Function]:
+    query = (
+        select(Function)
+        .where(Function.user_id == user_id, Function.id.in_(list(ids)))
+        .order_by(Function.name)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def active_functions(session: AsyncSession, user_id: uuid.UUID | None) -> Sequence[Function]:
+    query = (
+        select(Function)
+        .where(Function.user_id == user_id, Function.is_active.is_(True))
+        .order_by(Function.name)
+    )
+    return (await session.execute(query)).scalars().all()

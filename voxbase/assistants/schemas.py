@@ -1,11 +1,11 @@
-"""Request and response models of the templates and prompts APIs."""
+"""Request and response models of the templates, prompts and functions APIs."""
 
 from __future__ import annotations
 
 import re
 import uuid
 from datetime import datetime
-from typing import Annotated, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -186,3 +186,88 @@ class RenderedPrompt(BaseModel):
     content: str
     version: int
     unused: list[str] = Field(description="Variables given that the prompt does not use.")
+
+
+# --- functions / tools (seed 000) -------------------------------------------------------------
+
+FunctionName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-zA-Z0-9_-]{1,64}$"),
+    Field(description="OpenAI's rule: letters, digits, `_` and `-`, at most 64."),
+]
+EMPTY_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
+
+
+class FunctionCreate(Input):
+    name: FunctionName
+    description: LongText | None = None
+    parameters: dict[str, Any] = Field(
+        default_factory=lambda: dict(EMPTY_PARAMETERS),
+        description='A Draft 2020-12 JSON Schema with `"type": "object"` at the root.',
+    )
+    is_active: bool = True
+
+
+class FunctionUpdate(_NoNulls):
+    _required = ("name", "parameters", "is_active")
+
+    name: FunctionName | None = None
+    description: LongText | None = None
+    parameters: dict[str, Any] | None = None
+    is_active: bool | None = None
+
+
+class SchemaPlace(BaseModel):
+    path: str = Field(description="JSON Pointer into the schema")
+    message: str
+
+
+class StrictReport(BaseModel):
+    """Whether OpenAI accepts the schema with `strict: true`, and every reason it would not."""
+
+    compatible: bool
+    reasons: list[SchemaPlace]
+
+
+class FunctionOut(BaseModel):
+    id: uuid.UUID
+    user_id: uuid.UUID
+    name: str
+    description: str | None
+    parameters: dict[str, Any]
+    is_active: bool
+    strict: StrictReport
+    created_at: datetime
+    updated_at: datetime
+
+
+class ArgumentsInput(Input):
+    arguments: dict[str, Any] | list[Any] | str | int | float | bool | None = Field(
+        description="The call's arguments: the JSON value, or the JSON text a model returned."
+    )
+
+
+class ArgumentError(BaseModel):
+    path: str = Field(description="JSON Pointer into the arguments")
+    message: str
+    keyword: str = Field(description="The schema keyword that failed")
+    schema_path: str = Field(description="JSON Pointer into the schema")
+
+
+class ArgumentsCheck(BaseModel):
+    valid: bool
+    errors: list[ArgumentError]
+
+
+ToolFormat = Literal["openai", "openai_responses", "pipecat", "livekit"]
+
+
+class ExportWarning(BaseModel):
+    name: str
+    message: str
+
+
+class ToolExport(BaseModel):
+    format: ToolFormat
+    tools: list[dict[str, Any]]
+    warnings: list[ExportWarning] = Field(description="What the format cannot carry, per tool.")

@@ -28,6 +28,7 @@ from voxbase.conversations.schemas import (
     SegmentBatchIn,
     SegmentBatchOut,
     SegmentPage,
+    SessionEnd,
     SessionStart,
     Status,
     SummaryDone,
@@ -261,10 +262,18 @@ async def list_segments(
 
 @conversations.post("/{conversation_id}/end", response_model=ConversationOut, responses=CONFLICT)
 async def end_session(
-    conversation_id: uuid.UUID, session: DbSession, principal: Writer, hub: HubDep
+    conversation_id: uuid.UUID,
+    session: DbSession,
+    principal: Writer,
+    hub: HubDep,
+    data: SessionEnd | None = None,
 ) -> ConversationOut:
-    """End the session: duration and statistics computed, usage settled, summary queued."""
-    return await service.end_session(session, principal, conversation_id, hub=hub)
+    """End the session (`{"status": "error"}` or `"cancelled"` to say how; default completed):
+    duration and statistics computed, the time used paid and the rest released, summary
+    queued."""
+    return await service.end_session(
+        session, principal, conversation_id, hub=hub, status=data.status if data else "completed"
+    )
 
 
 @conversations.get(

@@ -46,6 +46,7 @@ from voxbase.accounts import service as accounts
 from voxbase.accounts.permissions import Scope
 from voxbase.conversations import service
 from voxbase.conversations.engines import Engines, build_engines
+from voxbase.conversations.ownership import ENDED
 from voxbase.conversations.schemas import ConversationOut, SegmentIn
 from voxbase.core.db import Database, unit_of_work
 from voxbase.core.errors import Conflict, Forbidden, ServiceError, Unauthenticated
@@ -129,7 +130,7 @@ async def _authenticate(
         if not principal.has_scope(Scope.CONVERSATIONS_READ.value):
             raise Forbidden("This API key lacks a scope.")
         conversation = await service.check_owned(session, principal, conversation_id)
-    if conversation.status in ("completed", "archived"):
+    if conversation.status in ENDED:
         raise Conflict(f"The conversation is {conversation.status}.")
     return _Client(token, principal), conversation
 

@@ -6,7 +6,6 @@ Live events are published to the realtime hub only after the unit of work commit
 from __future__ import annotations
 
 import logging
-import math
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
@@ -29,7 +28,7 @@ from voxbase.conversations.models import (
     Summary,
     TranscriptSegment,
 )
-from voxbase.conversations.ownership import FIELDS, _out, owned
+from voxbase.conversations.ownership import ENDED, FIELDS, _out, owned
 from voxbase.conversations.schemas import (
     ConversationOut,
     GuidanceOut,
@@ -132,7 +131,7 @@ async def append_segments(
 ) -> SegmentBatchOut:
     """Store the finals (in order, numbered), run guidance on them, broadcast after commit."""
     row = await owned(session, principal, conversation_id, lock=True)
-    if row.status in ("completed", "archived"):
+    if row.status in ENDED:
         raise Conflict(f"The conversation is {row.status}; it takes no more segments.")
     if row.status == "draft":
         await _activate(session, principal, row)
@@ -319,16 +318,24 @@ async def end_session(
     conversation_id: uuid.UUID,
     *,
     hub: Hub,
+    status: str = "completed",
 ) -> ConversationOut:
-    """Close the session: duration, statistics, usage settled, summary job queued."""
+    """Close the session (`status`: completed, error or cancelled): duration, statistics,
+    usage settled, summary job queued."""
     row = await owned(session, principal, conversation_id, lock=True)
     if row.status not in ("active", "draft"):
         raise Conflict(f"The conversation is already {row.status}.")
-    return await _close(session, principal, row, hub=hub, reason="ended")
+    return await _close(session, principal, row, hub=hub, reason="ended", status=status)
 
 
 async def _close(
-    session: AsyncSession, principal: Principal, row: Conversation, *, hub: Hub, reason: str
+    session: AsyncSession,
+    principal: Principal,
+    row: Conversation,
+    *,
+    hub: Hub,
+    reason: str,
+    status: str = "completed",
 ) -> ConversationOut:
     """End the session (`reason`: ended by the caller, or time_up): the paid clock settles."""
     from voxbase.conversations import tasks
@@ -345,7 +352,7 @@ async def _close(
     words, talk, silences = _statistics(segments)
     if not segments:
         words = sum(len(m.content.split()) for m in await repository.all_messages(session, row.id))
-    row.status = "completed"
+    row.status = status
     row.ended_at = now
     row.duration_seconds = duration
     if row.recording_started_at is not None:
@@ -354,7 +361,7 @@ async def _close(
     row.total_words_spoken = words
     row.user_talk_time_seconds = talk
     row.silence_periods_count = silences
-    row.cost_minutes = math.ceil(duration / 60) if duration else 0
+    row.cost_minutes = timing.cost_minutes(clocked, duration)
     row.last_activity_at = now
     summary = await repository.get_summary(session, row.id, lock=True)
     if summary is None:

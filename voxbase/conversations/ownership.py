@@ -35,6 +35,8 @@ FIELDS = (
 
 
 LIVE_CHANNELS = ("live", "voice", "phone")
+# A session in one of these is over: it takes no more segments and cannot be reopened.
+ENDED = ("completed", "archived", "error", "cancelled")
 
 
 def _user_id(principal: Principal) -> uuid.UUID:

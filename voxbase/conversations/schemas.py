@@ -13,7 +13,9 @@ from voxbase.assistants.schemas import ConversationType
 from voxbase.core.schemas import Input
 
 Channel = Literal["chat", "voice", "live", "phone", "sms", "email"]
-Status = Literal["draft", "active", "completed", "archived"]
+Status = Literal["draft", "active", "completed", "archived", "error", "cancelled"]
+# How a timed session (live, voice, phone) ends: seed 003's voice_sessions statuses.
+EndStatus = Literal["completed", "error", "cancelled"]
 Role = Literal["user", "assistant", "system", "tool"]
 MessageStatus = Literal["success", "failed", "pending"]
 Speaker = Literal["user", "system", "other"]
@@ -212,6 +214,14 @@ class SessionStart(Input):
         ge=1,
         le=7 * 86400,
         description="Most session time to hold and spend (default: the service's cap)",
+    )
+
+
+class SessionEnd(Input):
+    status: EndStatus = Field(
+        "completed",
+        description="completed, or error (the agent or the room failed) or cancelled (the user "
+        "left before it began); every one pays the time used",
     )
 
 

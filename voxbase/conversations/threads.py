@@ -30,6 +30,7 @@ from voxbase.conversations.schemas import (
 )
 from voxbase.core import clock
 from voxbase.core.errors import Conflict
+from voxbase.core.ids import new_id
 from voxbase.core.pagination import Page, page_of
 from voxbase.core.principal import Principal
 
@@ -55,7 +56,13 @@ async def create_conversation(
         template = await assistants.use_template(session, principal, data.template_id)
     now = clock.now()
     live = data.channel in LIVE_CHANNELS
+    conversation_id = new_id()
+    room_name, agent_type = data.room_name, data.agent_type
+    if data.channel == "voice":  # seed 003 voice_sessions: always in a room, an agent type
+        room_name = room_name or f"voice-{conversation_id}"
+        agent_type = agent_type or "production"
     row = Conversation(
+        id=conversation_id,
         user_id=user_id,
         channel=data.channel,
         title=data.title,
@@ -63,9 +70,9 @@ async def create_conversation(
         conversation_type=data.conversation_type or (template and template.conversation_type),
         template_id=data.template_id,
         language=data.language,
-        room_name=data.room_name,
+        room_name=room_name,
         external_session_id=data.external_session_id,
-        agent_type=data.agent_type,
+        agent_type=agent_type,
         data_retention_days=data.data_retention_days,
         started_at=None if live else now,
         last_activity_at=now,
@@ -141,7 +148,11 @@ async def update_conversation(
             and row.channel in LIVE_CHANNELS
         ):
             raise Conflict("End a live session with POST /v1/conversations/{id}/end.")
-        if target == "active" and row.status == "completed" and row.channel in LIVE_CHANNELS:
+        if (
+            target == "active"
+            and row.status in ("completed", "error", "cancelled")
+            and row.channel in LIVE_CHANNELS
+        ):
             raise Conflict("A completed live session cannot be reopened.")
     if changes.get("status") == "active" and row.status == "draft":
         await _activate(session, principal, row)  # same as POST /start: reserve, stamp

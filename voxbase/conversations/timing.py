@@ -8,6 +8,7 @@ releases the rest. A profile that sells none of the channel's meters runs the se
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,14 +19,19 @@ from voxbase.core.principal import Principal
 from voxbase.metering import service as metering
 from voxbase.metering.schemas import TimedSessionOut
 from voxbase.metering.service import Subject
+from voxbase.metering.timed import unit_seconds
 from voxbase.profiles import active_profile
 
 # Which meter pays for a channel's time: the first one the active profile sells.
+# Voice sessions (seed 003) are sold by the minute where the profile has voice minutes.
 METERS_BY_CHANNEL: dict[str, tuple[str, ...]] = {
     "live": ("audio_seconds",),
-    "voice": ("audio_seconds",),
+    "voice": ("voice_minutes", "audio_seconds"),
     "phone": ("audio_seconds",),
 }
+# Channels whose client cannot send heartbeats (a phone call is followed by the provider's
+# callbacks): their hold lives as long as the session may, and lapses only when abandoned.
+NO_HEARTBEAT = frozenset({"phone"})
 
 
 def meter_for(channel: str) -> str | None:
@@ -48,6 +54,11 @@ async def start(
     meter = meter_for(row.channel)
     if meter is None:
         return None
+    grace = None
+    if row.channel in NO_HEARTBEAT:
+        grace = (cap_seconds or metering.timed_policy().cap_seconds) + (
+            metering.timed_policy().grace_seconds
+        )
     clocked = await metering.start_timed(
         session,
         Principal(user_id=row.user_id),
@@ -56,6 +67,7 @@ async def start(
         ref=ref_of(row),
         cap_seconds=cap_seconds,
         multiplier=multiplier,
+        grace_seconds=grace,
     )
     row.usage_reservation_id = str(clocked.id)
     return clocked
@@ -81,3 +93,13 @@ async def finish(session: AsyncSession, row: Conversation) -> TimedSessionOut | 
         )
     except NotFound:
         return None
+
+
+def cost_minutes(clocked: TimedSessionOut | None, duration_seconds: int) -> int:
+    """The seed's integer `cost_minutes`: the minutes charged (times the multiplier) on a
+    minutes meter, else the started minutes of the duration. A display value: the charge
+    itself is exact (docs/adr/0800)."""
+    meter = active_profile().meter(clocked.meter) if clocked is not None else None
+    if clocked is not None and meter is not None and unit_seconds(meter) == 60:
+        return math.ceil(clocked.charged)
+    return math.ceil(duration_seconds / 60) if duration_seconds else 0

@@ -120,6 +120,17 @@ class Settings(BaseSettings):
     telephony_simulated_call_seconds: int = Field(
         42, ge=0, description="Simulated provider: how long an answered call lasts."
     )
+    telephony_sms_from_number: str | None = Field(
+        None, description="The number texts come from (default: the calls' caller id)."
+    )
+    telephony_sms_help_text: str = Field(
+        "Voxbase texts on behalf of its users. Reply STOP to opt out, START to opt back in.",
+        max_length=320,
+        description="The answer to HELP/INFO.",
+    )
+    telephony_sms_reply_engine: Literal["template", "llm"] = Field(
+        "template", description="AI replies to texts: offline template, or the VOXBASE_LLM_* API."
+    )
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_api_base: str | None = Field(None, description="Override (tests: a local server).")

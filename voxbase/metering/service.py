@@ -65,6 +65,7 @@ from voxbase.metering.timed import (
     get_timed,
     refuse_direct_settlement,
     start_timed,
+    timed_policy,
 )
 
 __all__ = [
@@ -106,5 +107,6 @@ __all__ = [
     "set_plan_features",
     "start_timed",
     "subject_of",
+    "timed_policy",
     "usage",
 ]

@@ -78,6 +78,10 @@ class TimedPolicy:
 policy = TimedPolicy()
 
 
+def timed_policy() -> TimedPolicy:
+    return policy
+
+
 def configure(*, cap_seconds: int, grace_seconds: int) -> None:
     policy.cap_seconds, policy.grace_seconds = cap_seconds, grace_seconds
 
@@ -201,10 +205,14 @@ async def start_timed(
     ref: str,
     cap_seconds: int | None = None,
     multiplier: Decimal = Decimal(1),
+    grace_seconds: int | None = None,
 ) -> TimedSessionOut:
     """Start the clock of session `ref` (unique per subject; a retry returns the first start).
 
     Holds min(cost of the cap, what is available); raises QuotaExceeded (402) when nothing is.
+    `grace_seconds`: how long the first hold lives without a heartbeat (default the policy's);
+    a session whose caller cannot beat (a phone call followed by provider callbacks) passes
+    its cap, so it lapses only when it was abandoned.
     """
     meter = _meter(meter_key)
     unit_seconds(meter)
@@ -231,7 +239,7 @@ async def start_timed(
         meter_key=meter.key,
         quantity=quantity,
         status="held",
-        expires_at=now + timedelta(seconds=policy.grace_seconds),
+        expires_at=now + timedelta(seconds=grace_seconds or policy.grace_seconds),
         idempotency_key=f"timed:{ref}",
     )
     row.reserved += quantity
@@ -263,13 +271,15 @@ async def _grow(
     meter: MeterDef,
     wanted: Decimal,
 ) -> Reservation:
-    """Keep the hold alive and grow it towards `wanted` by what is available now."""
+    """Keep the hold alive (never shortening a longer first grace) and grow it towards
+    `wanted` by what is available now."""
     target = hold.quantity
     if wanted > hold.quantity:
         row = await _locked_balance(session, subject, meter.key)
         room = await _headroom(session, subject, row, meter)
         target = wanted if room is None else hold.quantity + min(wanted - hold.quantity, room)
-    await extend(session, subject, hold.id, policy.grace_seconds, target)
+    left = math.ceil((hold.expires_at - clock.now()).total_seconds())
+    await extend(session, subject, hold.id, max(policy.grace_seconds, left), target)
     refreshed = await repository.get_reservation(session, hold.id, subject.id)
     assert refreshed is not None
     return refreshed

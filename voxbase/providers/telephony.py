@@ -39,10 +39,23 @@ class Placed:
     status: str  # the provider's own status word (Twilio: queued)
 
 
+@dataclass(frozen=True)
+class SmsSend:
+    """What a provider needs to send one text."""
+
+    message_id: str
+    to_number: str
+    from_number: str
+    body: str
+    status_url: str  # delivery callbacks (queued, sent, delivered, undelivered, failed)
+
+
 class TelephonyProvider(Protocol):
     name: str
 
     def place_call(self, dial: Dial) -> Placed: ...
+
+    def send_sms(self, sms: SmsSend) -> Placed: ...
 
     def end_call(self, sid: str, *, answered: bool) -> str | None:
         """Cancel a call not yet answered, hang up one in progress. Returns the final status
@@ -60,6 +73,9 @@ class SimulatedProvider:
 
     def end_call(self, sid: str, *, answered: bool) -> str | None:
         return "completed" if answered else "canceled"
+
+    def send_sms(self, sms: SmsSend) -> Placed:
+        return Placed(sid=f"SIMSM{uuid.uuid4().hex}", status="queued")
 
 
 class TwilioProvider:
@@ -106,6 +122,20 @@ class TwilioProvider:
         except TwilioException as exc:
             raise TelephonyError(str(exc)) from exc
         return None
+
+    def send_sms(self, sms: SmsSend) -> Placed:
+        from twilio.base.exceptions import TwilioException
+
+        try:
+            message = self.client.messages.create(
+                to=sms.to_number,
+                from_=sms.from_number,
+                body=sms.body,
+                status_callback=sms.status_url,
+            )
+        except TwilioException as exc:
+            raise TelephonyError(str(exc)) from exc
+        return Placed(sid=str(message.sid), status=str(message.status))
 
 
 def telephony_provider(settings: Settings) -> TelephonyProvider:

@@ -15,14 +15,27 @@ from voxbase.core.errors import problem_responses
 from voxbase.core.http import DbSession
 from voxbase.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from voxbase.core.principal import Principal
-from voxbase.telephony import service, webhooks
-from voxbase.telephony.schemas import CallCreate, CallDetail, CallOut, CallStatus, WebhookAck
+from voxbase.telephony import service, sms, webhooks
+from voxbase.telephony.schemas import (
+    CallCreate,
+    CallDetail,
+    CallOut,
+    CallStatus,
+    SmsConversationCreate,
+    SmsConversationDetail,
+    SmsConversationOut,
+    SmsMessageCreate,
+    SmsMessageOut,
+    SmsStatus,
+    WebhookAck,
+)
 
 Reader = Annotated[Principal, Depends(require_scope(Scope.CONVERSATIONS_READ))]
 Writer = Annotated[Principal, Depends(require_scope(Scope.CONVERSATIONS_WRITE))]
 Cursor = Annotated[str | None, Query(max_length=512, description="From `next_cursor`")]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 CallIdQuery = Annotated[str | None, Query(max_length=64, description="Set by Voxbase")]
+MessageIdQuery = Annotated[str | None, Query(max_length=64, description="Set by Voxbase")]
 Signature = Annotated[str | None, Header(alias="X-Twilio-Signature", max_length=512)]
 
 
@@ -132,4 +145,112 @@ async def twilio_voice(
     return Response(content=twiml, media_type="application/xml")
 
 
-routers = [calls, twilio]
+# SMS conversations -------------------------------------------------------------------------
+
+sms_router = APIRouter(
+    prefix="/v1/sms/conversations", tags=["sms"], responses=problem_responses(401, 403, 422)
+)
+SmsStatusQuery = Annotated[SmsStatus | None, Query()]
+
+
+@sms_router.post(
+    "",
+    status_code=201,
+    response_model=SmsConversationDetail,
+    responses=problem_responses(402, 409),
+)
+async def start_sms(
+    data: SmsConversationCreate, session: DbSession, principal: Writer, settings: SettingsDep
+) -> SmsConversationDetail:
+    """Start an SMS conversation with its first text (one `texts` unit: 402 past the limit;
+    409 when the number opted out with STOP)."""
+    return await sms.start_conversation(session, principal, data, settings)
+
+
+@sms_router.get("", response_model=Page[SmsConversationOut])
+async def list_sms(
+    session: DbSession,
+    principal: Reader,
+    status: SmsStatusQuery = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[SmsConversationOut]:
+    """Your SMS conversations, newest first."""
+    return await sms.list_conversations(
+        session, principal, status=status, cursor=cursor, limit=limit
+    )
+
+
+@sms_router.get("/{sms_id}", response_model=SmsConversationDetail, responses=problem_responses(404))
+async def get_sms(
+    sms_id: uuid.UUID, session: DbSession, principal: Reader
+) -> SmsConversationDetail:
+    """The conversation with its texts, oldest first."""
+    return await sms.get_conversation(session, principal, sms_id)
+
+
+@sms_router.post(
+    "/{sms_id}/messages",
+    status_code=201,
+    response_model=SmsMessageOut,
+    responses=problem_responses(404, 409),
+)
+async def send_sms(
+    sms_id: uuid.UUID, data: SmsMessageCreate, session: DbSession, principal: Writer
+) -> SmsMessageOut:
+    """Send a text in an active conversation (409 when paused, ended or opted out)."""
+    return await sms.send_message(session, principal, sms_id, data)
+
+
+CHANGE = problem_responses(404, 409)
+
+
+@sms_router.post("/{sms_id}/pause", response_model=SmsConversationOut, responses=CHANGE)
+async def pause_sms(sms_id: uuid.UUID, session: DbSession, principal: Writer) -> SmsConversationOut:
+    """Pause: texts still land, the AI does not answer them."""
+    return await sms.change_status(session, principal, sms_id, "pause")
+
+
+@sms_router.post("/{sms_id}/resume", response_model=SmsConversationOut, responses=CHANGE)
+async def resume_sms(
+    sms_id: uuid.UUID, session: DbSession, principal: Writer
+) -> SmsConversationOut:
+    """Resume a paused conversation."""
+    return await sms.change_status(session, principal, sms_id, "resume")
+
+
+@sms_router.post("/{sms_id}/end", response_model=SmsConversationOut, responses=CHANGE)
+async def end_sms(sms_id: uuid.UUID, session: DbSession, principal: Writer) -> SmsConversationOut:
+    """End it: nothing more is sent or answered."""
+    return await sms.change_status(session, principal, sms_id, "end")
+
+
+@twilio.post(
+    "/sms",
+    response_class=Response,
+    responses={200: {"content": {"application/xml": {}}, "description": "TwiML"}, **HOOK_PROBLEMS},
+)
+async def twilio_sms(
+    request: Request, session: DbSession, settings: SettingsDep, signature: Signature = None
+) -> Response:
+    """Inbound texts (the number's messaging webhook): STOP/START/HELP, the open
+    conversation of that number, an AI reply up to its exchange limit."""
+    url, form = await _form(request, settings)
+    twiml = await webhooks.sms_inbound(session, settings, url, form, signature)
+    return Response(content=twiml, media_type="application/xml")
+
+
+@twilio.post("/sms-status", response_model=WebhookAck, responses=HOOK_PROBLEMS)
+async def twilio_sms_status(
+    request: Request,
+    session: DbSession,
+    settings: SettingsDep,
+    signature: Signature = None,
+    message_id: MessageIdQuery = None,
+) -> WebhookAck:
+    """Delivery callbacks of texts, stored once per message SID and status."""
+    url, form = await _form(request, settings)
+    return await webhooks.sms_status(session, settings, url, form, signature, message_id)
+
+
+routers = [calls, sms_router, twilio]

@@ -76,3 +76,86 @@ class CallEvent(Model):
     sequence: Mapped[int | None] = mapped_column(Integer)
     occurred_at: Mapped[datetime]
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class SmsConversation(Model):
+    """An SMS conversation's detail beside its `sms` conversation (seed 002 sms_conversations)."""
+
+    __tablename__ = "sms_conversations"
+    __table_args__ = (
+        UniqueConstraint("conversation_id"),
+        Index("ix_sms_conversations_user_id_created_at", "user_id", "created_at"),
+        Index("ix_sms_conversations_numbers_status", "from_number", "contact_number", "status"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    conversation_id: Mapped[uuid.UUID]
+    contact_number: Mapped[str] = mapped_column(String(16))  # E.164
+    from_number: Mapped[str] = mapped_column(String(16))  # E.164, the number texts come from
+    topic: Mapped[str | None] = mapped_column(Text)
+    provider: Mapped[str] = mapped_column(String(16))
+    message_count: Mapped[int] = mapped_column(Integer, default=0)
+    current_exchange: Mapped[int] = mapped_column(Integer, default=0)  # replies received
+    max_exchanges: Mapped[int] = mapped_column(Integer, default=10)  # AI replies up to this
+    status: Mapped[str] = mapped_column(String(8), default="active")  # active paused ended
+    ended_at: Mapped[datetime | None]
+
+
+class SmsMessage(Model):
+    """One text, in or out (seed 002 sms_messages); its status follows the provider."""
+
+    __tablename__ = "sms_messages"
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_message_sid"),
+        UniqueConstraint("reply_to_id"),
+        Index(
+            "ix_sms_messages_sms_conversation_id_created_at", "sms_conversation_id", "created_at"
+        ),
+    )
+
+    sms_conversation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("sms_conversations.id", ondelete="CASCADE")
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    contact_number: Mapped[str] = mapped_column(String(16))
+    direction: Mapped[str] = mapped_column(String(8))  # outbound | inbound
+    body: Mapped[str] = mapped_column(Text)
+    type: Mapped[str] = mapped_column(String(4))  # ai | user
+    provider: Mapped[str] = mapped_column(String(16))
+    provider_message_sid: Mapped[str | None] = mapped_column(String(64))
+    # queued sending sent | delivered undelivered failed (outbound); received (inbound)
+    status: Mapped[str] = mapped_column(String(12))
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    sent_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    # An AI reply names the inbound text it answers: one reply per text, whatever retries.
+    reply_to_id: Mapped[uuid.UUID | None]
+
+
+class SmsMessageEvent(Model):
+    """One delivery callback of a text, stored once (provider + message SID + status)."""
+
+    __tablename__ = "sms_message_events"
+    __table_args__ = (UniqueConstraint("provider", "provider_message_sid", "status"),)
+
+    sms_message_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("sms_messages.id", ondelete="CASCADE"), index=True
+    )
+    provider: Mapped[str] = mapped_column(String(16))
+    provider_message_sid: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(12))
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class SmsOptOut(Model):
+    """A number that texted STOP to one of our numbers (START lifts it): never texted again
+    from that number while `opted_out`."""
+
+    __tablename__ = "sms_opt_outs"
+    __table_args__ = (UniqueConstraint("from_number", "contact_number"),)
+
+    from_number: Mapped[str] = mapped_column(String(16))
+    contact_number: Mapped[str] = mapped_column(String(16))
+    opted_out: Mapped[bool]
+    keyword: Mapped[str] = mapped_column(String(16))

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.core.pagination import paginate_newest_first
-from voxbase.telephony.models import Call, CallEvent
+from voxbase.telephony.models import Call, CallEvent, SmsConversation, SmsMessage, SmsOptOut
 
 
 async def add(session: AsyncSession, row: object) -> None:
@@ -75,3 +75,102 @@ async def events_of(session: AsyncSession, call_id: uuid.UUID) -> Sequence[CallE
         .order_by(CallEvent.occurred_at, CallEvent.created_at, CallEvent.id)
     )
     return (await session.execute(query)).scalars().all()
+
+
+# SMS -----------------------------------------------------------------------------------------
+
+
+async def get_sms(
+    session: AsyncSession,
+    sms_id: uuid.UUID,
+    user_id: uuid.UUID | None = None,
+    *,
+    lock: bool = False,
+) -> SmsConversation | None:
+    query = select(SmsConversation).where(SmsConversation.id == sms_id)
+    if user_id is not None:
+        query = query.where(SmsConversation.user_id == user_id)
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def open_sms(
+    session: AsyncSession, from_number: str, contact: str, *, lock: bool = False
+) -> SmsConversation | None:
+    """The newest conversation of that number pair that is not ended."""
+    query = (
+        select(SmsConversation)
+        .where(
+            SmsConversation.from_number == from_number,
+            SmsConversation.contact_number == contact,
+            SmsConversation.status.in_(("active", "paused")),
+        )
+        .order_by(SmsConversation.created_at.desc(), SmsConversation.id.desc())
+        .limit(1)
+    )
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalars().first()
+
+
+async def list_sms(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    status: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Sequence[SmsConversation]:
+    query = select(SmsConversation).where(SmsConversation.user_id == user_id)
+    if status:
+        query = query.where(SmsConversation.status == status)
+    query = paginate_newest_first(
+        query, SmsConversation.created_at, SmsConversation.id, cursor, limit
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def sms_messages(session: AsyncSession, sms_id: uuid.UUID) -> Sequence[SmsMessage]:
+    query = (
+        select(SmsMessage)
+        .where(SmsMessage.sms_conversation_id == sms_id)
+        .order_by(SmsMessage.created_at, SmsMessage.id)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def get_sms_message(
+    session: AsyncSession, message_id: uuid.UUID, *, lock: bool = False
+) -> SmsMessage | None:
+    query = select(SmsMessage).where(SmsMessage.id == message_id)
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def sms_message_by_sid(
+    session: AsyncSession, provider: str, sid: str, *, lock: bool = False
+) -> SmsMessage | None:
+    query = select(SmsMessage).where(
+        SmsMessage.provider == provider, SmsMessage.provider_message_sid == sid
+    )
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def reply_to(session: AsyncSession, inbound_id: uuid.UUID) -> SmsMessage | None:
+    query = select(SmsMessage).where(SmsMessage.reply_to_id == inbound_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def opt_out(
+    session: AsyncSession, from_number: str, contact: str, *, lock: bool = False
+) -> SmsOptOut | None:
+    query = select(SmsOptOut).where(
+        SmsOptOut.from_number == from_number, SmsOptOut.contact_number == contact
+    )
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()

@@ -89,3 +89,59 @@ class CallDetail(CallOut):
 
 class WebhookAck(BaseModel):
     status: Literal["processed", "duplicate", "ignored"]
+
+
+SmsStatus = Literal["active", "paused", "ended"]
+SmsBody = Annotated[str, StringConstraints(min_length=1, max_length=1600)]
+
+
+class SmsConversationCreate(Input):
+    to: Number = Field(description="The contact's number; E.164, or national in the region")
+    message: SmsBody = Field(description="The first text, sent at once")
+    topic: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
+        None, description="What the AI texts about"
+    )
+    max_exchanges: int = Field(10, ge=0, le=100, description="AI replies up to this many")
+
+
+class SmsMessageCreate(Input):
+    body: SmsBody
+
+
+class SmsMessageOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    sms_conversation_id: uuid.UUID
+    direction: Literal["outbound", "inbound"]
+    body: str
+    type: Literal["ai", "user"]
+    provider: str
+    provider_message_sid: str | None
+    status: str
+    error_code: str | None
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    created_at: datetime
+
+
+class SmsConversationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    contact_number: str
+    from_number: str
+    topic: str | None
+    provider: str
+    message_count: int
+    current_exchange: int
+    max_exchanges: int
+    status: SmsStatus
+    ended_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class SmsConversationDetail(SmsConversationOut):
+    messages: list[SmsMessageOut]

@@ -6,6 +6,7 @@ the claim), and each simulated step is a callback stored once under its sequence
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -13,7 +14,8 @@ import uuid
 from voxbase.core import jobs
 from voxbase.providers.telephony import TelephonyError, telephony_provider
 from voxbase.realtime.hub import Hub, build_hub
-from voxbase.telephony import service
+from voxbase.telephony import service, sms
+from voxbase.telephony.replies import build_replier
 from voxbase.telephony.timeline import TERMINAL, Callback
 
 log = logging.getLogger("voxbase.telephony.tasks")
@@ -86,3 +88,50 @@ def simulate_call(call_id: str) -> None:
             else None,
         )
         _report(cid, cb)
+
+
+# SMS ---------------------------------------------------------------------------------------
+
+
+@jobs.queue.task(retries=2, retry_delay=10)
+def send_sms(message_id: str) -> None:
+    settings, mid = jobs.settings(), uuid.UUID(message_id)
+    request = jobs.run(lambda session: sms.claim_send(session, mid, settings))
+    if request is None:
+        return
+    provider = telephony_provider(settings)
+    try:
+        placed = provider.send_sms(request)
+    except TelephonyError as exc:
+        error = str(exc)
+        log.warning("sending text %s failed: %s", message_id, error)
+        jobs.run(lambda session: sms.send_failed(session, mid, error))
+        return
+    jobs.run(lambda session: sms.sent(session, mid, placed))
+    if provider.name == "simulated":
+        simulate_sms(message_id)
+
+
+def _delivery(message_id: uuid.UUID, status: str) -> None:
+    jobs.run(lambda session: sms.simulated_status(session, message_id, status))
+
+
+@jobs.queue.task()
+def simulate_sms(message_id: str) -> None:
+    """The simulated provider's delivery: sent, then delivered."""
+    settings, mid = jobs.settings(), uuid.UUID(message_id)
+    for status in ("sent", "delivered"):
+        time.sleep(settings.telephony_simulated_step_seconds)
+        _delivery(mid, status)
+
+
+@jobs.queue.task(retries=2, retry_delay=10)
+def reply_sms(inbound_id: str) -> None:
+    """An AI reply to an inbound text, at most one per text (idempotent)."""
+    settings, iid = jobs.settings(), uuid.UUID(inbound_id)
+    context = jobs.run(lambda session: sms.reply_context(session, iid))
+    if context is None:
+        return
+    text = asyncio.run(build_replier(settings).reply(*context))
+    if text:
+        jobs.run(lambda session: sms.store_reply(session, iid, text))

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.core import clock
 from voxbase.core.config import Settings
-from voxbase.core.errors import NotFound, Unauthenticated
+from voxbase.core.errors import InvalidInput, NotFound, Unauthenticated
 from voxbase.providers.telephony import verify_twilio
 from voxbase.realtime.hub import Hub
 from voxbase.telephony import repository, timeline
@@ -195,4 +195,81 @@ async def voice(
     return str(response)
 
 
-__all__ = ["amd", "call_status", "verify", "voice"]
+# Messaging ---------------------------------------------------------------------------------
+
+
+async def sms_inbound(
+    session: AsyncSession,
+    settings: Settings,
+    url: str,
+    form: Mapping[str, str],
+    signature: str | None,
+) -> str:
+    """An inbound text: TwiML (a HELP answer, or empty); an AI reply goes out by a job."""
+    from twilio.twiml.messaging_response import MessagingResponse
+
+    from voxbase.core import jobs
+    from voxbase.telephony import sms, tasks
+    from voxbase.telephony.service import normalise
+
+    verify(settings, url, form, signature)
+    response = MessagingResponse()
+    region = settings.telephony_default_region
+    try:
+        contact = normalise(form.get("From", ""), "From", region)
+        ours = normalise(form.get("To", ""), "To", region)
+    except InvalidInput:
+        return str(response)
+    sid = form.get("MessageSid") or form.get("SmsSid") or ""
+    if not sid:
+        return str(response)
+    answer, reply_to = await sms.inbound(
+        session,
+        settings,
+        to_number=ours,
+        contact=contact,
+        body=form.get("Body", ""),
+        sid=sid,
+        provider=TWILIO,
+    )
+    if reply_to is not None:
+        jobs.enqueue_after_commit(session, tasks.reply_sms, str(reply_to))
+    if answer:
+        response.message(answer)
+    return str(response)
+
+
+async def sms_status(
+    session: AsyncSession,
+    settings: Settings,
+    url: str,
+    form: Mapping[str, str],
+    signature: str | None,
+    message_id: str | None,
+) -> WebhookAck:
+    from voxbase.telephony import sms
+
+    verify(settings, url, form, signature)
+    sid = form.get("MessageSid") or form.get("SmsSid") or ""
+    status = form.get("MessageStatus") or form.get("SmsStatus") or ""
+    message = None
+    if message_id:
+        try:
+            message = await repository.get_sms_message(session, uuid.UUID(message_id), lock=True)
+        except ValueError:
+            message = None
+        if message is not None and message.provider_message_sid is None and sid:
+            message.provider_message_sid = sid[:64]
+    elif sid:
+        message = await repository.sms_message_by_sid(session, TWILIO, sid, lock=True)
+    if (
+        message is None
+        or message.provider != TWILIO
+        or not sid
+        or message.provider_message_sid != sid
+        or status not in sms.KNOWN_STATUSES
+    ):
+        return WebhookAck(status="ignored")
+    error = form.get("ErrorCode") or None
+    stored = await sms.record_status(session, message, TWILIO, sid, status, error, dict(form))
+    return WebhookAck(status="processed" if stored else "duplicate")
