@@ -135,13 +135,31 @@ async def _webhook_endpoint(app: FastAPI, user: User, full_name: str) -> None:
         receiver.stop()
 
 
+async def _sms_to_themselves(app: FastAPI, user: User, phone: str, full_name: str) -> None:
+    from voxbase.telephony import sms
+
+    body = {"to": phone, "topic": f"Reminder for {full_name}", "message": "Table at 8"}
+    await _ok(await user.post("/v1/sms/conversations", body), 201)
+    settings = app.state.settings
+    async with unit_of_work(app.state.db) as session:
+        await sms.inbound(
+            session,
+            settings,
+            to_number=sms.sms_from_number(settings),
+            contact=phone.replace(" ", ""),
+            body="STOP",
+            sid=f"SM{uuid.uuid4().hex}",
+            provider="simulated",
+        )
+
+
 async def build(app: FastAPI, client: httpx.AsyncClient, mailbox: Mailbox) -> World:
     load_privacy_rules()
     tag = uuid.uuid4().hex[:8]
     admin = bearer((await make_admin(app, client))["access_token"])
     username = f"zeb{tag}"
     full_name = f"Zebulon Quixley{tag}"
-    phone = f"+1 415 77{tag[:1].translate(str.maketrans('abcdef', '123456'))} 0199"
+    phone = f"+1 415 77{tag[:1].translate(str.maketrans('abcdef0', '1234567'))} 0199"
     pair = await register(client, f"zeb.{tag}@example.com", username=username, full_name=full_name)
     user = User(client, pair, pair["user"]["email"])
     person = Person(user, username, full_name, phone, f"g-{tag}-sub", f"zeb.{tag}@gmail.example")
@@ -308,8 +326,11 @@ async def build(app: FastAPI, client: httpx.AsyncClient, mailbox: Mailbox) -> Wo
     )
 
     # telephony: a call the person placed (status timeline from the simulated provider).
+    # telephony: an SMS conversation with their own phone, which then texted STOP (seed 002).
     with profile("talking_app"):
         await _ok(await user.post("/v1/calls", {"to": "+1 415 555 0100", "topic": "Book"}), 201)
+        if "sms_conversations" in registry.rules:
+            await _sms_to_themselves(app, user, phone, full_name)
 
     # billing: a payment provider's event about them (stored once, found by what it carries).
     await _stripe_event(

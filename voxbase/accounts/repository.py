@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -314,7 +315,9 @@ async def identifiers_of(session: AsyncSession, user_id: uuid.UUID) -> Identifie
         texts.update(v for v in (user.email, user.username, user.full_name) if v)
     profile = await session.get(UserProfile, user_id)
     if profile is not None and profile.phone_number:
+        # As typed, and as providers write it (E.164, no spaces or dashes: "+14155550100").
         texts.add(profile.phone_number)
+        texts.add(re.sub(r"[^\d+]", "", profile.phone_number))
     identities = await session.execute(
         select(Identity.subject, Identity.email).where(Identity.user_id == user_id)
     )
