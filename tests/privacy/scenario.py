@@ -65,6 +65,8 @@ class Person:
             self.phone.replace(" ", ""),
             self.google_subject,
             self.google_email,
+            # single words of the name: what a full-text index keeps of it
+            *(part for part in self.full_name.split() if len(part) >= 6),
         ]
 
 

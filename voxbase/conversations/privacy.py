@@ -8,6 +8,9 @@ transcript) follow the `transcripts` policy, shortened by a conversation's own
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxbase.conversations import repository
 from voxbase.conversations.models import (
     Conversation,
     Guidance,
@@ -63,3 +66,9 @@ registry.table(
         DELETED,
     ),
 )
+
+
+@registry.after_erase
+async def compact_search_index(session: AsyncSession) -> None:
+    """The full-text index must not keep the erased person's words (SQLite FTS5)."""
+    await repository.compact_search_index(session)

@@ -213,6 +213,9 @@ async def _finish(
                 "erased_at": record.finished_at,
             },
         )
+    for hook in registry.after_erase_hooks:
+        async with unit_of_work(db) as session:
+            await hook(session)
     log.info(
         "erasure %s done: %s rows, %s files",
         record_id,
