@@ -20,6 +20,7 @@ from voxbase.audit.logsink import SystemLogHandler, install, uninstall
 from voxbase.billing import api as billing_api
 from voxbase.conversations import api as conversations_api
 from voxbase.core import background, jobs, ops
+from voxbase.core.bodies import MIB, BodyLimits
 from voxbase.core.config import Settings, get_settings
 from voxbase.core.db import Database
 from voxbase.core.http import RequestContextMiddleware, install_error_handlers, problem_openapi
@@ -47,9 +48,18 @@ MODULE_ROUTERS = [
     *conversations_api.routers,
     *knowledge_api.routers,
     *teams_api.routers,
+    *privacy_api.routers,
     *telephony_api.routers,
     *privacy_api.routers,
 ]
+
+
+def body_limits(settings: Settings) -> BodyLimits:
+    return BodyLimits(
+        json_bytes=settings.json_body_max_bytes,
+        upload_bytes=settings.documents_max_bytes + MIB,  # room for the multipart framing
+        json_depth=settings.json_max_depth,
+    )
 
 
 def build_auth_kit(settings: Settings) -> AuthKit:
@@ -124,7 +134,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     app.state.settings = settings
     app.state.auth = build_auth_kit(settings)
     app.state.payments = payment_provider(settings)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, limits=body_limits(settings))
     install_error_handlers(app)
     app.include_router(ops.router)
     for router in MODULE_ROUTERS:

@@ -13,6 +13,7 @@ MODEL_MODULES = (
     "voxbase.conversations.models",
     "voxbase.knowledge.models",
     "voxbase.teams.models",
+    "voxbase.privacy.models",
     "voxbase.telephony.models",
     "voxbase.privacy.models",
     "voxbase.core.idempotency",

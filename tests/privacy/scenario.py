@@ -196,6 +196,15 @@ async def build(app: FastAPI, client: httpx.AsyncClient, mailbox: Mailbox) -> Wo
             ),
         )
 
+    # privacy: a consent decision (with the address it came from).
+    await _ok(
+        await user.post(
+            "/v1/me/consents",
+            {"purpose": "marketing", "granted": True, "policy_version": "2026-12"},
+        ),
+        201,
+    )
+
     # metering: usage (idempotent: an Idempotency-Key record), a hold, credits, a feature.
     used = await client.post(
         "/v1/usage/events",

@@ -17,7 +17,7 @@ from voxbase.accounts.models import AuthSession, User, UserProfile
 from voxbase.audit.models import AuditLog
 from voxbase.core import clock
 from voxbase.core.db import unit_of_work
-from voxbase.privacy import erase, service
+from voxbase.privacy import erase, erasure
 from voxbase.privacy.models import ErasureRecord
 from voxbase.providers.storage import app_storage
 
@@ -72,7 +72,7 @@ async def test_signing_in_during_the_grace_period_restores_the_account(app, clie
         )
         manual_clock.advance(timedelta(days=89))
         storage = app_storage(app.state)
-        assert await service.erase_expired_accounts(app.state.db, storage) == []
+        assert await erasure.erase_expired_accounts(app.state.db, storage) == []
 
         back = await login(client, email)
         assert back.status_code == 200, back.text
@@ -101,9 +101,9 @@ async def test_after_the_grace_period_the_job_erases_the_account(app, client, ma
         assert_problem(await login(client, email), 401)
         storage = app_storage(app.state)
         with Collected(erase.USER_ERASED) as published:
-            done = await service.erase_expired_accounts(app.state.db, storage)
+            done = await erasure.erase_expired_accounts(app.state.db, storage)
         assert len(done) == 1 and [p["user_id"] for p in published.seen] == [uuid.UUID(user_id)]
-        assert await service.erase_expired_accounts(app.state.db, storage) == []
+        assert await erasure.erase_expired_accounts(app.state.db, storage) == []
         async with unit_of_work(app.state.db) as session:
             assert await session.get(User, uuid.UUID(user_id)) is None
             record = await session.get(ErasureRecord, done[0])

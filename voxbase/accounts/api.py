@@ -193,9 +193,16 @@ async def create_api_key(
 
 @keys.get("", response_model=Page[ApiKeyOut])
 async def list_api_keys(
-    session: DbSession, principal: CurrentUser, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+    session: DbSession,
+    principal: CurrentUser,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+    include_revoked: Annotated[
+        bool, Query(description="Also list revoked keys (their `revoked_at` says when)")
+    ] = False,
 ) -> Page[ApiKeyOut]:
-    return await service.list_api_keys(session, principal, cursor, limit)
+    """Your live API keys, newest first. A revoked key is gone: its GET is a 404."""
+    return await service.list_api_keys(session, principal, cursor, limit, include_revoked)
 
 
 @keys.get("/{key_id}", response_model=ApiKeyOut, responses=problem_responses(404))

@@ -284,9 +284,15 @@ async def get_api_key_of(
 
 
 async def list_api_keys(
-    session: AsyncSession, user_id: uuid.UUID, cursor: str | None, limit: int
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    cursor: str | None,
+    limit: int,
+    include_revoked: bool = False,
 ) -> Sequence[ApiKey]:
     query = select(ApiKey).where(ApiKey.user_id == user_id)
+    if not include_revoked:
+        query = query.where(ApiKey.revoked_at.is_(None))
     query = paginate_newest_first(query, ApiKey.created_at, ApiKey.id, cursor, limit)
     return (await session.execute(query)).scalars().all()
 

@@ -46,7 +46,7 @@ Language = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z]{2,3}(-[A-Za-z0-9
 DeviceName = Annotated[str, StringConstraints(max_length=120, strip_whitespace=True)]
 
 
-class RegisterRequest(BaseModel):
+class RegisterRequest(Input):
     email: EmailStr = Field(max_length=320)
     password: Password
     username: Username | None = None
@@ -58,7 +58,7 @@ class RegisterRequest(BaseModel):
     device_name: DeviceName | None = None
 
 
-class LoginRequest(BaseModel):
+class LoginRequest(Input):
     login: str = Field(min_length=1, max_length=320, description="Email address or username")
     password: str = Field(min_length=1, max_length=1024)
     device_name: DeviceName | None = None
@@ -66,34 +66,37 @@ class LoginRequest(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _accept_email_or_username(cls, data: Any) -> Any:
+        # The older shapes, {"email": ...} or {"username": ...}, name the same field.
         if isinstance(data, dict) and "login" not in data:
-            data = {**data, "login": data.get("email") or data.get("username")}
+            alias = "email" if "email" in data else "username" if "username" in data else None
+            if alias is not None:
+                data = {**{k: v for k, v in data.items() if k != alias}, "login": data[alias]}
         return data
 
 
-class RefreshRequest(BaseModel):
+class RefreshRequest(Input):
     refresh_token: str = Field(min_length=1, max_length=512)
 
 
-class GoogleSignInRequest(BaseModel):
+class GoogleSignInRequest(Input):
     id_token: str = Field(min_length=1, max_length=8192, description="Google ID token (JWT)")
     device_name: DeviceName | None = None
 
 
-class EmailTokenRequest(BaseModel):
+class EmailTokenRequest(Input):
     token: str = Field(min_length=1, max_length=512)
 
 
-class PasswordResetRequest(BaseModel):
+class PasswordResetRequest(Input):
     email: EmailStr = Field(max_length=320)
 
 
-class PasswordResetConfirm(BaseModel):
+class PasswordResetConfirm(Input):
     token: str = Field(min_length=1, max_length=512)
     new_password: Password
 
 
-class PasswordChange(BaseModel):
+class PasswordChange(Input):
     current_password: str = Field(min_length=1, max_length=1024)
     new_password: Password
 
@@ -110,7 +113,7 @@ class ProfileOut(BaseModel):
     default_speaker_id: str | None = None
 
 
-class ProfileUpdate(BaseModel):
+class ProfileUpdate(Input):
     avatar_url: HttpUrl | None = None
     bio: str | None = Field(None, max_length=2000)
     website_url: HttpUrl | None = None
@@ -151,7 +154,7 @@ class AdminUserOut(UserOut):
     deleted_at: datetime | None
 
 
-class MeUpdate(BaseModel):
+class MeUpdate(Input):
     username: Username | None = None
     full_name: str | None = Field(None, max_length=255)
     timezone: Timezone | None = None
@@ -190,7 +193,7 @@ class SessionOut(BaseModel):
     current: bool = False
 
 
-class ApiKeyCreate(BaseModel):
+class ApiKeyCreate(Input):
     name: str = Field(min_length=1, max_length=120)
     scopes: list[Scope] = Field(min_length=1, max_length=len(Scope))
     expires_at: datetime | None = None
@@ -213,7 +216,7 @@ class ApiKeyCreated(ApiKeyOut):
     key: str = Field(description="The secret key. Shown only in this response; store it now.")
 
 
-class RoleChange(BaseModel):
+class RoleChange(Input):
     role: Role
 
 

@@ -229,6 +229,10 @@ async def login(
         user = None  # its grace period is over: it is waiting to be erased
     # Per account, whichever of its names is typed; an unknown login counts the same way.
     account_key = str(user.id) if user else login_key
+    # Per account and address first: a guesser elsewhere cannot lock the owner out.
+    await kit.limiter.hit(
+        kit.settings.login_limit_per_account_ip, "login-account-ip", f"{account_key}|{client.ip}"
+    )
     await kit.limiter.hit(kit.settings.login_limit_per_account, "login-account", account_key)
     # Always verify a hash, so a missing account costs the same time as a wrong password.
     if (
@@ -431,7 +435,7 @@ async def change_password(
     session: AsyncSession, kit: AuthKit, principal: Principal, current: str, new: str
 ) -> None:
     user_id = _user_id(principal)
-    await kit.limiter.hit(kit.settings.login_limit_per_account, "password-change", str(user_id))
+    await kit.limiter.hit(kit.settings.login_limit_per_account_ip, "password-change", str(user_id))
     user = await repository.get_user(session, user_id)
     if user is None or not kit.passwords.verify(user.password_hash, current):
         raise Forbidden("The current password is not correct.")
@@ -716,9 +720,16 @@ async def create_api_key(
 
 
 async def list_api_keys(
-    session: AsyncSession, principal: Principal, cursor: str | None, limit: int
+    session: AsyncSession,
+    principal: Principal,
+    cursor: str | None,
+    limit: int,
+    include_revoked: bool = False,
 ) -> Page[ApiKeyOut]:
-    rows = await repository.list_api_keys(session, _user_id(principal), cursor, limit)
+    """Live keys (revoked ones are gone, as their GET is; `include_revoked` shows them too)."""
+    rows = await repository.list_api_keys(
+        session, _user_id(principal), cursor, limit, include_revoked=include_revoked
+    )
     items, next_cursor = page_of(rows, limit)
     return Page[ApiKeyOut](
         items=[ApiKeyOut.model_validate(r) for r in items], next_cursor=next_cursor
@@ -727,7 +738,7 @@ async def list_api_keys(
 
 async def get_api_key(session: AsyncSession, principal: Principal, key_id: uuid.UUID) -> ApiKeyOut:
     row = await repository.get_api_key_of(session, key_id, _user_id(principal))
-    if row is None:
+    if row is None or row.revoked_at is not None:
         raise NotFound("No such API key.")
     return ApiKeyOut.model_validate(row)
 

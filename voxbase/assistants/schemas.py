@@ -27,7 +27,7 @@ LongText = Annotated[str, Field(max_length=20_000)]
 Phrase = Annotated[str, StringConstraints(min_length=1, max_length=120, strip_whitespace=True)]
 
 
-class Cue(BaseModel):
+class Cue(Input):
     """When a final segment contains one of `phrases`, the offline engine emits `content`."""
 
     phrases: list[Phrase] = Field(min_length=1, max_length=50)
@@ -39,7 +39,7 @@ class Cue(BaseModel):
     )
 
 
-class TemplateCreate(BaseModel):
+class TemplateCreate(Input):
     name: Name
     description: LongText | None = None
     conversation_type: ConversationType | None = None
@@ -52,7 +52,7 @@ class TemplateCreate(BaseModel):
     )
 
 
-class TemplateUpdate(BaseModel):
+class TemplateUpdate(Input):
     name: Name | None = None
     description: LongText | None = None
     conversation_type: ConversationType | None = None

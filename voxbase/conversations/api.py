@@ -239,7 +239,7 @@ async def list_segments(
     conversation_id: uuid.UUID,
     session: DbSession,
     principal: Reader,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     order: Order = "asc",
     before_seq: Annotated[

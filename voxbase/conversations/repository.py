@@ -17,6 +17,7 @@ from sqlalchemy import (
     func,
     select,
     text,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -378,3 +379,13 @@ async def search(
             )
     hits.sort(key=lambda hit: (-hit.score, str(hit.id)))
     return hits
+
+
+async def forget_audio(session: AsyncSession, user_id: uuid.UUID, at: datetime) -> int:
+    """Clear every audio reference of a person's conversations; returns how many."""
+    result = await session.execute(
+        update(Conversation)
+        .where(Conversation.user_id == user_id, Conversation.audio_url.is_not(None))
+        .values(audio_url=None, audio_deleted_at=at)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

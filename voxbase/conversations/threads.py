@@ -33,6 +33,8 @@ from voxbase.core.errors import Conflict
 from voxbase.core.ids import new_id
 from voxbase.core.pagination import Page, page_of
 from voxbase.core.principal import Principal
+from voxbase.privacy import service as privacy
+from voxbase.privacy.schemas import Purpose
 
 # Conversations -------------------------------------------------------------------------------
 
@@ -140,6 +142,8 @@ async def update_conversation(
     row = await owned(session, principal, conversation_id, lock=True)
     before = audit.snapshot(row, FIELDS)
     changes = data.model_dump(exclude_unset=True)
+    if changes.get("audio_url") is not None:
+        await privacy.require_consent(session, row.user_id, Purpose.RECORDING)
     if "status" in changes and changes["status"] is not None:
         target = changes["status"]
         if (
@@ -265,3 +269,8 @@ async def daily_stats(
         session, _user_id(principal), since, until + timedelta(seconds=1)
     )
     return [DailyStats(date=day, **found[day]) for day in sorted(found)]
+
+
+async def forget_recordings(session: AsyncSession, user_id: uuid.UUID) -> int:
+    """Drop the audio references of a person's conversations (consent to recording withdrawn)."""
+    return await repository.forget_audio(session, user_id, clock.now())

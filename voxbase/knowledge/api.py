@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 
@@ -72,10 +72,15 @@ async def list_documents(
 
 @documents.get("/{document_id}", response_model=DocumentDetail, responses=problem_responses(404))
 async def get_document(
-    document_id: uuid.UUID, session: DbSession, principal: Reader
+    document_id: uuid.UUID,
+    session: DbSession,
+    principal: Reader,
+    include: Annotated[
+        Literal["text"] | None, Query(description="`text`: also the extracted text")
+    ] = None,
 ) -> DocumentDetail:
-    """The document with its extracted text and processing status."""
-    return await service.get_document(session, principal, document_id)
+    """The document and its processing status; `?include=text` adds the extracted text."""
+    return await service.get_document(session, principal, document_id, with_text=include == "text")
 
 
 @documents.delete("/{document_id}", status_code=204, responses=problem_responses(404))

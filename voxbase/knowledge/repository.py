@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
 
 from voxbase.core.pagination import paginate_newest_first
 from voxbase.knowledge.models import Document
@@ -19,11 +20,13 @@ async def add(session: AsyncSession, *rows: object) -> None:
 
 
 async def get_owned(
-    session: AsyncSession, document_id: uuid.UUID, user_id: uuid.UUID
+    session: AsyncSession, document_id: uuid.UUID, user_id: uuid.UUID, *, with_text: bool = False
 ) -> Document | None:
     query = select(Document).where(
         Document.id == document_id, Document.user_id == user_id, Document.deleted_at.is_(None)
     )
+    if with_text:
+        query = query.options(undefer(Document.extracted_text))
     return (await session.execute(query)).scalar_one_or_none()
 
 

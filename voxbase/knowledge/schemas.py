@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class DocumentOut(BaseModel):
@@ -21,6 +21,11 @@ class DocumentOut(BaseModel):
     sha256: str
     processing_status: str
     processing_error: str | None
+    processing_attempts: int
+    text_truncated: bool = Field(
+        description="The extracted text reached VOXBASE_DOCUMENTS_MAX_TEXT_CHARS; the rest "
+        "was dropped"
+    )
     page_count: int | None
     ocr_confidence: Decimal | None
     embedding_status: str
@@ -29,4 +34,6 @@ class DocumentOut(BaseModel):
 
 
 class DocumentDetail(DocumentOut):
-    extracted_text: str | None
+    extracted_text: str | None = Field(
+        None, description="Only with `?include=text` (it can be megabytes)"
+    )

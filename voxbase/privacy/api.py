@@ -1,4 +1,4 @@
-"""Privacy routes: an administrator erases an account at once."""
+"""Privacy routes: /v1/me/consents; an administrator erases an account at once."""
 
 from __future__ import annotations
 
@@ -7,13 +7,38 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
+from voxbase.accounts.deps import CurrentUser, require_scope
 from voxbase.accounts.deps import require_permission
-from voxbase.accounts.permissions import Permission
+from voxbase.accounts.permissions import Permission, Scope
 from voxbase.core.errors import problem_responses
 from voxbase.core.http import DbSession
 from voxbase.core.principal import Principal
-from voxbase.privacy import service
-from voxbase.privacy.schemas import ErasureOut
+from voxbase.privacy import erasure, service
+from voxbase.privacy.schemas import ConsentDecision, ConsentRecordOut, Consents, ErasureOut
+
+Reader = Annotated[Principal, Depends(require_scope(Scope.ACCOUNT_READ))]
+
+consents = APIRouter(
+    prefix="/v1/me/consents", tags=["privacy"], responses=problem_responses(401, 403)
+)
+
+
+@consents.get("", response_model=Consents)
+async def list_consents(session: DbSession, principal: Reader) -> Consents:
+    """What is in force for every purpose, and every decision you made."""
+    return await service.consents(session, principal)
+
+
+@consents.post(
+    "", status_code=201, response_model=ConsentRecordOut, responses=problem_responses(422)
+)
+async def decide(
+    data: ConsentDecision, session: DbSession, principal: CurrentUser
+) -> ConsentRecordOut:
+    """Grant or withdraw consent to a purpose (a signed-in person, not an API key).
+    Withdrawing `recording` also drops the audio references of your conversations at once."""
+    return await service.decide(session, principal, data)
+
 
 admin = APIRouter(
     prefix="/v1/admin", tags=["admin", "privacy"], responses=problem_responses(401, 403)
@@ -33,12 +58,12 @@ async def admin_erase(user_id: uuid.UUID, session: DbSession, principal: UsersWr
 
     A job carries it out in batches (follow it at `GET /v1/admin/erasures/{id}`). Rows the law
     makes us keep stay under the returned token; the erasure is audited under it."""
-    return await service.admin_erase(session, principal, user_id)
+    return await erasure.admin_erase(session, principal, user_id)
 
 
 @admin.get("/erasures/{erasure_id}", response_model=ErasureOut, responses=problem_responses(404))
 async def get_erasure(erasure_id: uuid.UUID, session: DbSession, _: UsersReader) -> ErasureOut:
-    return await service.get_erasure(session, erasure_id)
+    return await erasure.get_erasure(session, erasure_id)
 
 
-routers = [admin]
+routers = [consents, admin]

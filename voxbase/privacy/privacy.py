@@ -1,4 +1,4 @@
-"""What the privacy tables hold about a person (the privacy registry; see voxbase/core/privacy.py).
+"""What the privacy module's own tables hold about a person (the privacy registry).
 
 An erasure record keeps the account's id and identifiers only while the erasure runs; the
 engine clears them in its last step (this rule), together with the users row.
@@ -6,8 +6,11 @@ engine clears them in its last step (this rule), together with the users row.
 
 from __future__ import annotations
 
-from voxbase.core.privacy import NULL, Pseudonymise, Retention, registry
-from voxbase.privacy.models import ErasureRecord
+from voxbase.core.privacy import DELETE, NULL, Pseudonymise, Retention, registry
+from voxbase.privacy.models import ConsentRecord, ErasureRecord
+
+# Erased with the person: once nobody is processed, there is no consent left to prove.
+registry.table(ConsentRecord, subject="user_id", export="consents", erase=DELETE)
 
 registry.table(
     ErasureRecord,

@@ -1,6 +1,6 @@
 """Every query of the privacy module.
 
-Its own tables (erasure records), and the statements that apply the privacy registry to the
+Its own tables (consent records, erasure records), and the statements that apply the privacy registry to the
 other modules' tables. Those are built only from each table's declaration (its subject, refs,
 mentions and parent columns), never from knowledge of the module's schema.
 """
@@ -30,7 +30,38 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.core.privacy import Registry, Rule, Subject
-from voxbase.privacy.models import ErasureRecord
+from voxbase.privacy.models import ConsentRecord, ErasureRecord
+
+
+async def add(session: AsyncSession, row: ConsentRecord | ErasureRecord) -> None:
+    session.add(row)
+    await session.flush()
+
+
+async def consent_history(
+    session: AsyncSession, user_id: uuid.UUID, purpose: str | None = None
+) -> Sequence[ConsentRecord]:
+    """A person's decisions, newest first (ties broken by the time-ordered id)."""
+    query = select(ConsentRecord).where(ConsentRecord.user_id == user_id)
+    if purpose is not None:
+        query = query.where(ConsentRecord.purpose == purpose)
+    query = query.order_by(ConsentRecord.created_at.desc(), ConsentRecord.id.desc())
+    return (await session.scalars(query)).all()
+
+
+async def latest_consent(
+    session: AsyncSession, user_id: uuid.UUID, purpose: str
+) -> ConsentRecord | None:
+    query = (
+        select(ConsentRecord)
+        .where(ConsentRecord.user_id == user_id, ConsentRecord.purpose == purpose)
+        .order_by(ConsentRecord.created_at.desc(), ConsentRecord.id.desc())
+        .limit(1)
+    )
+    return (await session.scalars(query)).first()
+
+
+# Applying the registry ----------------------------------------------------------------------
 
 
 def primary_key(table: Table) -> Any:
@@ -164,8 +195,3 @@ async def running_user_ids(session: AsyncSession) -> list[uuid.UUID]:
 
 async def get_erasure(session: AsyncSession, erasure_id: uuid.UUID) -> ErasureRecord | None:
     return await session.get(ErasureRecord, erasure_id)
-
-
-async def add(session: AsyncSession, row: Any) -> None:
-    session.add(row)
-    await session.flush()

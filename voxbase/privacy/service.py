@@ -1,5 +1,10 @@
-"""Privacy rules around erasure: who may erase whom, and the job that erases accounts whose
-deletion grace period is over (policy `deleted_accounts`)."""
+"""Consent records: what each person agreed to, and the features that stop without it.
+
+A purpose nobody decided on yet follows its default: marketing is off until granted; the
+others are part of the service the person signed up for and stay on until withdrawn, unless
+the product profile lists them in `consent_required` (then they wait for an explicit grant).
+Modules that need a purpose call `require_consent` before doing the work (ADR 1201).
+"""
 
 from __future__ import annotations
 
@@ -7,48 +12,108 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxbase.accounts import deletion
-from voxbase.core import clock, jobs
-from voxbase.core.db import Database, unit_of_work
-from voxbase.core.errors import NotFound
+from voxbase.audit import service as audit
+from voxbase.conversations import service as conversations
+from voxbase.core import context
+from voxbase.core.errors import Forbidden, NotFound
 from voxbase.core.principal import Principal
 from voxbase.privacy import repository
-from voxbase.privacy.erase import begin, erase_user
-from voxbase.privacy.schemas import ErasureOut
-from voxbase.providers.storage import FileStorage
+from voxbase.privacy.models import ConsentRecord
+from voxbase.privacy.schemas import (
+    ConsentDecision,
+    ConsentRecordOut,
+    Consents,
+    ConsentState,
+    Purpose,
+)
+from voxbase.profiles import active_profile
 
-JOB_BATCH = 100
-
-
-async def admin_erase(session: AsyncSession, admin: Principal, user_id: uuid.UUID) -> ErasureOut:
-    """Erase an account now, whatever its state: the erasure is begun in the request (its
-    record names the administrator) and carried out by a job, in batches, after the commit;
-    the periodic job finishes it should that one be lost."""
-    from voxbase.privacy import tasks
-
-    await deletion.check_erasable(session, admin, user_id)
-    record, _subject = await begin(session, user_id, "admin", admin)
-    jobs.enqueue_after_commit(session, tasks.erase_account, str(user_id))
-    return ErasureOut.model_validate(record)
+OPT_IN_ALWAYS = frozenset({Purpose.MARKETING})
 
 
-async def get_erasure(session: AsyncSession, erasure_id: uuid.UUID) -> ErasureOut:
-    record = await repository.get_erasure(session, erasure_id)
-    if record is None:
-        raise NotFound("No such erasure.")
-    return ErasureOut.model_validate(record)
+class ConsentRequired(Forbidden):
+    title = "Consent required"
+    slug = "consent-required"
 
 
-async def erase_expired_accounts(db: Database, storage: FileStorage) -> list[uuid.UUID]:
-    """Erase deleted accounts whose grace period is over, and finish interrupted erasures.
+def _default(purpose: Purpose) -> bool:
+    required = set(active_profile().consent_required)
+    return purpose not in OPT_IN_ALWAYS and purpose not in required
 
-    Returns the erasure record ids."""
-    grace = deletion.grace_period()
-    async with unit_of_work(db) as session:
-        pending = await repository.running_user_ids(session)
-        if grace is not None:
-            pending += await deletion.deleted_before(session, clock.now() - grace, JOB_BATCH)
-    done = []
-    for user_id in dict.fromkeys(pending):
-        done.append((await erase_user(db, storage, user_id, reason="account_deleted")).id)
-    return done
+
+def _user_id(principal: Principal) -> uuid.UUID:
+    if principal.user_id is None:
+        raise NotFound("No such user.")
+    return principal.user_id
+
+
+async def has_consent(session: AsyncSession, user_id: uuid.UUID, purpose: Purpose) -> bool:
+    latest = await repository.latest_consent(session, user_id, purpose)
+    return latest.granted if latest is not None else _default(purpose)
+
+
+async def require_consent(session: AsyncSession, user_id: uuid.UUID, purpose: Purpose) -> None:
+    """Refuse work that needs `purpose` when the person has not agreed to it (403)."""
+    if not await has_consent(session, user_id, purpose):
+        raise ConsentRequired(
+            f"This needs consent to {purpose.value!r}; grant it with POST /v1/me/consents.",
+            purpose=purpose.value,
+        )
+
+
+async def consents(session: AsyncSession, principal: Principal) -> Consents:
+    history = await repository.consent_history(session, _user_id(principal))
+    latest: dict[str, ConsentRecord] = {}
+    for row in history:
+        latest.setdefault(row.purpose, row)
+    current = [_state(purpose, latest.get(purpose)) for purpose in Purpose]
+    return Consents(
+        current=current, history=[ConsentRecordOut.model_validate(row) for row in history]
+    )
+
+
+def _state(purpose: Purpose, row: ConsentRecord | None) -> ConsentState:
+    if row is None:
+        return ConsentState(
+            purpose=purpose,
+            granted=_default(purpose),
+            explicit=False,
+            policy_version=None,
+            decided_at=None,
+        )
+    return ConsentState(
+        purpose=purpose,
+        granted=row.granted,
+        explicit=True,
+        policy_version=row.policy_version,
+        decided_at=row.created_at,
+    )
+
+
+async def decide(
+    session: AsyncSession, principal: Principal, data: ConsentDecision
+) -> ConsentRecordOut:
+    """Record a grant or a withdrawal; withdrawing takes effect at once."""
+    user_id = _user_id(principal)
+    ctx = context.current()
+    row = ConsentRecord(
+        user_id=user_id,
+        purpose=data.purpose.value,
+        granted=data.granted,
+        policy_version=data.policy_version,
+        ip_address=ctx.ip if ctx else None,
+        user_agent=ctx.user_agent[:512] if ctx and ctx.user_agent else None,
+    )
+    await repository.add(session, row)
+    action = "consent.granted" if data.granted else "consent.withdrawn"
+    await audit.record(
+        session,
+        principal,
+        action,
+        "consent",
+        row.id,
+        after={"purpose": row.purpose, "policy_version": row.policy_version},
+    )
+    if not data.granted and data.purpose is Purpose.RECORDING:
+        await conversations.forget_recordings(session, user_id)
+    return ConsentRecordOut.model_validate(row)

@@ -10,7 +10,7 @@ from huey import crontab
 
 from voxbase.core import jobs
 from voxbase.core.db import Database
-from voxbase.privacy import service
+from voxbase.privacy import erasure
 from voxbase.privacy.erase import erase_user
 from voxbase.providers.storage import FileStorage, file_storage
 
@@ -27,7 +27,7 @@ async def _with_database(work: Callable[[Database, FileStorage], Awaitable[objec
 @jobs.queue.periodic_task(crontab(minute="41"), retries=2, retry_delay=60)
 def erase_deleted_accounts() -> None:
     """Erase accounts whose deletion grace period is over; finish interrupted erasures."""
-    asyncio.run(_with_database(service.erase_expired_accounts))
+    asyncio.run(_with_database(erasure.erase_expired_accounts))
 
 
 @jobs.queue.task(retries=3, retry_delay=30)

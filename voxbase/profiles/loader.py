@@ -125,6 +125,11 @@ class Profile(_Strict):
         description="Retention period per policy (voxbase/privacy/policies.py): 24h, 30d, "
         "2y or forever; policies not named take the general profile's period.",
     )
+    consent_required: list[str] = Field(
+        default_factory=list,
+        description="Purposes (voxbase/privacy/schemas.py Purpose) whose features wait for an "
+        "explicit grant; the others stay on until withdrawn (marketing is always opt-in).",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Profile:
@@ -149,6 +154,14 @@ class Profile(_Strict):
         from voxbase.privacy.policies import check_policies
 
         problems = check_policies(self.retention, "retention")
+        from voxbase.privacy.schemas import Purpose
+
+        purposes = {p.value for p in Purpose}
+        problems += [
+            f"consent_required: unknown purpose {p!r}"
+            for p in self.consent_required
+            if p not in purposes
+        ]
         if problems:
             raise ValueError("; ".join(problems))
         return self

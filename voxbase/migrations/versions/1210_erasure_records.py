@@ -1,7 +1,7 @@
 """erasure records
 
 Revision ID: 1210
-Revises: 0001
+Revises: 1201
 Create Date: 2026-12-01 13:40:00
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 import voxbase.core.db
 
 revision: str = "1210"
-down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = ("privacy",)
+down_revision: str | None = "1201"
+branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
