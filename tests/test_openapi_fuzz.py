@@ -61,6 +61,8 @@ def test_api_conforms_to_its_openapi_document(fuzz_server: dict[str, Any]) -> No
     schema = schemathesis.openapi.from_url(f"{fuzz_server['url']}/openapi.json", timeout=120)
     # Signing out or changing the admin's own password would end the fuzzing session.
     schema = schema.exclude(path="/v1/auth/logout").exclude(path="/v1/me/password")
+    # A server-sent event stream never ends: every call would wait for its timeout.
+    schema = schema.exclude(path="/v1/me/notifications/stream")
     failures: list[str] = []
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) > 20

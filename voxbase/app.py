@@ -31,6 +31,7 @@ from voxbase.knowledge import api as knowledge_api
 from voxbase.metering import api as metering_api
 from voxbase.metering import timed
 from voxbase.models import load_all_models, load_all_tasks, load_privacy_rules
+from voxbase.notifications import api as notifications_api
 from voxbase.privacy import api as privacy_api
 from voxbase.profiles import install_from_settings
 from voxbase.providers.email import email_sender
@@ -38,6 +39,7 @@ from voxbase.providers.oidc import OidcVerifier
 from voxbase.providers.payments import payment_provider
 from voxbase.teams import api as teams_api
 from voxbase.telephony import api as telephony_api
+from voxbase.webhooks import api as webhooks_api
 
 MODULE_ROUTERS = [
     *accounts_api.routers,
@@ -50,7 +52,8 @@ MODULE_ROUTERS = [
     *teams_api.routers,
     *privacy_api.routers,
     *telephony_api.routers,
-    *privacy_api.routers,
+    *webhooks_api.routers,
+    *notifications_api.routers,
 ]
 
 

@@ -15,7 +15,8 @@ MODEL_MODULES = (
     "voxbase.teams.models",
     "voxbase.privacy.models",
     "voxbase.telephony.models",
-    "voxbase.privacy.models",
+    "voxbase.webhooks.models",
+    "voxbase.notifications.models",
     "voxbase.core.idempotency",
 )
 
@@ -43,6 +44,8 @@ TASK_MODULES: tuple[str, ...] = (
     "voxbase.telephony.tasks",
     "voxbase.privacy.tasks",
     "voxbase.core.tasks",
+    "voxbase.webhooks.tasks",
+    "voxbase.notifications.tasks",
 )
 
 

@@ -74,3 +74,5 @@ class Scope(StrEnum):
     CONVERSATIONS_WRITE = "conversations:write"
     BILLING_READ = "billing:read"
     ACCOUNT_READ = "account:read"
+    WEBHOOKS_READ = "webhooks:read"
+    WEBHOOKS_WRITE = "webhooks:write"

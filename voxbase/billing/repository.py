@@ -114,6 +114,22 @@ async def subscription_by_provider_id(
     return (await session.execute(query.with_for_update())).scalar_one_or_none()
 
 
+async def trials_ending(
+    session: AsyncSession, now: datetime, until: datetime, limit: int
+) -> Sequence[Subscription]:
+    query = (
+        select(Subscription)
+        .where(
+            Subscription.status == "trialing",
+            Subscription.trial_end > now,
+            Subscription.trial_end <= until,
+        )
+        .order_by(Subscription.trial_end, Subscription.id)
+        .limit(limit)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
 async def due_subscriptions(
     session: AsyncSession, now: datetime, limit: int
 ) -> Sequence[uuid.UUID]:

@@ -738,6 +738,23 @@ async def list_billing_events(
 # Renewals ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class TrialEnding:
+    user_id: uuid.UUID
+    subscription_id: uuid.UUID
+    plan: str
+    trial_end: datetime
+
+
+async def trials_ending(
+    session: AsyncSession, within: timedelta, limit: int = 1000
+) -> list[TrialEnding]:
+    """Trials that end within `within` from now (for reminders; notifications asks)."""
+    now = clock.now()
+    rows = await repository.trials_ending(session, now, now + within, limit)
+    return [TrialEnding(s.user_id, s.id, s.plan_key, s.trial_end) for s in rows if s.trial_end]
+
+
 async def run_renewals(session: AsyncSession, now: datetime | None = None, limit: int = 200) -> int:
     """Roll every subscription whose period ended: apply pending changes and cancellations,
     end trials, start the next period with its invoice and overage. Idempotent."""

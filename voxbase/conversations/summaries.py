@@ -20,9 +20,13 @@ from voxbase.conversations.schemas import (
     SummaryOut,
 )
 from voxbase.conversations.summarizer import Line, Summarizer, SummaryInput
-from voxbase.core import clock
+from voxbase.core import clock, events
 from voxbase.core.errors import Conflict, NotFound
 from voxbase.core.principal import SYSTEM, Principal
+
+# Domain events (notifications and outgoing webhooks subscribe to them).
+SUMMARY_READY = "conversation.summary_ready"
+SUMMARY_FAILED = "conversation.summary_failed"
 
 # Summaries -----------------------------------------------------------------------------------
 
@@ -157,6 +161,16 @@ async def generate_summary(
         session, row.user_id, "summary_generation", Decimal(1), key=f"summary:{row.id}"
     )
     await audit.record(session, SYSTEM, "summary.generated", "summary", row.id)
+    await events.publish(
+        session,
+        SUMMARY_READY,
+        {
+            "conversation_id": conversation_id,
+            "summary_id": row.id,
+            "user_id": row.user_id,
+            "title": row.title,
+        },
+    )
 
 
 async def fail_summary(session: AsyncSession, conversation_id: uuid.UUID, error: str) -> None:
@@ -165,6 +179,11 @@ async def fail_summary(session: AsyncSession, conversation_id: uuid.UUID, error:
         row.status, row.error = "failed", error[:2000]
         await session.flush()
         await audit.record(session, SYSTEM, "summary.failed", "summary", row.id)
+        await events.publish(
+            session,
+            SUMMARY_FAILED,
+            {"conversation_id": conversation_id, "summary_id": row.id, "user_id": row.user_id},
+        )
 
 
 async def stuck_summaries(session: AsyncSession, older_than: timedelta) -> list[uuid.UUID]:

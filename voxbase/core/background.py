@@ -27,6 +27,15 @@ def _finished(task: asyncio.Task[Any]) -> None:
         log.warning("background task %s failed: %r", task.get_name(), task.exception())
 
 
+async def drain_own(wait_seconds: float = 10.0) -> None:
+    """Wait for the tasks of the running event loop only: a job's loop (`asyncio.run` in a
+    worker thread) closes when the job returns, and would cancel what it spawned (mail)."""
+    loop = asyncio.get_running_loop()
+    own = [task for task in list(_tasks) if task.get_loop() is loop]
+    if own:
+        await asyncio.wait(own, timeout=wait_seconds)
+
+
 async def drain(wait_seconds: float = 10.0) -> None:
     """Wait for the running background tasks (shutdown, tests)."""
     if _tasks:

@@ -187,6 +187,20 @@ class Settings(BaseSettings):
         3, ge=1, le=20, description="Extraction attempts before a document is marked failed."
     )
 
+    # Outgoing webhooks (docs/webhooks.md)
+    webhooks_allow_private_networks: bool = Field(
+        False,
+        description="Allow deliveries to loopback, private and link-local addresses (SSRF "
+        "guard off: only for a trusted network or tests).",
+    )
+    webhooks_timeout_seconds: float = Field(15.0, gt=0, le=60)
+    webhooks_disable_after_days: float = Field(
+        5, gt=0, description="An endpoint whose every attempt failed this long is disabled."
+    )
+    webhooks_secret_overlap_hours: float = Field(
+        24, ge=0, le=24 * 30, description="After a rotation the old secret also signs this long."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -25,6 +25,7 @@ from huey import Huey, MemoryHuey, PostgresHuey, RedisHuey, SqliteHuey
 from huey.api import TaskWrapper
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from voxbase.core import background
 from voxbase.core.config import Settings, get_settings
 from voxbase.core.db import Database, after_commit, unit_of_work
 
@@ -58,18 +59,29 @@ def settings() -> Settings:
     return _settings or get_settings()
 
 
-async def _in_unit_of_work(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+async def _with_database(work: Callable[[Database], Awaitable[T]]) -> T:
     db = Database(settings().resolved_database_url)
     try:
-        async with unit_of_work(db) as session:
-            return await work(session)
+        result = await work(db)
+        await background.drain_own()  # what the job spawned after commit (mail) finishes
+        return result
     finally:
         await db.dispose()
 
 
+async def _in_unit_of_work(db: Database, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async with unit_of_work(db) as session:
+        return await work(session)
+
+
 def run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run async service code from a (sync) huey task, in one committed unit of work."""
-    return asyncio.run(_in_unit_of_work(work))
+    return asyncio.run(_with_database(lambda db: _in_unit_of_work(db, work)))
+
+
+def run_with_database(work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run async code that opens its own units of work (several short ones) from a task."""
+    return asyncio.run(_with_database(work))
 
 
 def enqueue_after_commit(session: AsyncSession, task: TaskWrapper, *args: Any) -> None:

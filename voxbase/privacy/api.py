@@ -7,8 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from voxbase.accounts.deps import CurrentUser, require_scope
-from voxbase.accounts.deps import require_permission
+from voxbase.accounts.deps import CurrentUser, require_permission, require_scope
 from voxbase.accounts.permissions import Permission, Scope
 from voxbase.core.errors import problem_responses
 from voxbase.core.http import DbSession

@@ -42,6 +42,8 @@ CATALOG: dict[str, str] = {
     "emails": "Email records (seed 002: 2 years).",
     "sms": "SMS conversations and messages (seed 002: 1 year).",
     "amd_waiting_room": "Answering-machine detection queue (seed 002: 24 hours).",
+    "webhook_deliveries": "Outgoing webhook messages and their delivery attempts.",
+    "notifications": "In-app notifications (read or not).",
 }
 
 

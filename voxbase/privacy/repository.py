@@ -1,8 +1,8 @@
 """Every query of the privacy module.
 
-Its own tables (consent records, erasure records), and the statements that apply the privacy registry to the
-other modules' tables. Those are built only from each table's declaration (its subject, refs,
-mentions and parent columns), never from knowledge of the module's schema.
+Its own tables (consent records, erasure records), and the statements that apply the privacy
+registry to the other modules' tables. Those are built only from each table's declaration (its
+subject, refs, mentions and parent columns), never from knowledge of the module's schema.
 """
 
 from __future__ import annotations

@@ -425,6 +425,25 @@ async def accept(session: AsyncSession, principal: Principal, token: str) -> Tea
     return await _view(session, team, member.role)
 
 
+async def require_role(
+    session: AsyncSession, principal: Principal, team_id: uuid.UUID, role: str, action: str
+) -> str:
+    """For other modules: the caller's role in the team, at least `role` (404 for non-members,
+    403 below the role). E.g. webhooks: only a team admin manages the team's endpoints."""
+    _, member = await _membership(session, principal, team_id)
+    _require(member, role, action)
+    return member.role
+
+
+async def members_with_role(
+    session: AsyncSession, team_id: uuid.UUID, role: str
+) -> list[uuid.UUID]:
+    """For other modules: the users of the team with at least `role` (e.g. whom to notify)."""
+    return [
+        m.user_id for m in await repository.members(session, team_id) if RANK[m.role] >= RANK[role]
+    ]
+
+
 # Usage on the team's behalf ----------------------------------------------------------------
 
 

@@ -1,0 +1,1 @@
+"""Notifications: in-app (list, unread count, read marks, a live stream) and by email."""

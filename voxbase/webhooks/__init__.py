@@ -1,0 +1,1 @@
+"""Outgoing webhooks: customer endpoints, Standard Webhooks signatures, the delivery outbox."""

@@ -1,0 +1,206 @@
+"""The event catalogue: what a customer endpoint can subscribe to, and each event's JSON Schema.
+
+Each public event type comes from one domain event (`voxbase/core/events.py`) that a module
+already publishes; `owner` says whose endpoints receive it (a user's, or a team's) and `data`
+turns the domain payload into the documented `data` object. The body of every message is
+
+    {"type": "<event type>", "timestamp": "<RFC 3339>", "data": {...}}
+
+docs/webhooks.md shows the same catalogue; tests/webhooks/test_catalogue.py keeps the two equal
+and checks every sent body against its schema.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+TEST_EVENT = "webhook.test"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Whose endpoints an event goes to."""
+
+    kind: str  # "user" or "team"
+    id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class EventType:
+    type: str
+    description: str
+    # The domain event it comes from (None: produced by this module, e.g. the test ping).
+    domain_event: str | None
+    data_schema: dict[str, Any]
+    owner: Callable[[Mapping[str, Any]], Owner | None] = lambda payload: None
+    data: Callable[[Mapping[str, Any]], dict[str, Any]] = lambda payload: dict(payload)
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready: ids as strings, exact decimals as strings, times in RFC 3339 UTC."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f") if value == value.to_integral() else str(value)
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def _user_owner(payload: Mapping[str, Any]) -> Owner | None:
+    user_id = payload.get("user_id")
+    return Owner("user", uuid.UUID(str(user_id))) if user_id else None
+
+
+def _subject_owner(payload: Mapping[str, Any]) -> Owner | None:
+    if payload.get("subject_type") in ("user", "team") and payload.get("subject_id"):
+        return Owner(str(payload["subject_type"]), uuid.UUID(str(payload["subject_id"])))
+    return None
+
+
+UUID = {"type": "string", "format": "uuid"}
+TIME = {"type": "string", "format": "date-time"}
+DECIMAL = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "description": "exact decimal"}
+
+
+def _object(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": required if required is not None else list(properties),
+        "additionalProperties": False,
+    }
+
+
+SUBSCRIPTION_DATA = _object({"user_id": UUID, "subscription_id": UUID})
+
+_BILLING: dict[str, str] = {
+    "subscription.created": "A subscription was opened (at registration, or a new plan).",
+    "subscription.renewed": "A subscription rolled over into a new period.",
+    "subscription.upgraded": "An upgrade took effect.",
+    "subscription.downgraded": "A downgrade took effect at the period end.",
+    "subscription.interval_changed": "The billing interval changed at the period end.",
+    "subscription.changed": "A scheduled plan change took effect.",
+    "subscription.updated": "The payment provider updated the subscription.",
+    "subscription.upgrade_scheduled": "An upgrade was scheduled.",
+    "subscription.downgrade_scheduled": "A downgrade was scheduled for the period end.",
+    "subscription.interval_change_scheduled": "An interval change was scheduled.",
+    "subscription.cancel_scheduled": "Cancellation at the period end was requested.",
+    "subscription.change_undone": "A scheduled change or cancellation was withdrawn.",
+    "subscription.past_due": "A renewal payment failed; the subscription is past due.",
+    "subscription.canceled": "The subscription ended.",
+    "invoice.created": "An invoice was issued.",
+    "invoice.payment_succeeded": "An invoice was paid.",
+    "invoice.payment_failed": "Paying an invoice failed.",
+}
+
+EVENT_TYPES: tuple[EventType, ...] = (
+    EventType(
+        TEST_EVENT,
+        "A test message sent by `POST /v1/webhook-endpoints/{id}/test`; always delivered.",
+        None,
+        _object({"endpoint_id": UUID, "message": {"type": "string"}}),
+    ),
+    EventType(
+        "usage.threshold",
+        "A meter reached 80 % or 100 % of its plan limit in the current period "
+        "(for a user, or for a team's shared pool).",
+        "usage.threshold",
+        _object(
+            {
+                "subject_type": {"enum": ["user", "team"]},
+                "subject_id": UUID,
+                "meter": {"type": "string"},
+                "threshold": {"enum": [80, 100]},
+                "limit": DECIMAL,
+                "used": DECIMAL,
+                "period_end": {"anyOf": [TIME, {"type": "null"}]},
+            }
+        ),
+        owner=_subject_owner,
+    ),
+    EventType(
+        "plan.applied",
+        "The limits and features of a plan now apply to the user (at registration, on a "
+        "change, on renewal).",
+        "billing.plan_applied",
+        _object({"user_id": UUID, "plan": {"type": "string"}}),
+        owner=_user_owner,
+    ),
+    EventType(
+        "call.ended",
+        "A phone call placed for the user ended (completed, busy, failed, no answer or "
+        "canceled); `duration_seconds` is what was billed.",
+        "call.ended",
+        _object(
+            {
+                "call_id": UUID,
+                "user_id": UUID,
+                "conversation_id": {"anyOf": [UUID, {"type": "null"}]},
+                "status": {"enum": ["completed", "busy", "failed", "no-answer", "canceled"]},
+                "duration_seconds": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+            }
+        ),
+        owner=_user_owner,
+    ),
+    EventType(
+        "conversation.summary_ready",
+        "The summary of an ended conversation is written; fetch it with "
+        "`GET /v1/conversations/{conversation_id}/summary`.",
+        "conversation.summary_ready",
+        _object(
+            {
+                "conversation_id": UUID,
+                "summary_id": UUID,
+                "user_id": UUID,
+                "title": {"type": ["string", "null"]},
+            }
+        ),
+        owner=_user_owner,
+    ),
+    EventType(
+        "conversation.summary_failed",
+        "Writing the summary of an ended conversation failed (the summary says why).",
+        "conversation.summary_failed",
+        _object({"conversation_id": UUID, "summary_id": UUID, "user_id": UUID}),
+        owner=_user_owner,
+    ),
+    *(
+        EventType(
+            name,
+            description,
+            f"billing.{name}",
+            SUBSCRIPTION_DATA,
+            owner=_user_owner,
+            data=lambda p: {"user_id": p["user_id"], "subscription_id": p["subscription_id"]},
+        )
+        for name, description in _BILLING.items()
+    ),
+)
+
+BY_TYPE: dict[str, EventType] = {e.type: e for e in EVENT_TYPES}
+SUBSCRIBABLE = tuple(e.type for e in EVENT_TYPES if e.type != TEST_EVENT)
+
+
+def body_schema(event: EventType) -> dict[str, Any]:
+    """The JSON Schema of a whole message body of this type."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": event.type,
+        "description": event.description,
+        **_object({"type": {"const": event.type}, "timestamp": TIME, "data": event.data_schema}),
+    }
+
+
+def render_data(event: EventType, payload: Mapping[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = plain(event.data(payload))
+    return data
