@@ -155,6 +155,20 @@ async def _sms_to_themselves(app: FastAPI, user: User, phone: str, full_name: st
         )
 
 
+async def _email_to_themselves(app: FastAPI, user: User, email: str, full_name: str) -> None:
+    """An email sent for them, and the provider's event about it (it carries the address)."""
+    from voxbase.telephony import emails
+    from voxbase.telephony.models import Email
+
+    body = {"to": email, "subject": f"Hello {full_name}", "content": f"Dear {full_name}"}
+    made = await _ok(await user.post("/v1/emails", body), 201)
+    async with unit_of_work(app.state.db) as session:
+        row = await session.get(Email, uuid.UUID(made["id"]))
+        assert row is not None
+        event = {"event": "delivered", "email": email, "sg_event_id": uuid.uuid4().hex}
+        await emails.record_event(session, row, "sendgrid", event)
+
+
 async def build(app: FastAPI, client: httpx.AsyncClient, mailbox: Mailbox) -> World:
     load_privacy_rules()
     tag = uuid.uuid4().hex[:8]
@@ -339,7 +353,12 @@ async def build(app: FastAPI, client: httpx.AsyncClient, mailbox: Mailbox) -> Wo
     # telephony: a call the person placed (status timeline from the simulated provider).
     # telephony: an SMS conversation with their own phone, which then texted STOP (seed 002).
     with profile("talking_app"):
-        await _ok(await user.post("/v1/calls", {"to": "+1 415 555 0100", "topic": "Book"}), 201)
+        call: dict[str, Any] = {"to": "+1 415 555 0100", "topic": "Book"}
+        if "amd_waiting_room" in registry.rules:  # answering-machine detection: a queue entry
+            call["machine_detection"] = True
+        await _ok(await user.post("/v1/calls", call), 201)
+        if "emails" in registry.rules:
+            await _email_to_themselves(app, user, person.email, full_name)
         if "sms_conversations" in registry.rules:
             await _sms_to_themselves(app, user, phone, full_name)
 
@@ -364,6 +383,16 @@ async def build(app: FastAPI, client: httpx.AsyncClient, mailbox: Mailbox) -> Wo
             ),
             201,
         )
+    if "personas" in registry.rules:  # assistants: a custom persona (seed 003)
+        await _ok(
+            await client.put(
+                f"/v1/admin/users/{person.id}/features/custom_personas",
+                json={"enabled": True},
+                headers=admin,
+            )
+        )
+        persona = {"slug": f"coach-{tag}", "name": f"{full_name}'s coach", "system_prompt": "Hi"}
+        await _ok(await user.post("/v1/personas", persona), 201)
     if "webhook_endpoints" in registry.rules:  # webhooks out: an endpoint, a delivery
         await _webhook_endpoint(app, user, full_name)
 
