@@ -156,6 +156,8 @@ async def test_an_admin_erases_a_user_at_once(app, client):
     me = (await client.get("/v1/me", headers=admin)).json()
     assert_problem(await client.post(f"/v1/admin/users/{me['id']}/erase", headers=admin), 403)
 
+    victim = bearer(pair["access_token"])
+    assert (await client.get("/v1/me", headers=victim)).status_code == 200
     erased = await client.post(url, headers=admin)
     assert erased.status_code == 202, erased.text
     assert erased.json()["status"] == "running"  # a job carries it out (at once in tests)
@@ -164,6 +166,7 @@ async def test_an_admin_erases_a_user_at_once(app, client):
     assert body["status"] == "done" and body["reason"] == "admin" and body["counts"]["users"] == 1
     assert body["token"] == erased.json()["token"]
     assert_problem(await client.get(f"/v1/admin/users/{user_id}", headers=admin), 404)
+    assert_problem(await client.get("/v1/me", headers=victim), 401)
     assert_problem(await client.post(url, headers=admin), 404)
     trail = await client.get(
         "/v1/admin/audit-logs", params={"action": "user.erased"}, headers=admin

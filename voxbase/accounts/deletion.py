@@ -130,11 +130,19 @@ async def deleted_before(session: AsyncSession, cutoff: datetime, limit: int) ->
     return await repository.deleted_before(session, cutoff, limit)
 
 
-async def check_erasable(session: AsyncSession, admin: Principal, user_id: uuid.UUID) -> None:
-    """An administrator may erase this account (not their own; admins only by a super admin)."""
+async def close_for_erasure(session: AsyncSession, admin: Principal, user_id: uuid.UUID) -> None:
+    """Before an administrator's erasure: they may erase this account (not their own; other
+    administrators only as a super admin), and it stops working at once (deleted, every
+    session and API key revoked), so nothing new is written while the erasure runs."""
     from voxbase.accounts.service import _guard_target
 
     user = await repository.get_user(session, user_id, deleted_ok=True)
     if user is None:
         raise NotFound("No such user.")
     _guard_target(admin, user)
+    now = clock.now()
+    if user.deleted_at is None:
+        user.deleted_at, user.deleted_reason = now, "admin"
+        await session.flush()
+    await repository.revoke_sessions(session, user.id, now, "erased")
+    await repository.revoke_api_keys(session, user.id, now)

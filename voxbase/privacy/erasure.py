@@ -26,7 +26,7 @@ async def admin_erase(session: AsyncSession, admin: Principal, user_id: uuid.UUI
     the periodic job finishes it should that one be lost."""
     from voxbase.privacy import tasks
 
-    await deletion.check_erasable(session, admin, user_id)
+    await deletion.close_for_erasure(session, admin, user_id)
     record, _subject = await begin(session, user_id, "admin", admin)
     jobs.enqueue_after_commit(session, tasks.erase_account, str(user_id))
     return ErasureOut.model_validate(record)
