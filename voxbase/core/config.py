@@ -146,6 +146,14 @@ class Settings(BaseSettings):
     telephony_sms_reply_engine: Literal["template", "llm"] = Field(
         "template", description="AI replies to texts: offline template, or the VOXBASE_LLM_* API."
     )
+    # Emails sent for users (telephony): the SMTP server above, or SendGrid's API.
+    email_delivery: Literal["smtp", "sendgrid"] = "smtp"
+    sendgrid_api_key: SecretStr | None = None
+    sendgrid_api_base: str | None = Field(None, description="Override (tests: a local server).")
+    sendgrid_webhook_public_key: str | None = Field(
+        None, description="The event webhook's verification key (base64), from SendGrid."
+    )
+    sendgrid_webhook_tolerance_seconds: int = Field(300, ge=1)
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_api_base: str | None = Field(None, description="Override (tests: a local server).")
@@ -285,6 +293,14 @@ class Settings(BaseSettings):
             raise ValueError(
                 "VOXBASE_TWILIO_ACCOUNT_SID and VOXBASE_TWILIO_AUTH_TOKEN must be set when "
                 "VOXBASE_TELEPHONY_PROVIDER is twilio"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _sendgrid_configured(self) -> Settings:
+        if self.email_delivery == "sendgrid" and self.sendgrid_api_key is None:
+            raise ValueError(
+                "VOXBASE_SENDGRID_API_KEY must be set when VOXBASE_EMAIL_DELIVERY is sendgrid"
             )
         return self
 
