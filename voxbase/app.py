@@ -14,12 +14,13 @@ from voxbase import __version__
 from voxbase.accounts import api as accounts_api
 from voxbase.accounts.principals import PrincipalCache, listen_redis
 from voxbase.accounts.service import AuthKit
+from voxbase.admin import api as admin_api
 from voxbase.assistants import api as assistants_api
 from voxbase.audit import api as audit_api
 from voxbase.audit.logsink import SystemLogHandler, install, uninstall
 from voxbase.billing import api as billing_api
 from voxbase.conversations import api as conversations_api
-from voxbase.core import background, jobs, ops
+from voxbase.core import background, extras, jobs, ops
 from voxbase.core.bodies import MIB, BodyLimits
 from voxbase.core.config import Settings, get_settings
 from voxbase.core.db import Database
@@ -51,6 +52,7 @@ MODULE_ROUTERS = [
     *knowledge_api.routers,
     *teams_api.routers,
     *privacy_api.routers,
+    *admin_api.routers,
     *telephony_api.routers,
     *webhooks_api.routers,
     *notifications_api.routers,
@@ -113,6 +115,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         install(sink)
         sink_task = asyncio.create_task(sink.run(app.state.db), name="system-log-sink")
         app.state.system_logs = sink
+        extras.warn_missing(settings)  # after the sink: the note also lands in system_logs
         try:
             yield
         finally:

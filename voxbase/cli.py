@@ -108,6 +108,10 @@ def serve(
         f"[bold]Voxbase[/] on http://{settings.host}:{settings.port} "
         f"(docs at http://{settings.host}:{settings.port}/docs)"
     )
+    from voxbase.core import extras
+
+    for missing in extras.missing(settings):
+        console.print(f"[yellow]note:[/] {missing.message()}")
     worker = _start_embedded_worker() if settings.embedded_worker else None
     try:
         uvicorn.run(

@@ -14,6 +14,7 @@ MODEL_MODULES = (
     "voxbase.knowledge.models",
     "voxbase.teams.models",
     "voxbase.privacy.models",
+    "voxbase.admin.models",
     "voxbase.telephony.models",
     "voxbase.webhooks.models",
     "voxbase.notifications.models",

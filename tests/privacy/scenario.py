@@ -11,6 +11,8 @@ import dataclasses
 import json
 import logging
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,6 +171,27 @@ async def _email_to_themselves(app: FastAPI, user: User, email: str, full_name: 
         await emails.record_event(session, row, "sendgrid", event)
 
 
+@asynccontextmanager
+async def _embeddings(app: FastAPI) -> AsyncIterator[None]:
+    """An OpenAI-compatible embeddings API served locally (documents get chunks)."""
+    if "document_chunks" not in registry.rules:
+        yield
+        return
+    from tests.knowledge.test_embeddings import fake_embeddings
+    from tests.realtime.conftest import serve
+
+    server, _calls = fake_embeddings()
+    settings = app.state.settings
+    before = (settings.embeddings_base_url, settings.embeddings_model)
+    async with serve(server) as base:
+        settings.embeddings_base_url = base.replace("ws://", "http://") + "/v1"
+        settings.embeddings_model = "tiny-embed"
+        try:
+            yield
+        finally:
+            settings.embeddings_base_url, settings.embeddings_model = before
+
+
 async def build(app: FastAPI, client: httpx.AsyncClient, mailbox: Mailbox) -> World:
     load_privacy_rules()
     tag = uuid.uuid4().hex[:8]
@@ -318,12 +341,13 @@ async def build(app: FastAPI, client: httpx.AsyncClient, mailbox: Mailbox) -> Wo
         ),
         201,
     )
-    uploaded = await client.post(
-        "/v1/documents",
-        files={"file": ("notes.pdf", files.pdf([f"Notes of {full_name}"]))},
-        headers=headers,
-    )
-    document = await _ok(uploaded, 201)
+    async with _embeddings(app):  # passages and their vectors, when knowledge has them
+        uploaded = await client.post(
+            "/v1/documents",
+            files={"file": ("notes.pdf", files.pdf([f"Notes of {full_name}"]))},
+            headers=headers,
+        )
+        document = await _ok(uploaded, 201)
 
     # teams: the person owns one (the other is a member), and joined the other's.
     from tests.helpers_teams import join, new_team

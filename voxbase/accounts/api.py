@@ -29,6 +29,7 @@ from voxbase.accounts.schemas import (
     GoogleSignInRequest,
     LoginRequest,
     MeUpdate,
+    PageViews,
     PasswordChange,
     PasswordResetConfirm,
     PasswordResetRequest,
@@ -170,9 +171,24 @@ async def resend_verification(session: DbSession, kit: Kit, principal: CurrentUs
 
 
 @me.get("/sessions", response_model=list[SessionOut])
-async def my_sessions(session: DbSession, principal: CurrentUser) -> list[SessionOut]:
-    """The devices signed in to this account."""
-    return await service.list_sessions(session, principal)
+async def my_sessions(
+    session: DbSession,
+    principal: CurrentUser,
+    include_ended: Annotated[bool, Query(description="Also the last ended sessions")] = False,
+) -> list[SessionOut]:
+    """The devices signed in to this account: device, browser, OS, place, page views, and
+    for ended sessions when and how long (seed 001 user_app_sessions)."""
+    return await service.list_sessions(session, principal, include_ended=include_ended)
+
+
+@me.post(
+    "/sessions/current/page-views", response_model=SessionOut, responses=problem_responses(403)
+)
+async def count_page_views(
+    data: PageViews, session: DbSession, principal: CurrentUser
+) -> SessionOut:
+    """The client app reports pages it showed in this session; they add up."""
+    return await service.count_page_views(session, principal, data.count)
 
 
 @me.delete("/sessions/{session_id}", status_code=204, responses=problem_responses(404))

@@ -303,10 +303,31 @@ async def touch_api_key(session: AsyncSession, key_id: uuid.UUID, now: datetime)
 
 async def touch_session(session: AsyncSession, session_id: uuid.UUID, now: datetime) -> None:
     await session.execute(
+        update(AuthSession).where(AuthSession.id == session_id).values(last_seen_at=now)
+    )
+
+
+async def count_page_views(
+    session: AsyncSession, session_id: uuid.UUID, count: int, now: datetime
+) -> None:
+    """Atomic: concurrent reports add up (page_views = page_views + count)."""
+    await session.execute(
         update(AuthSession)
         .where(AuthSession.id == session_id)
-        .values(last_seen_at=now, page_views=AuthSession.page_views + 1)
+        .values(page_views=AuthSession.page_views + count, last_seen_at=now)
     )
+
+
+async def list_recent_sessions(
+    session: AsyncSession, user_id: uuid.UUID, limit: int = 100
+) -> Sequence[AuthSession]:
+    query = (
+        select(AuthSession)
+        .where(AuthSession.user_id == user_id)
+        .order_by(AuthSession.created_at.desc(), AuthSession.id.desc())
+        .limit(limit)
+    )
+    return (await session.execute(query)).scalars().all()
 
 
 # Privacy -----------------------------------------------------------------------------------

@@ -183,14 +183,25 @@ class SessionOut(BaseModel):
 
     id: uuid.UUID
     device_name: str | None
-    device_type: str | None
+    device_type: str | None = Field(description="desktop, tablet or mobile (from the user agent)")
+    browser: str | None
+    os: str | None
     ip_address: str | None
+    country_code: str | None = Field(description="From VOXBASE_GEOIP_DATABASE, when set")
+    city: str | None
     user_agent: str | None
     auth_method: str
+    page_views: int
     created_at: datetime
     last_seen_at: datetime
     expires_at: datetime
+    ended_at: datetime | None = None
+    duration_seconds: int | None = Field(None, description="From sign-in to the end")
     current: bool = False
+
+
+class PageViews(Input):
+    count: int = Field(1, ge=1, le=1000, description="Pages shown since the last report")
 
 
 class ApiKeyCreate(Input):

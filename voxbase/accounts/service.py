@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
-from voxbase.accounts import deletion, repository
+from voxbase.accounts import deletion, devices, repository
 from voxbase.accounts.models import (
     AccountToken,
     ApiKey,
@@ -139,9 +139,16 @@ async def _open_session(
     session: AsyncSession, kit: AuthKit, user: User, client: Client, method: str
 ) -> TokenPair:
     now = clock.now()
+    agent = devices.parse_user_agent(client.user_agent)
+    place = devices.locate(kit.settings.geoip_database, client.ip)
     device = AuthSession(
         user_id=user.id,
         device_name=client.device_name,
+        device_type=agent.device_type,
+        browser=agent.browser,
+        os=agent.os,
+        country_code=place.country_code,
+        city=place.city,
         ip_address=client.ip,
         user_agent=(client.user_agent or "")[:512] or None,
         auth_method=method,
@@ -303,12 +310,38 @@ async def logout(session: AsyncSession, principal: Principal) -> None:
     await audit.record(session, principal, "auth.logout", "auth_session", principal.session_id)
 
 
-async def list_sessions(session: AsyncSession, principal: Principal) -> list[SessionOut]:
-    rows = await repository.list_live_sessions(session, _user_id(principal), clock.now())
-    views = [SessionOut.model_validate(row) for row in rows]
-    for view in views:
-        view.current = view.id == principal.session_id
-    return views
+def _session_view(row: AuthSession, principal: Principal) -> SessionOut:
+    view = SessionOut.model_validate(row)
+    view.current = view.id == principal.session_id
+    view.ended_at = row.revoked_at
+    if row.revoked_at is not None:
+        view.duration_seconds = max(0, int((row.revoked_at - row.created_at).total_seconds()))
+    return view
+
+
+async def list_sessions(
+    session: AsyncSession, principal: Principal, *, include_ended: bool = False
+) -> list[SessionOut]:
+    """The live sessions (devices); with `include_ended` the ended ones too, newest first."""
+    user_id, now = _user_id(principal), clock.now()
+    if include_ended:
+        rows = await repository.list_recent_sessions(session, user_id)
+    else:
+        rows = await repository.list_live_sessions(session, user_id, now)
+    return [_session_view(row, principal) for row in rows]
+
+
+async def count_page_views(session: AsyncSession, principal: Principal, count: int) -> SessionOut:
+    """Seed 001 `user_app_sessions.page_views`: the client app reports pages it showed."""
+    user_id = _user_id(principal)
+    if principal.session_id is None:
+        raise Forbidden("Page views belong to a signed-in session.")
+    await repository.count_page_views(session, principal.session_id, count, clock.now())
+    row = await repository.get_session_of(session, principal.session_id, user_id)
+    if row is None:
+        raise NotFound("No such session.")
+    await session.refresh(row)
+    return _session_view(row, principal)
 
 
 async def revoke_session(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -217,3 +217,8 @@ async def active_functions(session: AsyncSession, user_id: uuid.UUID | None) -> 
         .order_by(Function.name)
     )
     return (await session.execute(query)).scalars().all()
+
+
+async def count_functions(session: AsyncSession, user_id: uuid.UUID) -> int:
+    query = select(func.count()).select_from(Function).where(Function.user_id == user_id)
+    return int((await session.execute(query)).scalar_one())

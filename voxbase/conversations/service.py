@@ -13,6 +13,7 @@ from __future__ import annotations
 from voxbase.conversations.live_sessions import (
     append_segments,
     channel_name,
+    close_lapsed,
     end_session,
     heartbeat,
     list_guidance,
@@ -54,6 +55,7 @@ __all__ = [
     "append_segments",
     "channel_name",
     "check_owned",
+    "close_lapsed",
     "create_conversation",
     "daily_stats",
     "delete_conversation",

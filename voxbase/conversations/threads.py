@@ -33,7 +33,7 @@ from voxbase.core.errors import Conflict
 from voxbase.core.ids import new_id
 from voxbase.core.pagination import Page, page_of
 from voxbase.core.principal import Principal
-from voxbase.privacy import service as privacy
+from voxbase.privacy import consents
 from voxbase.privacy.schemas import Purpose
 
 # Conversations -------------------------------------------------------------------------------
@@ -82,12 +82,22 @@ async def create_conversation(
     await repository.add(session, row)
     reporter = usage.reporter()
     await reporter.consume(
-        session, user_id, "conversations", Decimal(1), key=f"conversation:{row.id}"
+        session,
+        user_id,
+        "conversations",
+        Decimal(1),
+        key=f"conversation:{row.id}",
+        conversation_id=row.id,
     )
     channel_meter = CHANNEL_METERS.get(data.channel)
     if count_channel and channel_meter is not None:
         await reporter.consume(
-            session, user_id, channel_meter, Decimal(1), key=f"conversation:{row.id}:channel"
+            session,
+            user_id,
+            channel_meter,
+            Decimal(1),
+            key=f"conversation:{row.id}:channel",
+            conversation_id=row.id,
         )
     await audit.record(
         session,
@@ -143,7 +153,7 @@ async def update_conversation(
     before = audit.snapshot(row, FIELDS)
     changes = data.model_dump(exclude_unset=True)
     if changes.get("audio_url") is not None:
-        await privacy.require_consent(session, row.user_id, Purpose.RECORDING)
+        await consents.require_consent(session, row.user_id, Purpose.RECORDING)
     if "status" in changes and changes["status"] is not None:
         target = changes["status"]
         if (
@@ -230,12 +240,22 @@ async def append_message(
     reporter = usage.reporter()
     for message in messages:  # one event per message: right for `sum` and `count` meters
         await reporter.consume(
-            session, row.user_id, "messages", Decimal(1), key=f"message:{message.id}"
+            session,
+            row.user_id,
+            "messages",
+            Decimal(1),
+            key=f"message:{message.id}",
+            conversation_id=row.id,
         )
     tokens = sum((m.prompt_tokens or 0) + (m.completion_tokens or 0) for m in messages)
     if tokens:
         await reporter.consume(
-            session, row.user_id, "tokens", Decimal(tokens), key=f"tokens:{messages[0].id}"
+            session,
+            row.user_id,
+            "tokens",
+            Decimal(tokens),
+            key=f"tokens:{messages[0].id}",
+            conversation_id=row.id,
         )
     return MessageBatch(items=[MessageOut.model_validate(m) for m in messages])
 

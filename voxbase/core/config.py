@@ -194,6 +194,15 @@ class Settings(BaseSettings):
     documents_max_attempts: int = Field(
         3, ge=1, le=20, description="Extraction attempts before a document is marked failed."
     )
+    embeddings_base_url: str | None = Field(
+        None, description="OpenAI-compatible embeddings API (.../v1); unset: embeddings disabled"
+    )
+    embeddings_api_key: SecretStr | None = None
+    embeddings_model: str = "text-embedding-3-small"
+    geoip_database: Path | None = Field(
+        None,
+        description="A MaxMind .mmdb (GeoLite2-City/Country) for sessions' country and city.",
+    )
 
     # Outgoing webhooks (docs/webhooks.md)
     webhooks_allow_private_networks: bool = Field(
@@ -225,6 +234,13 @@ class Settings(BaseSettings):
                 raise ConfigError([f"VOXBASE_CONFIG_FILE: no such file: {config_file}"])
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
         return tuple(sources)
+
+    @field_validator("geoip_database")
+    @classmethod
+    def _geoip_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no GeoIP database at {value}")
+        return value
 
     @field_validator("database_url")
     @classmethod

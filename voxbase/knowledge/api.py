@@ -13,8 +13,8 @@ from voxbase.core.errors import problem_responses
 from voxbase.core.http import DbSession
 from voxbase.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from voxbase.core.principal import Principal
-from voxbase.knowledge import service
-from voxbase.knowledge.schemas import DocumentDetail, DocumentOut
+from voxbase.knowledge import embeddings, service
+from voxbase.knowledge.schemas import DocumentDetail, DocumentOut, SearchHit
 from voxbase.providers.storage import FileStorage, app_storage
 
 Reader = Annotated[Principal, Depends(require_scope(Scope.CONVERSATIONS_READ))]
@@ -68,6 +68,18 @@ async def list_documents(
     return await service.list_documents(
         session, principal, conversation_id=conversation_id, cursor=cursor, limit=limit
     )
+
+
+@documents.get("/search", response_model=list[SearchHit], responses=problem_responses(409, 503))
+async def search_documents(
+    request: Request,
+    session: DbSession,
+    principal: Reader,
+    q: Annotated[str, Query(min_length=1, max_length=2000, description="What to look for")],
+    limit: Annotated[int, Query(ge=1, le=50)] = 5,
+) -> list[SearchHit]:
+    """Your documents' passages most similar to `q` (needs an embedding engine; 409 without)."""
+    return await embeddings.search(session, principal, request.app.state.settings, q, limit)
 
 
 @documents.get("/{document_id}", response_model=DocumentDetail, responses=problem_responses(404))

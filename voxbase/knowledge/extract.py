@@ -1,7 +1,7 @@
 """Text out of uploaded files: plain text, PDF (pypdf), DOCX (python-docx), images (OCR).
 
-OCR uses rapidocr-onnxruntime, whose detection and recognition models ship inside the
-package: nothing is downloaded at run time.
+OCR uses rapidocr-onnxruntime (the `ocr` extra), whose detection and recognition models ship
+inside the package: nothing is downloaded at run time.
 
 Hostile files are expected: text stops at `max_chars` (the rest is dropped and the result
 says so), a DOCX whose archive would expand past `MAX_EXPANDED_BYTES` is refused before it is
@@ -17,6 +17,8 @@ import zipfile
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+from voxbase.core.extras import EXTRAS
 
 FILE_TYPES = {
     "txt": "text/plain",
@@ -36,6 +38,9 @@ EXTENSIONS = {
     "jpg": "jpg",
     "jpeg": "jpg",
 }
+
+
+IMAGE_TYPES = frozenset({"png", "jpg"})  # read by OCR: the `ocr` extra
 
 
 class ExtractionError(Exception):
@@ -163,7 +168,7 @@ def _ocr(data: bytes) -> Extraction:
             try:
                 from rapidocr_onnxruntime import RapidOCR
             except ImportError as exc:
-                raise ExtractionError("OCR is not installed (rapidocr-onnxruntime)") from exc
+                raise ExtractionError(EXTRAS["ocr"].message()) from exc
 
             _ocr_engine = RapidOCR()
         try:
@@ -211,7 +216,7 @@ def _extract(file_type: str, data: bytes, *, ocr: bool, max_chars: int) -> Extra
         return _pdf(data, max_chars)
     if file_type == "docx":
         return _docx(data, max_chars)
-    if file_type in ("png", "jpg"):
+    if file_type in IMAGE_TYPES:
         if not ocr:
             raise ExtractionError("OCR is turned off (VOXBASE_DOCUMENTS_OCR=false)")
         result = _ocr(data)

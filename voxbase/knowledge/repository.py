@@ -6,12 +6,12 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
 from voxbase.core.pagination import paginate_newest_first
-from voxbase.knowledge.models import Document
+from voxbase.knowledge.models import Document, DocumentChunk
 
 
 async def add(session: AsyncSession, *rows: object) -> None:
@@ -61,3 +61,22 @@ async def stuck(session: AsyncSession, before: datetime) -> list[uuid.UUID]:
         Document.deleted_at.is_(None),
     )
     return list((await session.execute(query.limit(500))).scalars().all())
+
+
+async def replace_chunks(
+    session: AsyncSession, document_id: uuid.UUID, chunks: Sequence[DocumentChunk]
+) -> None:
+    """The document's passages become `chunks` (a re-run replaces, never duplicates)."""
+    await session.execute(delete(DocumentChunk).where(DocumentChunk.document_id == document_id))
+    session.add_all(chunks)
+    await session.flush()
+
+
+async def chunks_of(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[DocumentChunk, str]]:
+    """The user's passages of documents not deleted, with the document's file name."""
+    query = (
+        select(DocumentChunk, Document.original_filename)
+        .join(Document, Document.id == DocumentChunk.document_id)
+        .where(DocumentChunk.user_id == user_id, Document.deleted_at.is_(None))
+    )
+    return [(chunk, name) for chunk, name in (await session.execute(query)).all()]

@@ -28,7 +28,10 @@ class DocumentOut(BaseModel):
     )
     page_count: int | None
     ocr_confidence: Decimal | None
-    embedding_status: str
+    embedding_status: str = Field(description="pending, disabled, completed or failed")
+    embedding_error: str | None = None
+    vector_id: str | None = Field(None, description="Where its vectors are (seed 001)")
+    embedding_model: str | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -37,3 +40,11 @@ class DocumentDetail(DocumentOut):
     extracted_text: str | None = Field(
         None, description="Only with `?include=text` (it can be megabytes)"
     )
+
+
+class SearchHit(BaseModel):
+    document_id: uuid.UUID
+    original_filename: str
+    seq: int = Field(description="The passage's position in the document")
+    content: str
+    score: float = Field(description="Cosine similarity to the query, -1..1")

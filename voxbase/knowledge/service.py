@@ -15,14 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voxbase.audit import service as audit
 from voxbase.conversations import service as conversations
 from voxbase.conversations import usage
-from voxbase.core import clock
+from voxbase.core import clock, extras
 from voxbase.core.config import Settings
 from voxbase.core.errors import InvalidInput, NotFound, ServiceError
 from voxbase.core.pagination import Page, page_of
 from voxbase.core.principal import SYSTEM, Principal
-from voxbase.knowledge import extract, repository
+from voxbase.knowledge import embeddings, extract, repository
 from voxbase.knowledge.models import Document
 from voxbase.knowledge.schemas import DocumentDetail, DocumentOut
+from voxbase.providers.embeddings import embedder_from
 from voxbase.providers.storage import FileStorage
 
 
@@ -78,6 +79,8 @@ async def upload(
         raise InvalidInput("The file is empty.")
     if not extract.sniff(file_type, data):
         raise UnsupportedMediaType(f"The content is not a {file_type} file.")
+    if file_type in extract.IMAGE_TYPES and settings.documents_ocr:
+        extras.require("ocr")  # a lean install: 501 naming the extra, before anything is stored
     row = Document(
         user_id=user_id,
         conversation_id=conversation_id,
@@ -92,7 +95,12 @@ async def upload(
     await storage.put(row.storage_key, data)
     await repository.add(session, row)
     await usage.reporter().consume(
-        session, user_id, "context_documents", Decimal(1), key=f"document:{row.id}"
+        session,
+        user_id,
+        "context_documents",
+        Decimal(1),
+        key=f"document:{row.id}",
+        conversation_id=conversation_id,
     )
     await audit.record(
         session,
@@ -162,14 +170,16 @@ class Claimed:
     file_type: str
 
 
-async def claim(session: AsyncSession, document_id: uuid.UUID, max_attempts: int) -> Claimed | None:
+async def claim(
+    session: AsyncSession, document_id: uuid.UUID, settings: Settings
+) -> Claimed | None:
     """Job step 1 (short transaction): mark processing and count the attempt; None when there
     is nothing to do, or when the attempts are used up (then the document has failed)."""
     row = await repository.get(session, document_id, lock=True)
     if row is None or row.processing_status in ("completed", "failed"):
         return None
-    if row.processing_attempts >= max_attempts:
-        await _fail(session, row, f"gave up after {row.processing_attempts} attempts")
+    if row.processing_attempts >= settings.documents_max_attempts:
+        await _fail(session, row, f"gave up after {row.processing_attempts} attempts", settings)
         return None
     row.processing_status, row.processing_error = "processing", None
     row.processing_attempts += 1
@@ -196,26 +206,33 @@ async def extract_text(
 
 
 async def store_text(
-    session: AsyncSession, document_id: uuid.UUID, outcome: extract.Extraction | str
+    session: AsyncSession,
+    document_id: uuid.UUID,
+    outcome: extract.Extraction | str,
+    settings: Settings,
 ) -> None:
-    """Job step 3 (short transaction): keep the text, or the reason it failed."""
+    """Job step 3 (short transaction): keep the text (and embed it when an engine is
+    configured), or the reason it failed."""
     row = await repository.get(session, document_id, lock=True)
     if row is None or row.processing_status != "processing":
         return  # deleted, or finished by another attempt meanwhile
     if isinstance(outcome, str):
-        await _fail(session, row, outcome)
+        await _fail(session, row, outcome, settings)
         return
     row.extracted_text = outcome.text
     row.text_truncated = outcome.truncated
     row.page_count = outcome.page_count
     row.ocr_confidence = outcome.ocr_confidence
     row.processing_status, row.processing_error = "completed", None
+    await embeddings.embed_document(session, row, settings)
     await session.flush()
     await audit.record(session, SYSTEM, "document.processed", "document", row.id)
 
 
-async def _fail(session: AsyncSession, row: Document, reason: str) -> None:
+async def _fail(session: AsyncSession, row: Document, reason: str, settings: Settings) -> None:
     row.processing_status, row.processing_error = "failed", reason
+    row.embedding_status = "failed" if embedder_from(settings) else "disabled"
+    row.embedding_error = "no text to embed" if row.embedding_status == "failed" else None
     await session.flush()
     await audit.record(session, SYSTEM, "document.failed", "document", row.id)
 

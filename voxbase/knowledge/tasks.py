@@ -18,11 +18,11 @@ def process_document(document_id: str) -> None:
     """Idempotent: a completed or failed document is left alone; each run is one attempt."""
     did = uuid.UUID(document_id)
     settings = jobs.settings()
-    claimed = jobs.run(lambda session: service.claim(session, did, settings.documents_max_attempts))
+    claimed = jobs.run(lambda session: service.claim(session, did, settings))
     if claimed is None:
         return
     outcome = asyncio.run(service.extract_text(claimed, file_storage(settings), settings))
-    jobs.run(lambda session: service.store_text(session, did, outcome))
+    jobs.run(lambda session: service.store_text(session, did, outcome, settings))
 
 
 @jobs.queue.periodic_task(crontab(minute="*/5"))

@@ -70,6 +70,12 @@ class UsageEventOut(BaseModel):
     from_credits: Decimal
     overage: Decimal
     reservation_id: uuid.UUID | None
+    conversation_id: uuid.UUID | None = Field(None, description="Where it came from (seed 001)")
+    unit_price: int | None = Field(
+        None, description="The plan's price per unit past the allowance, minor units"
+    )
+    cost: int = Field(0, description="What this record costs: its overage x unit_price")
+    currency: str | None = None
     created_at: datetime
 
 

@@ -1,4 +1,4 @@
-"""Consent records: what each person agreed to, and the features that stop without it.
+"""Consent records: what each person agreed to (the gate itself is in consents.py).
 
 A purpose nobody decided on yet follows its default: marketing is off until granted; the
 others are part of the service the person signed up for and stay on until withdrawn, unless
@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voxbase.audit import service as audit
 from voxbase.conversations import service as conversations
 from voxbase.core import context
-from voxbase.core.errors import Forbidden, NotFound
+from voxbase.core.errors import NotFound
 from voxbase.core.principal import Principal
 from voxbase.privacy import repository
+from voxbase.privacy.consents import default_for
 from voxbase.privacy.models import ConsentRecord
 from voxbase.privacy.schemas import (
     ConsentDecision,
@@ -26,39 +27,12 @@ from voxbase.privacy.schemas import (
     ConsentState,
     Purpose,
 )
-from voxbase.profiles import active_profile
-
-OPT_IN_ALWAYS = frozenset({Purpose.MARKETING})
-
-
-class ConsentRequired(Forbidden):
-    title = "Consent required"
-    slug = "consent-required"
-
-
-def _default(purpose: Purpose) -> bool:
-    required = set(active_profile().consent_required)
-    return purpose not in OPT_IN_ALWAYS and purpose not in required
 
 
 def _user_id(principal: Principal) -> uuid.UUID:
     if principal.user_id is None:
         raise NotFound("No such user.")
     return principal.user_id
-
-
-async def has_consent(session: AsyncSession, user_id: uuid.UUID, purpose: Purpose) -> bool:
-    latest = await repository.latest_consent(session, user_id, purpose)
-    return latest.granted if latest is not None else _default(purpose)
-
-
-async def require_consent(session: AsyncSession, user_id: uuid.UUID, purpose: Purpose) -> None:
-    """Refuse work that needs `purpose` when the person has not agreed to it (403)."""
-    if not await has_consent(session, user_id, purpose):
-        raise ConsentRequired(
-            f"This needs consent to {purpose.value!r}; grant it with POST /v1/me/consents.",
-            purpose=purpose.value,
-        )
 
 
 async def consents(session: AsyncSession, principal: Principal) -> Consents:
@@ -76,7 +50,7 @@ def _state(purpose: Purpose, row: ConsentRecord | None) -> ConsentState:
     if row is None:
         return ConsentState(
             purpose=purpose,
-            granted=_default(purpose),
+            granted=default_for(purpose),
             explicit=False,
             policy_version=None,
             decided_at=None,
