@@ -56,17 +56,21 @@ def _migrate(settings: Settings) -> None:
         except Exception as exc:
             _fail(f"could not migrate {_safe_url(url)}: {exc}")
     console.print(f"[green]✓[/] database is at the latest revision ({_safe_url(url)})")
-    templates, prompts = asyncio.run(_install_profile_data(settings))
+    templates, prompts, personas = asyncio.run(_install_profile_data(settings))
     console.print(
         f"[green]✓[/] profile {settings.profile!r}: {templates} system templates, "
-        f"{prompts} system prompts"
+        f"{prompts} system prompts, {personas} system personas"
     )
 
 
-async def _install_profile_data(settings: Settings) -> tuple[int, int]:
+async def _install_profile_data(settings: Settings) -> tuple[int, int, int]:
     """What the profile puts in the database (system templates and prompts), once, after
     migrating."""
-    from voxbase.assistants.service import install_profile_prompts, install_profile_templates
+    from voxbase.assistants.service import (
+        install_profile_personas,
+        install_profile_prompts,
+        install_profile_templates,
+    )
     from voxbase.core.db import Database, unit_of_work
     from voxbase.profiles import install_from_settings
 
@@ -79,7 +83,8 @@ async def _install_profile_data(settings: Settings) -> tuple[int, int]:
         async with unit_of_work(db) as session:
             templates = await install_profile_templates(session)
             prompts = await install_profile_prompts(session)
-            return len(templates), len(prompts)
+            personas = await install_profile_personas(session)
+            return len(templates), len(prompts), len(personas)
     finally:
         await db.dispose()
 

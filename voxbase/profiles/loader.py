@@ -120,6 +120,15 @@ class Profile(_Strict):
         description="System prompts (assistants.schemas.PromptCreate fields), "
         "installed at start-up.",
     )
+    personas: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="System personas (assistants.schemas.PersonaCreate fields), "
+        "installed at start-up.",
+    )
+    persona_access: dict[str, str] = Field(
+        default_factory=dict,
+        description="Persona access levels that need a plan feature: level -> feature.",
+    )
     retention: dict[str, str] = Field(
         default_factory=dict,
         description="Retention period per policy (voxbase/privacy/policies.py): 24h, 30d, "
@@ -148,6 +157,9 @@ class Profile(_Strict):
             for feature in plan.features:
                 if feature not in features:
                     raise ValueError(f"plan {plan.key}: unknown feature {feature!r}")
+        for level, feature in self.persona_access.items():
+            if feature not in features:
+                raise ValueError(f"persona_access {level}: unknown feature {feature!r}")
         for tier in self.pricing_tiers:
             if tier.meter not in meters:
                 raise ValueError(f"pricing tier {tier.key}: unknown meter {tier.meter!r}")
