@@ -4,63 +4,16 @@ exchange limit, STOP/START/HELP, delivery status from signed callbacks (simulate
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import Any
 
-import pytest
-from twilio.request_validator import RequestValidator
+from tests.apps import assert_problem
+from tests.fake_twilio import ACCOUNT_SID
+from tests.helpers_billing import User
+from tests.telephony.helpers import PUBLIC, hook
 
-from tests.apps import assert_problem, http_client, running_app
-from tests.conftest import make_settings
-from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
-from tests.helpers_billing import User, profile
-from voxbase.core import jobs
-
-PUBLIC = "https://voice.example.com"
 OURS = "+15005550006"
 CONTACT = "+14155550100"
-
-
-@pytest.fixture(autouse=True)
-def talking_app() -> Iterator[None]:
-    with profile("talking_app"):
-        yield
-
-
-@pytest.fixture(scope="module")
-def fake_twilio() -> Iterator[FakeTwilio]:
-    server = FakeTwilio().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def twilio_app(app, database_url, tmp_root, mailbox, fake_twilio) -> AsyncIterator[Any]:
-    fake_twilio.requests.clear()
-    settings = make_settings(
-        database_url,
-        tmp_root,
-        mailbox,
-        profile="talking_app",
-        public_base_url=PUBLIC,
-        telephony_provider="twilio",
-        twilio_account_sid=ACCOUNT_SID,
-        twilio_auth_token=AUTH_TOKEN,
-        twilio_api_base=fake_twilio.url,
-    )
-    async with running_app(app, settings) as second, http_client(second) as http:
-        jobs.configure(settings, immediate=True)
-        yield http
-
-
-async def hook(http, path: str, form: dict[str, str], signed: bool = True):
-    headers = {}
-    if signed:
-        headers["X-Twilio-Signature"] = RequestValidator(AUTH_TOKEN).compute_signature(
-            PUBLIC + path, form
-        )
-    return await http.post(path, data=form, headers=headers)
 
 
 def inbound(body: str, sid: str, contact: str = CONTACT) -> dict[str, str]:
@@ -216,9 +169,9 @@ async def test_unsigned_sms_webhooks_are_401(twilio_app):
     http = twilio_app
     user = await User.create(http)
     sms = (await start(http, user)).json()
-    response = await hook(http, "/v1/webhooks/twilio/sms", inbound("STOP", "SM" + "6" * 32), False)
+    response = await hook(http, "/v1/webhooks/twilio/sms", inbound("STOP", "SM" + "6" * 32), None)
     assert_problem(response, 401)
-    response = await hook(http, "/v1/webhooks/twilio/sms-status", {"MessageSid": "x"}, False)
+    response = await hook(http, "/v1/webhooks/twilio/sms-status", {"MessageSid": "x"}, None)
     assert_problem(response, 401)
     detail = (await user.get(f"/v1/sms/conversations/{sms['id']}")).json()
     assert detail["message_count"] == 1

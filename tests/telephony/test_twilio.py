@@ -5,83 +5,16 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from twilio.request_validator import RequestValidator
 
-from tests.apps import assert_problem, http_client, running_app
-from tests.conftest import make_settings
-from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
-from tests.helpers_billing import User, profile
-from voxbase.core import jobs
-
-PUBLIC = "https://voice.example.com"
-STREAM = "wss://agent.example.com/media"
-
-
-@pytest.fixture(autouse=True)
-def talking_app() -> Iterator[None]:
-    with profile("talking_app"):
-        yield
-
-
-@pytest.fixture(scope="module")
-def fake_twilio() -> Iterator[FakeTwilio]:
-    server = FakeTwilio().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def twilio_app(app, database_url, tmp_root, mailbox, fake_twilio) -> AsyncIterator[Any]:
-    fake_twilio.requests.clear()
-    settings = make_settings(
-        database_url,
-        tmp_root,
-        mailbox,
-        profile="talking_app",
-        public_base_url=PUBLIC,
-        telephony_provider="twilio",
-        twilio_account_sid=ACCOUNT_SID,
-        twilio_auth_token=AUTH_TOKEN,
-        twilio_api_base=fake_twilio.url,
-        telephony_media_stream_url=STREAM,
-    )
-    async with running_app(app, settings) as second, http_client(second) as http:
-        jobs.configure(settings, immediate=True)  # the job of placing runs at enqueue time
-        yield http
-
-
-def sign(url: str, form: dict[str, str]) -> str:
-    return RequestValidator(AUTH_TOKEN).compute_signature(url, form)
-
-
-async def hook(http, path_and_query: str, form: dict[str, str], signature: str | None = "sign"):
-    url = PUBLIC + path_and_query
-    headers = {}
-    if signature == "sign":
-        headers["X-Twilio-Signature"] = sign(url, form)
-    elif signature is not None:
-        headers["X-Twilio-Signature"] = signature
-    return await http.post(path_and_query, data=form, headers=headers)
-
-
-def status_form(sid: str, status: str, sequence: int, **extra: str) -> dict[str, str]:
-    return {
-        "AccountSid": ACCOUNT_SID,
-        "CallSid": sid,
-        "CallStatus": status,
-        "SequenceNumber": str(sequence),
-        "Timestamp": f"Tue, 01 Dec 2026 12:00:{10 + sequence:02d} +0000",
-        "CallbackSource": "call-progress-events",
-        "To": "+14155550100",
-        "From": "+15005550006",
-        **extra,
-    }
+from tests.apps import assert_problem
+from tests.fake_twilio import ACCOUNT_SID
+from tests.helpers_billing import User
+from tests.telephony.helpers import PUBLIC, STREAM, hook, sign, status_form
 
 
 async def place(http, user: User) -> tuple[dict[str, Any], str, str]:

@@ -57,6 +57,10 @@ class TelephonyProvider(Protocol):
 
     def send_sms(self, sms: SmsSend) -> Placed: ...
 
+    def leave_message(self, sid: str, message: str) -> str | None:
+        """Speak `message` on the live call (after a machine's beep), then hang up. Returns
+        the final status when settled at once (simulated), None when a callback will say."""
+
     def end_call(self, sid: str, *, answered: bool) -> str | None:
         """Cancel a call not yet answered, hang up one in progress. Returns the final status
         when the provider settles it at once (simulated), None when a callback will say."""
@@ -76,6 +80,9 @@ class SimulatedProvider:
 
     def send_sms(self, sms: SmsSend) -> Placed:
         return Placed(sid=f"SIMSM{uuid.uuid4().hex}", status="queued")
+
+    def leave_message(self, sid: str, message: str) -> str | None:
+        return "completed"
 
 
 class TwilioProvider:
@@ -119,6 +126,19 @@ class TwilioProvider:
 
         try:
             self.client.calls(sid).update(status="completed" if answered else "canceled")
+        except TwilioException as exc:
+            raise TelephonyError(str(exc)) from exc
+        return None
+
+    def leave_message(self, sid: str, message: str) -> str | None:
+        from twilio.base.exceptions import TwilioException
+        from twilio.twiml.voice_response import VoiceResponse
+
+        twiml = VoiceResponse()
+        twiml.say(message)
+        twiml.hangup()
+        try:
+            self.client.calls(sid).update(twiml=str(twiml))
         except TwilioException as exc:
             raise TelephonyError(str(exc)) from exc
         return None

@@ -15,12 +15,17 @@ from voxbase.core.errors import problem_responses
 from voxbase.core.http import DbSession
 from voxbase.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from voxbase.core.principal import Principal
-from voxbase.telephony import service, sms, webhooks
+from voxbase.telephony import emails, service, sms, webhooks
 from voxbase.telephony.schemas import (
     CallCreate,
     CallDetail,
     CallOut,
     CallStatus,
+    EmailCreate,
+    EmailDetail,
+    EmailOut,
+    EmailStatus,
+    EventsAck,
     SmsConversationCreate,
     SmsConversationDetail,
     SmsConversationOut,
@@ -253,4 +258,56 @@ async def twilio_sms_status(
     return await webhooks.sms_status(session, settings, url, form, signature, message_id)
 
 
-routers = [calls, sms_router, twilio]
+# Emails ------------------------------------------------------------------------------------
+
+emails_router = APIRouter(
+    prefix="/v1/emails", tags=["emails"], responses=problem_responses(401, 403, 422)
+)
+sendgrid = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+
+@emails_router.post("", status_code=201, response_model=EmailOut, responses=problem_responses(402))
+async def send_email(
+    data: EmailCreate, session: DbSession, principal: Writer, settings: SettingsDep
+) -> EmailOut:
+    """Send an email for the user (one `emails` unit: 402 past the limit, nothing sent).
+    Answers at once (`queued`); a job sends it through SMTP or SendGrid."""
+    return await emails.send_email(session, principal, data, settings)
+
+
+@emails_router.get("", response_model=Page[EmailOut])
+async def list_emails(
+    session: DbSession,
+    principal: Reader,
+    status: EmailStatus | None = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[EmailOut]:
+    """Your emails, newest first."""
+    return await emails.list_emails(session, principal, status=status, cursor=cursor, limit=limit)
+
+
+@emails_router.get("/{email_id}", response_model=EmailDetail, responses=problem_responses(404))
+async def get_email(email_id: uuid.UUID, session: DbSession, principal: Reader) -> EmailDetail:
+    """The email with its provider events (processed, delivered, open, click, bounce...)."""
+    return await emails.get_email(session, principal, email_id)
+
+
+@sendgrid.post("/sendgrid", response_model=EventsAck, responses=problem_responses(401, 404, 422))
+async def sendgrid_webhook(
+    request: Request,
+    session: DbSession,
+    settings: SettingsDep,
+    signature: Annotated[
+        str | None, Header(alias="X-Twilio-Email-Event-Webhook-Signature", max_length=512)
+    ] = None,
+    timestamp: Annotated[
+        str | None, Header(alias="X-Twilio-Email-Event-Webhook-Timestamp", max_length=32)
+    ] = None,
+) -> EventsAck:
+    """SendGrid's signed event webhook (ECDSA over timestamp + body, 300 s tolerance)."""
+    payload = await request.body()
+    return await webhooks.sendgrid_events(session, settings, payload, signature, timestamp)
+
+
+routers = [calls, sms_router, emails_router, twilio, sendgrid]

@@ -14,7 +14,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from voxbase.core.db import Model
@@ -55,6 +65,24 @@ class Call(Model):
     # The `calls` unit held when the call was placed: held → kept (connected) | released.
     usage_reservation_id: Mapped[uuid.UUID | None]
     usage_state: Mapped[str] = mapped_column(String(10), default="none")
+    # Answering-machine detection, and what a machine gets: hangup | leave_message.
+    machine_detection: Mapped[bool] = mapped_column(default=False, server_default=false())
+    voicemail_action: Mapped[str | None] = mapped_column(String(16))
+    voicemail_message: Mapped[str | None] = mapped_column(Text)
+
+
+class AmdEntry(Model):
+    """A call waiting for its answer to be classified (seed 002 amd_waiting_room)."""
+
+    __tablename__ = "amd_waiting_room"
+    __table_args__ = (UniqueConstraint("call_id"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    call_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(12), default="waiting")  # processing completed
+    result: Mapped[str | None] = mapped_column(String(24))  # the AnsweredBy value
+    action: Mapped[str | None] = mapped_column(String(16))  # proceed hangup leave_message ended
+    completed_at: Mapped[datetime | None]
 
 
 class CallEvent(Model):
@@ -159,3 +187,52 @@ class SmsOptOut(Model):
     contact_number: Mapped[str] = mapped_column(String(16))
     opted_out: Mapped[bool]
     keyword: Mapped[str] = mapped_column(String(16))
+
+
+class Email(Model):
+    """An email sent for the user (seed 002 emails) beside its `email` conversation."""
+
+    __tablename__ = "emails"
+    __table_args__ = (
+        UniqueConstraint("conversation_id"),
+        UniqueConstraint("provider", "provider_message_id"),
+        Index("ix_emails_user_id_created_at", "user_id", "created_at"),
+        Index("ix_emails_user_id_status", "user_id", "status"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    conversation_id: Mapped[uuid.UUID]
+    recipient_email: Mapped[str] = mapped_column(String(320))
+    from_email: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(998))
+    content: Mapped[str] = mapped_column(Text)
+    type: Mapped[str] = mapped_column(String(8))  # custom | template
+    template_id: Mapped[str | None] = mapped_column(String(100))
+    topic: Mapped[str | None] = mapped_column(Text)
+    provider: Mapped[str] = mapped_column(String(16))  # smtp | sendgrid
+    provider_message_id: Mapped[str | None] = mapped_column(String(128))
+    # queued sending sent deferred | delivered bounced dropped failed
+    status: Mapped[str] = mapped_column(String(12), default="queued")
+    error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    opened_at: Mapped[datetime | None]
+    clicked_at: Mapped[datetime | None]
+
+
+class EmailEvent(Model):
+    """One provider event of an email (SendGrid: processed, delivered, open...), stored once."""
+
+    __tablename__ = "email_events"
+    __table_args__ = (
+        UniqueConstraint("provider", "event_id"),
+        Index("ix_email_events_email_id_occurred_at", "email_id", "occurred_at"),
+    )
+
+    email_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("emails.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str] = mapped_column(String(128))
+    event: Mapped[str] = mapped_column(String(20))
+    occurred_at: Mapped[datetime]
+    reason: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from voxbase.core.privacy import DELETE, Pseudonymise, Retention, registry
 from voxbase.telephony.models import (
+    AmdEntry,
     Call,
     CallEvent,
+    Email,
+    EmailEvent,
     SmsConversation,
     SmsMessage,
     SmsMessageEvent,
@@ -66,4 +69,27 @@ registry.table(
         "an opt-out is kept so that the number is never texted again (TCPA / CTIA consent)",
         mentioned={},
     ),
+)
+registry.table(
+    Email,
+    subject="user_id",
+    mentions=("recipient_email", "from_email", "subject", "content", "topic"),
+    export="emails",
+    erase=DELETE,
+    retention=Retention("emails", after="created_at"),
+)
+registry.table(
+    EmailEvent,
+    parent=("email_id", Email),
+    mentions=("payload", "reason"),
+    export="email_events",
+    erase=DELETE,
+    retention=Retention("emails", after="created_at"),
+)
+registry.table(
+    AmdEntry,
+    subject="user_id",
+    export="amd_waiting_room",
+    erase=DELETE,
+    retention=Retention("amd_waiting_room", after="created_at"),
 )

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.core.pagination import paginate_newest_first
-from voxbase.telephony.models import Call, CallEvent, SmsConversation, SmsMessage, SmsOptOut
+from voxbase.telephony.models import (
+    AmdEntry,
+    Call,
+    CallEvent,
+    Email,
+    EmailEvent,
+    SmsConversation,
+    SmsMessage,
+    SmsOptOut,
+)
 
 
 async def add(session: AsyncSession, row: object) -> None:
@@ -174,3 +184,71 @@ async def opt_out(
     if lock:
         query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
+
+
+# Emails ------------------------------------------------------------------------------------
+
+
+async def get_email(
+    session: AsyncSession,
+    email_id: uuid.UUID,
+    user_id: uuid.UUID | None = None,
+    *,
+    lock: bool = False,
+) -> Email | None:
+    query = select(Email).where(Email.id == email_id)
+    if user_id is not None:
+        query = query.where(Email.user_id == user_id)
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def email_by_message_id(
+    session: AsyncSession, provider: str, message_id: str, *, lock: bool = False
+) -> Email | None:
+    query = select(Email).where(Email.provider == provider, Email.provider_message_id == message_id)
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def list_emails(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    status: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Sequence[Email]:
+    query = select(Email).where(Email.user_id == user_id)
+    if status:
+        query = query.where(Email.status == status)
+    query = paginate_newest_first(query, Email.created_at, Email.id, cursor, limit)
+    return (await session.execute(query)).scalars().all()
+
+
+async def email_events(session: AsyncSession, email_id: uuid.UUID) -> Sequence[EmailEvent]:
+    query = (
+        select(EmailEvent)
+        .where(EmailEvent.email_id == email_id)
+        .order_by(EmailEvent.occurred_at, EmailEvent.created_at, EmailEvent.id)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+# AMD waiting room --------------------------------------------------------------------------
+
+
+async def amd_entry(
+    session: AsyncSession, call_id: uuid.UUID, *, lock: bool = False
+) -> AmdEntry | None:
+    query = select(AmdEntry).where(AmdEntry.call_id == call_id)
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def purge_amd(session: AsyncSession, before: datetime) -> int:
+    result = await session.execute(delete(AmdEntry).where(AmdEntry.created_at < before))
+    return int(getattr(result, "rowcount", 0) or 0)

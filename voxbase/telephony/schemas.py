@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
 from voxbase.core.schemas import Input
 
@@ -42,6 +42,21 @@ class CallCreate(Input):
     topic: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
         None, description="What the AI should talk about"
     )
+    machine_detection: bool = Field(
+        False, description="Detect answering machines (the call waits in the AMD room)"
+    )
+    voicemail_action: Literal["hangup", "leave_message"] = Field(
+        "hangup", description="What a machine gets (with machine_detection)"
+    )
+    voicemail_message: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = (
+        Field(None, description="Spoken after the beep when voicemail_action is leave_message")
+    )
+
+    @model_validator(mode="after")
+    def _message_for_voicemail(self) -> CallCreate:
+        if self.voicemail_action == "leave_message" and not self.voicemail_message:
+            raise ValueError("voicemail_message is required when voicemail_action is leave_message")
+        return self
 
 
 class CallEventOut(BaseModel):
@@ -79,12 +94,25 @@ class CallOut(BaseModel):
     price: Decimal | None
     price_currency: str | None
     usage_state: Literal["none", "held", "kept", "released"]
+    machine_detection: bool
+    voicemail_action: str | None
     created_at: datetime
     updated_at: datetime
 
 
+class AmdOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    status: Literal["waiting", "processing", "completed"]
+    result: AnsweredBy | None
+    action: Literal["proceed", "hangup", "leave_message", "ended"] | None
+    created_at: datetime
+    completed_at: datetime | None
+
+
 class CallDetail(CallOut):
     timeline: list[CallEventOut]
+    amd: AmdOut | None = Field(None, description="The answering-machine waiting room entry")
 
 
 class WebhookAck(BaseModel):
@@ -145,3 +173,61 @@ class SmsConversationOut(BaseModel):
 
 class SmsConversationDetail(SmsConversationOut):
     messages: list[SmsMessageOut]
+
+
+EmailStatus = Literal[
+    "queued", "sending", "sent", "deferred", "delivered", "bounced", "dropped", "failed"
+]
+
+
+class EmailCreate(Input):
+    to: EmailStr = Field(description="The recipient")
+    subject: Annotated[str, StringConstraints(min_length=1, max_length=998, pattern=r"^[^\r\n]*$")]
+    content: Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
+    from_email: EmailStr | None = Field(None, description="Default: VOXBASE_EMAIL_FROM")
+    topic: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    template_id: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = Field(
+        None, description="A provider template (SendGrid dynamic template id): type `template`"
+    )
+
+
+class EmailEventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    event: str
+    occurred_at: datetime
+    reason: str | None
+
+
+class EmailOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    recipient_email: str
+    from_email: str
+    subject: str
+    content: str
+    type: Literal["custom", "template"]
+    template_id: str | None
+    topic: str | None
+    provider: str
+    provider_message_id: str | None
+    status: EmailStatus
+    error: str | None
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    opened_at: datetime | None
+    clicked_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class EmailDetail(EmailOut):
+    events: list[EmailEventOut]
+
+
+class EventsAck(BaseModel):
+    processed: int
+    duplicate: int
+    ignored: int

@@ -26,7 +26,7 @@ from voxbase.providers.telephony import Dial, Placed
 from voxbase.realtime.hub import Hub, InProcessHub
 from voxbase.telephony import repository, timeline
 from voxbase.telephony.models import Call
-from voxbase.telephony.schemas import CallCreate, CallDetail, CallEventOut, CallOut
+from voxbase.telephony.schemas import AmdOut, CallCreate, CallDetail, CallEventOut, CallOut
 from voxbase.telephony.timeline import TERMINAL, Callback
 
 FIELDS = ("status", "to_number", "from_number", "provider", "provider_call_sid", "usage_state")
@@ -96,6 +96,9 @@ async def place_call(
         initiated_at=now,
         usage_reservation_id=hold,
         usage_state="held" if hold is not None else "none",
+        machine_detection=data.machine_detection,
+        voicemail_action=data.voicemail_action if data.machine_detection else None,
+        voicemail_message=data.voicemail_message if data.machine_detection else None,
     )
     await repository.add(session, call)
     await _step(session, call, "initiated", status="initiating")
@@ -119,8 +122,11 @@ _NO_HUB: Hub = InProcessHub()
 async def get_call(session: AsyncSession, principal: Principal, call_id: uuid.UUID) -> CallDetail:
     call = await _owned(session, principal, call_id)
     steps = await repository.events_of(session, call.id)
+    entry = await repository.amd_entry(session, call.id)
     return CallDetail(
-        **_out(call).model_dump(), timeline=[CallEventOut.model_validate(e) for e in steps]
+        **_out(call).model_dump(),
+        timeline=[CallEventOut.model_validate(e) for e in steps],
+        amd=AmdOut.model_validate(entry) if entry is not None else None,
     )
 
 
@@ -189,7 +195,7 @@ async def claim_dial(session: AsyncSession, call_id: uuid.UUID, settings: Settin
         from_number=call.from_number,
         voice_url=f"{base}/v1/webhooks/twilio/voice{query}",
         status_url=f"{base}/v1/webhooks/twilio/call-status{query}",
-        amd_url=None,
+        amd_url=f"{base}/v1/webhooks/twilio/amd{query}" if call.machine_detection else None,
     )
 
 
@@ -236,3 +242,16 @@ async def provider_step(
 async def call_state(session: AsyncSession, call_id: uuid.UUID) -> tuple[str, str | None] | None:
     call = await repository.get_call(session, call_id)
     return None if call is None else (call.status, call.provider_call_sid)
+
+
+async def voicemail_of(session: AsyncSession, call_id: uuid.UUID) -> tuple[str, str | None] | None:
+    """(provider call SID, message to leave) of a live call; None when it is over."""
+    call = await repository.get_call(session, call_id)
+    if call is None or call.provider_call_sid is None or call.status in TERMINAL:
+        return None
+    return call.provider_call_sid, call.voicemail_message
+
+
+async def detects_machines(session: AsyncSession, call_id: uuid.UUID) -> bool:
+    call = await repository.get_call(session, call_id)
+    return call is not None and call.machine_detection

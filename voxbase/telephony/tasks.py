@@ -11,10 +11,13 @@ import logging
 import time
 import uuid
 
+from huey import crontab
+
 from voxbase.core import jobs
+from voxbase.providers.email_delivery import DeliveryError, email_delivery
 from voxbase.providers.telephony import TelephonyError, telephony_provider
 from voxbase.realtime.hub import Hub, build_hub
-from voxbase.telephony import service, sms
+from voxbase.telephony import amd, emails, service, sms
 from voxbase.telephony.replies import build_replier
 from voxbase.telephony.timeline import TERMINAL, Callback
 
@@ -64,6 +67,29 @@ def _report(call_id: uuid.UUID, cb: Callback) -> None:
     jobs.run(lambda session: service.provider_step(session, call_id, cb, _hub()))
 
 
+@jobs.queue.task(retries=3, retry_delay=5)
+def voicemail(call_id: str, action: str) -> None:
+    """A machine answered: hang up, or leave the call's message and hang up."""
+    cid = uuid.UUID(call_id)
+    state = jobs.run(lambda session: service.voicemail_of(session, cid))
+    if state is None:
+        return
+    sid, message = state
+    provider = telephony_provider(jobs.settings())
+    if action == "leave_message" and message:
+        final = provider.leave_message(sid, message)
+    else:
+        final = provider.end_call(sid, answered=True)
+    if final is not None:
+        _report(cid, Callback(provider=provider.name, sid=sid, key=f"end:{final}", status=final))
+
+
+@jobs.queue.periodic_task(crontab(minute="*/15"))
+def purge_amd_waiting_room() -> None:
+    """Seed 002 keeps the AMD waiting room 24 hours."""
+    jobs.run(amd.purge)
+
+
 # The simulated provider: what Twilio's status callbacks would say, one step at a time.
 SIMULATED_STEPS = ("ringing", "answered", "completed")
 
@@ -88,6 +114,17 @@ def simulate_call(call_id: str) -> None:
             else None,
         )
         _report(cid, cb)
+        if status == "answered" and jobs.run(lambda s: service.detects_machines(s, cid)):
+            _report(
+                cid,
+                Callback(
+                    provider="simulated",
+                    sid=state[1],
+                    key="amd:human",
+                    kind="amd",
+                    answered_by="human",
+                ),
+            )
 
 
 # SMS ---------------------------------------------------------------------------------------
@@ -135,3 +172,22 @@ def reply_sms(inbound_id: str) -> None:
     text = asyncio.run(build_replier(settings).reply(*context))
     if text:
         jobs.run(lambda session: sms.store_reply(session, iid, text))
+
+
+# Emails ------------------------------------------------------------------------------------
+
+
+@jobs.queue.task(retries=2, retry_delay=10)
+def send_email(email_id: str) -> None:
+    settings, eid = jobs.settings(), uuid.UUID(email_id)
+    outgoing = jobs.run(lambda session: emails.claim_send(session, eid))
+    if outgoing is None:
+        return
+    try:
+        message_id = asyncio.run(email_delivery(settings).deliver(outgoing))
+    except DeliveryError as exc:
+        error = str(exc)
+        log.warning("sending email %s failed: %s", email_id, error)
+        jobs.run(lambda session: emails.send_failed(session, eid, error))
+        return
+    jobs.run(lambda session: emails.sent(session, eid, message_id))

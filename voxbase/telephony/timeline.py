@@ -24,13 +24,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.conversations import service as conversations
-from voxbase.core import clock, events
+from voxbase.core import clock, events, jobs
 from voxbase.core.errors import Conflict, NotFound, QuotaExceeded, ServiceError
 from voxbase.core.principal import Principal
 from voxbase.metering import service as metering
 from voxbase.metering.service import Subject
 from voxbase.realtime.hub import Hub
-from voxbase.telephony import repository
+from voxbase.telephony import amd, repository
 from voxbase.telephony.models import Call, CallEvent
 
 log = logging.getLogger("voxbase.telephony")
@@ -97,6 +97,13 @@ async def record(session: AsyncSession, call: Call, cb: Callback, hub: Hub) -> b
     _apply(call, cb, at)
     await session.flush()
     await _settle_usage(session, call)
+    todo = await amd.follow(
+        session, call, answered_by=cb.answered_by, terminal=call.status in TERMINAL
+    )
+    if todo is not None:
+        from voxbase.telephony import tasks
+
+        jobs.enqueue_after_commit(session, tasks.voicemail, str(call.id), todo)
     if call.status != before:
         await _follow_conversation(session, call, hub)
         if call.status in TERMINAL:

@@ -24,8 +24,8 @@ from voxbase.core.errors import InvalidInput, NotFound, Unauthenticated
 from voxbase.providers.telephony import verify_twilio
 from voxbase.realtime.hub import Hub
 from voxbase.telephony import repository, timeline
-from voxbase.telephony.models import Call
-from voxbase.telephony.schemas import WebhookAck
+from voxbase.telephony.models import Call, Email
+from voxbase.telephony.schemas import EventsAck, WebhookAck
 from voxbase.telephony.timeline import Callback
 
 TWILIO = "twilio"
@@ -273,3 +273,64 @@ async def sms_status(
     error = form.get("ErrorCode") or None
     stored = await sms.record_status(session, message, TWILIO, sid, status, error, dict(form))
     return WebhookAck(status="processed" if stored else "duplicate")
+
+
+# SendGrid ----------------------------------------------------------------------------------
+
+SENDGRID = "sendgrid"
+
+
+async def sendgrid_events(
+    session: AsyncSession,
+    settings: Settings,
+    payload: bytes,
+    signature: str | None,
+    timestamp: str | None,
+) -> EventsAck:
+    """SendGrid's event webhook: a JSON array of events, each stored once (`sg_event_id`)."""
+    import json
+
+    from voxbase.providers.email_delivery import verify_sendgrid
+    from voxbase.telephony import emails
+
+    key = settings.sendgrid_webhook_public_key
+    if key is None:
+        raise NotFound(
+            "SendGrid webhooks are not enabled here (VOXBASE_SENDGRID_WEBHOOK_PUBLIC_KEY)."
+        )
+    tolerance = settings.sendgrid_webhook_tolerance_seconds
+    if not verify_sendgrid(key, payload, signature, timestamp, clock.now(), tolerance):
+        raise Unauthenticated("The SendGrid event signature is missing, stale or does not match.")
+    try:
+        events = json.loads(payload)
+    except ValueError as exc:
+        raise InvalidInput("The body is not JSON.") from exc
+    if not isinstance(events, list):
+        raise InvalidInput("The body is not a JSON array of events.")
+    counts = {"processed": 0, "duplicate": 0, "ignored": 0}
+    for event in events:
+        email = await _email_of(session, event) if isinstance(event, dict) else None
+        if email is None or not event.get("sg_event_id") or not event.get("event"):
+            counts["ignored"] += 1
+            continue
+        stored = await emails.record_event(session, email, SENDGRID, event)
+        counts["processed" if stored else "duplicate"] += 1
+    return EventsAck(**counts)
+
+
+async def _email_of(session: AsyncSession, event: Mapping[str, object]) -> Email | None:
+    """By our `email_id` custom argument, else by the message id SendGrid gave on sending
+    (`sg_message_id` is that id plus a `.filter…` suffix)."""
+    email: Email | None = None
+    email_id = event.get("email_id")
+    if isinstance(email_id, str):
+        try:
+            email = await repository.get_email(session, uuid.UUID(email_id), lock=True)
+        except ValueError:
+            email = None
+    message_id = event.get("sg_message_id")
+    if email is None and isinstance(message_id, str) and message_id:
+        email = await repository.email_by_message_id(
+            session, SENDGRID, message_id.split(".")[0], lock=True
+        )
+    return email if email is not None and email.provider == SENDGRID else None
