@@ -14,12 +14,14 @@ from voxbase import __version__
 from voxbase.accounts import api as accounts_api
 from voxbase.accounts.principals import PrincipalCache, listen_redis
 from voxbase.accounts.service import AuthKit
+from voxbase.admin import api as admin_api
 from voxbase.assistants import api as assistants_api
 from voxbase.audit import api as audit_api
 from voxbase.audit.logsink import SystemLogHandler, install, uninstall
 from voxbase.billing import api as billing_api
 from voxbase.conversations import api as conversations_api
-from voxbase.core import background, jobs, ops
+from voxbase.core import background, extras, jobs, ops
+from voxbase.core.bodies import MIB, BodyLimits
 from voxbase.core.config import Settings, get_settings
 from voxbase.core.db import Database
 from voxbase.core.http import RequestContextMiddleware, install_error_handlers, problem_openapi
@@ -31,6 +33,7 @@ from voxbase.metering import api as metering_api
 from voxbase.metering import timed
 from voxbase.models import load_all_models, load_all_tasks, load_privacy_rules
 from voxbase.notifications import api as notifications_api
+from voxbase.privacy import api as privacy_api
 from voxbase.profiles import install_from_settings
 from voxbase.providers.email import email_sender
 from voxbase.providers.oidc import OidcVerifier
@@ -48,10 +51,20 @@ MODULE_ROUTERS = [
     *conversations_api.routers,
     *knowledge_api.routers,
     *teams_api.routers,
+    *privacy_api.routers,
+    *admin_api.routers,
     *telephony_api.routers,
     *webhooks_api.routers,
     *notifications_api.routers,
 ]
+
+
+def body_limits(settings: Settings) -> BodyLimits:
+    return BodyLimits(
+        json_bytes=settings.json_body_max_bytes,
+        upload_bytes=settings.documents_max_bytes + MIB,  # room for the multipart framing
+        json_depth=settings.json_max_depth,
+    )
 
 
 def build_auth_kit(settings: Settings) -> AuthKit:
@@ -102,6 +115,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         install(sink)
         sink_task = asyncio.create_task(sink.run(app.state.db), name="system-log-sink")
         app.state.system_logs = sink
+        extras.warn_missing(settings)  # after the sink: the note also lands in system_logs
         try:
             yield
         finally:
@@ -126,7 +140,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     app.state.settings = settings
     app.state.auth = build_auth_kit(settings)
     app.state.payments = payment_provider(settings)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, limits=body_limits(settings))
     install_error_handlers(app)
     app.include_router(ops.router)
     for router in MODULE_ROUTERS:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,17 +56,21 @@ def _migrate(settings: Settings) -> None:
         except Exception as exc:
             _fail(f"could not migrate {_safe_url(url)}: {exc}")
     console.print(f"[green]✓[/] database is at the latest revision ({_safe_url(url)})")
-    templates, prompts = asyncio.run(_install_profile_data(settings))
+    templates, prompts, personas = asyncio.run(_install_profile_data(settings))
     console.print(
         f"[green]✓[/] profile {settings.profile!r}: {templates} system templates, "
-        f"{prompts} system prompts"
+        f"{prompts} system prompts, {personas} system personas"
     )
 
 
-async def _install_profile_data(settings: Settings) -> tuple[int, int]:
+async def _install_profile_data(settings: Settings) -> tuple[int, int, int]:
     """What the profile puts in the database (system templates and prompts), once, after
     migrating."""
-    from voxbase.assistants.service import install_profile_prompts, install_profile_templates
+    from voxbase.assistants.service import (
+        install_profile_personas,
+        install_profile_prompts,
+        install_profile_templates,
+    )
     from voxbase.core.db import Database, unit_of_work
     from voxbase.profiles import install_from_settings
 
@@ -75,7 +83,8 @@ async def _install_profile_data(settings: Settings) -> tuple[int, int]:
         async with unit_of_work(db) as session:
             templates = await install_profile_templates(session)
             prompts = await install_profile_prompts(session)
-            return len(templates), len(prompts)
+            personas = await install_profile_personas(session)
+            return len(templates), len(prompts), len(personas)
     finally:
         await db.dispose()
 
@@ -104,6 +113,10 @@ def serve(
         f"[bold]Voxbase[/] on http://{settings.host}:{settings.port} "
         f"(docs at http://{settings.host}:{settings.port}/docs)"
     )
+    from voxbase.core import extras
+
+    for missing in extras.missing(settings):
+        console.print(f"[yellow]note:[/] {missing.message()}")
     worker = _start_embedded_worker() if settings.embedded_worker else None
     try:
         uvicorn.run(
@@ -113,17 +126,53 @@ def serve(
             workers=workers,
             reload=reload,
             log_config=None,
-            proxy_headers=True,
+            # X-Forwarded-For / -Proto are believed only from the proxies configured.
+            proxy_headers=bool(settings.trusted_proxies),
+            forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
         )
     finally:
         if worker is not None:
-            worker.terminate()
-            worker.wait(timeout=15)
+            _stop(worker)
 
 
 def _start_embedded_worker() -> subprocess.Popen[bytes]:
-    """A job worker beside the API, so one command runs everything on a laptop."""
-    return subprocess.Popen([sys.executable, "-m", "voxbase", "worker"])
+    """A job worker beside the API, so one command runs everything on a laptop.
+
+    It watches this process and stops when it is gone, so even a `kill -9` of `serve` never
+    leaves a worker behind to stack up with the next start's.
+    """
+    command = [sys.executable, "-m", "voxbase", "worker", "--parent-pid", str(os.getpid())]
+    return subprocess.Popen(command)  # noqa: S603 (our own interpreter and arguments)
+
+
+_STOP_GRACE_SECONDS = 15
+
+
+def _stop(worker: subprocess.Popen[bytes]) -> None:
+    """Ask the worker to finish its running jobs (SIGINT), then insist."""
+    worker.send_signal(signal.SIGINT)
+    try:
+        worker.wait(timeout=_STOP_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
+def _stop_when_parent_dies(parent_pid: int) -> None:
+    """Stop this worker gracefully (SIGINT to itself) once `parent_pid` is not its parent."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(_STOP_GRACE_SECONDS)  # still here: a job did not finish in time
+        os._exit(1)
+
+    # A process started in the background by a shell inherits SIGINT as ignored; the signal
+    # is how this worker is asked to stop, so it must be heard.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 @app.command()
@@ -132,11 +181,16 @@ def worker(
     periodic: Annotated[
         bool, typer.Option(help="Also run periodic jobs (renewals, sweeps)")
     ] = True,
+    parent_pid: Annotated[
+        int | None, typer.Option(hidden=True, help="Stop when this process is gone (serve's own)")
+    ] = None,
 ) -> None:
     """Run background jobs (summaries, renewals, retention) until stopped."""
     from voxbase.core import jobs
     from voxbase.models import load_all_tasks
 
+    if parent_pid is not None:
+        _stop_when_parent_dies(parent_pid)
     settings = _settings()
     jobs.configure(settings)
     load_all_tasks()

@@ -68,9 +68,14 @@ async def test_revoked_key_stops_working_at_once(client):
     revoked = await client.delete(f"/v1/api-keys/{key['id']}", headers=headers)
     assert revoked.status_code == 204
     assert_problem(await client.get("/v1/me", headers=bearer(key["key"])), 401)
-    shown = (await client.get(f"/v1/api-keys/{key['id']}", headers=headers)).json()
-    assert shown["revoked_at"] is not None
+    # A revoked key is gone, the same way everywhere: GET, DELETE and the list.
+    assert_problem(await client.get(f"/v1/api-keys/{key['id']}", headers=headers), 404)
     assert_problem(await client.delete(f"/v1/api-keys/{key['id']}", headers=headers), 404)
+    listed = (await client.get("/v1/api-keys", headers=headers)).json()["items"]
+    assert key["id"] not in [k["id"] for k in listed]
+    history = await client.get("/v1/api-keys", params={"include_revoked": True}, headers=headers)
+    (shown,) = [k for k in history.json()["items"] if k["id"] == key["id"]]
+    assert shown["revoked_at"] is not None
 
 
 async def test_expired_key_is_refused(client, manual_clock):

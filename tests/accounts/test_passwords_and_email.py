@@ -179,3 +179,30 @@ async def test_reset_token_is_not_an_email_verification_token(client, mailbox):
     await request_reset(client, email)
     token = (await mailbox.wait_for(to=email, subject_contains="Reset")).token()
     assert_problem(await client.post("/v1/auth/verify-email", json={"token": token}), 422)
+
+
+async def test_api_keys_survive_a_password_change_and_a_reset(client, mailbox):
+    """ADR 1101: keys are server credentials, revoked one by one, not with the password."""
+    email = new_email()
+    pair = await register(client, email=email)
+    created = await client.post(
+        "/v1/api-keys",
+        headers=bearer(pair["access_token"]),
+        json={"name": "voice agent", "scopes": ["account:read"]},
+    )
+    key = bearer(created.json()["key"])
+    changed = await client.post(
+        "/v1/me/password",
+        headers=bearer(pair["access_token"]),
+        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+    )
+    assert changed.status_code == 204, changed.text
+    assert (await client.get("/v1/me", headers=key)).status_code == 200
+
+    assert (await request_reset(client, email)).status_code == 202
+    mail = await mailbox.wait_for(to=email, subject_contains="Reset your password")
+    assert (
+        await confirm_reset(client, mail.token(), "yet another passphrase 7")
+    ).status_code == 204
+    assert_problem(await client.get("/v1/me", headers=bearer(pair["access_token"])), 401)
+    assert (await client.get("/v1/me", headers=key)).status_code == 200

@@ -17,7 +17,8 @@ async def strict_app(app, database_url, tmp_root, mailbox) -> AsyncIterator[Fast
         database_url,
         tmp_root,
         mailbox,
-        login_limit_per_account="3/minute",
+        login_limit_per_account_ip="3/minute",
+        login_limit_per_account="6/minute",
         login_limit_per_ip="5/minute",
         reset_limit_per_ip="3/minute",
     )
@@ -32,21 +33,34 @@ def assert_rate_limited(response) -> None:
     assert body["retry_after"] == retry_after
 
 
-async def test_login_limit_per_account(strict_app):
+async def test_login_limit_per_account_and_address(strict_app):
     email = new_email()
     async with http_client(strict_app) as client:
         await register(client, email=email)
         for _ in range(3):
             assert_problem(await login(client, email, "wrong password!"), 401)
-        # Even the right password waits now, and so does the same account by another spelling.
+        # From this address even the right password waits now, by any spelling of the account.
         assert_rate_limited(await login(client, email))
         assert_rate_limited(await login(client, email.upper()))
-    async with http_client(strict_app, ip="198.51.100.7") as elsewhere:
-        assert_rate_limited(await login(elsewhere, email))
-        # Other accounts are not affected by this account's limit.
+    async with http_client(strict_app, ip="198.51.100.7") as owner:
+        # The guessing elsewhere does not lock the owner out of their own address.
+        assert (await login(owner, email)).status_code == 200
         other = new_email()
-        await register(elsewhere, email=other)
-        assert (await login(elsewhere, other)).status_code == 200
+        await register(owner, email=other)
+        assert (await login(owner, other)).status_code == 200
+
+
+async def test_guessing_from_many_addresses_meets_the_account_wide_limit(strict_app):
+    email = new_email()
+    async with http_client(strict_app) as client:
+        await register(client, email=email)
+    # Six attempts in all (the account-wide limit), two from each of three addresses.
+    for index in range(3):
+        async with http_client(strict_app, ip=f"198.51.100.{40 + index}") as guesser:
+            for _ in range(2):
+                assert_problem(await login(guesser, email, "wrong password!"), 401)
+    async with http_client(strict_app, ip="198.51.100.50") as fresh:
+        assert_rate_limited(await login(fresh, email, "wrong password!"))
 
 
 async def test_account_limit_counts_email_and_username_together(strict_app):

@@ -244,3 +244,15 @@ async def test_concurrent_renames_to_one_username_leave_one_winner(client):
         )
     )
     assert sorted(r.status_code for r in responses) == [200, 409, 409], [r.text for r in responses]
+
+
+async def test_unknown_fields_are_refused_by_name_not_dropped(client):
+    auth = bearer((await register(client))["access_token"])
+    response = await client.patch(
+        "/v1/me", json={"full_name": "Chef", "restaurant_name": "Chez Nous"}, headers=auth
+    )
+    body = assert_problem(response, 422)
+    assert {"loc": ["body", "restaurant_name"], "type": "extra_forbidden"}.items() <= {
+        **body["errors"][0]
+    }.items()
+    assert (await client.get("/v1/me", headers=auth)).json()["full_name"] is None

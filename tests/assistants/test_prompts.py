@@ -3,6 +3,7 @@ see and change what, the plan feature that sells custom prompts."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -186,3 +187,16 @@ async def test_custom_prompts_need_the_plan_feature_where_the_profile_sells_it(c
 def test_every_preset_s_prompts_are_valid_prompts(name):
     for prompt in load_profile(name).prompts:
         PromptCreate.model_validate(prompt)
+
+
+async def test_concurrent_edits_get_consecutive_versions(alice):
+    prompt = await _create(alice)
+    url = f"/v1/prompts/{prompt['id']}"
+    answers = await asyncio.gather(
+        *(alice.patch(url, json={"content": f"Edit {i}"}) for i in range(10))
+    )
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+    assert sorted(a.json()["version"] for a in answers) == list(range(2, 12))
+    versions = (await alice.get(f"{url}/versions")).json()["items"]
+    assert [v["version"] for v in versions] == list(range(11, 0, -1))
+    assert {v["content"] for v in versions[:10]} == {f"Edit {i}" for i in range(10)}

@@ -298,3 +298,117 @@ async def test_a_stripe_trial_sets_trial_ends_at(stripe_app, client, manual_cloc
     assert datetime.fromisoformat(sub["trial_end"]) == at("2026-03-18T00:00:00")
     me = (await user.get("/v1/me")).json()
     assert datetime.fromisoformat(me["trial_ends_at"]) == at("2026-03-18T00:00:00")
+
+
+async def _stripe_customer(user: User, hooks: Hooks, fake_stripe: FakeStripe, t0: int) -> str:
+    """A user whose subscription Stripe knows (checkout, then the subscription event)."""
+    await user.post("/v1/me/subscription/checkout", {"plan": "pro"})
+    customer = fake_stripe.calls("/v1/checkout/sessions")[-1]["customer"]
+    period = {"current_period_start": t0, "current_period_end": t0 + 31 * 86400}
+    subscription = {
+        "id": f"sub_{user.id[:8]}",
+        "object": "subscription",
+        "customer": customer,
+        "status": "active",
+        "cancel_at_period_end": False,
+        "metadata": {"user_id": user.id},
+        "items": {
+            "data": [
+                {"price": {"id": "price_pro_monthly", "recurring": {"interval": "month"}}, **period}
+            ]
+        },
+    }
+    sent = await hooks.send("customer.subscription.updated", subscription, created=t0)
+    assert sent.json()["status"] == "processed", sent.text
+    return customer
+
+
+async def test_a_failed_event_is_not_acknowledged_and_its_redelivery_is_processed(
+    stripe_app, client, fake_stripe, manual_clock, monkeypatch
+):
+    from voxbase.billing import webhooks
+
+    manual_clock.set(at("2026-04-01T00:00:00"))
+    hooks = Hooks(client, manual_clock)
+    user = await User.create(client)
+    t0 = int(manual_clock.now().timestamp())
+    customer = await _stripe_customer(user, hooks, fake_stripe, t0)
+    real, calls = webhooks._dispatch, []
+
+    async def hiccup_once(session, event, created):
+        calls.append(event["id"])
+        if len(calls) == 1:
+            raise RuntimeError("the database went away mid-event")
+        return await real(session, event, created)
+
+    monkeypatch.setattr(webhooks, "_dispatch", hiccup_once)
+    invoice = {
+        "id": "in_flaky",
+        "object": "invoice",
+        "customer": customer,
+        "subscription": f"sub_{user.id[:8]}",
+        "amount_due": 2999,
+        "currency": "usd",
+        "payment_intent": "pi_flaky",
+        "number": "FLAKY-1",
+    }
+    first = await hooks.send("invoice.paid", invoice, event_id="evt_flaky", created=t0 + 5)
+    assert first.status_code == 500, first.text  # not acknowledged: Stripe will redeliver
+    assert first.headers["content-type"].startswith("application/problem+json")
+    paid = [i for i in (await user.get("/v1/me/invoices")).json()["items"] if i["status"] == "paid"]
+    assert paid == []
+
+    again = await hooks.send("invoice.paid", invoice, event_id="evt_flaky", created=t0 + 5)
+    assert again.status_code == 200 and again.json()["status"] == "processed", again.text
+    third = await hooks.send("invoice.paid", invoice, event_id="evt_flaky", created=t0 + 5)
+    assert third.json()["status"] == "duplicate"
+    invoices = (await user.get("/v1/me/invoices")).json()["items"]
+    assert [i["status"] for i in invoices if i["provider_invoice_id"] == "in_flaky"] == ["paid"]
+
+
+async def test_related_events_arriving_together_leave_no_failed_rows(
+    stripe_app, client, db, fake_stripe, manual_clock
+):
+    import asyncio
+
+    from sqlalchemy import select
+
+    from voxbase.billing.models import WebhookEvent
+
+    manual_clock.set(at("2026-04-02T00:00:00"))
+    hooks = Hooks(client, manual_clock)
+    user = await User.create(client)
+    t0 = int(manual_clock.now().timestamp())
+    customer = await _stripe_customer(user, hooks, fake_stripe, t0)
+    for n in range(5):  # a brand-new invoice each round, both events at once
+        invoice = {
+            "id": f"in_race_{n}",
+            "object": "invoice",
+            "customer": customer,
+            "subscription": f"sub_{user.id[:8]}",
+            "amount_due": 1500,
+            "currency": "usd",
+            "payment_intent": f"pi_race_{n}",
+            "number": f"RACE-{n}",
+        }
+        answers = await asyncio.gather(
+            hooks.send("invoice.paid", invoice, created=t0 + 10 + n),
+            hooks.send("invoice.payment_succeeded", invoice, created=t0 + 10 + n),
+        )
+        assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+    async with db.sessions() as session:
+        statuses = (await session.execute(select(WebhookEvent.status))).scalars().all()
+    assert "failed" not in statuses
+    invoices = [
+        i
+        for i in (await user.get("/v1/me/invoices")).json()["items"]
+        if i["provider_invoice_id"].startswith("in_race_")
+    ]
+    assert sorted(i["provider_invoice_id"] for i in invoices) == [f"in_race_{n}" for n in range(5)]
+    assert all(i["status"] == "paid" and i["amount_paid"] == 1500 for i in invoices)
+    payments = [
+        p
+        for p in (await user.get("/v1/me/payments")).json()["items"]
+        if p["provider_payment_id"].startswith("pi_race_")
+    ]
+    assert len(payments) == 5

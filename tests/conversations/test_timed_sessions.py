@@ -171,9 +171,23 @@ async def test_a_lapsed_hold_charges_up_to_the_last_sign_of_life(app, client, ma
     async with unit_of_work(app.state.db) as session:
         assert await metering.expire_reservations(session) == 1
     assert await audio(alice) == {"used": 30, "reserved": 0, "remaining": 3570}
-    ended = await alice.post(f"/v1/conversations/{cid}/end")  # a late end: paid already
-    assert ended.status_code == 200 and ended.json()["duration_seconds"] == 30
+    # The conversation was ended by a job: an error, paid up to its last sign of life.
+    lost = (await alice.get(f"/v1/conversations/{cid}")).json()
+    assert (lost["status"], lost["duration_seconds"]) == ("error", 30)
+    assert (await alice.post(f"/v1/conversations/{cid}/end")).status_code == 409
     assert await audio(alice) == {"used": 30, "reserved": 0, "remaining": 3570}
+
+
+async def test_a_lapse_seen_by_another_request_ends_the_old_session(client, manual_clock):
+    manual_clock.set(at("2026-03-02T09:00:00"))
+    alice = Caller(client, await register(client))
+    old = (await live(alice))["id"]
+    manual_clock.advance(timedelta(seconds=601))  # no heartbeat at all: nothing was paid
+    new = await live(alice)  # this start lets the old hold lapse under the balance lock
+    assert new["status"] == "active"
+    lost = (await alice.get(f"/v1/conversations/{old}")).json()
+    assert (lost["status"], lost["duration_seconds"]) == ("error", 0)
+    assert await audio(alice) == {"used": 0, "reserved": 3600, "remaining": 0}
 
 
 async def _hub(app: Any) -> Any:

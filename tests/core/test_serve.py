@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.databases import fresh_database
 from tests.mail import free_port
@@ -33,25 +34,32 @@ async def wait_healthy(process: subprocess.Popen[bytes], url: str, timeout: floa
     raise AssertionError("voxbase serve did not become healthy")
 
 
+def start_serve(
+    database_url: str, tmp_path: Path, port: int, embedded_worker: bool = False, **extra: str
+) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOXBASE_")}
+    env.update(
+        VOXBASE_DATABASE_URL=database_url,
+        VOXBASE_DATA_DIR=str(tmp_path / "data"),
+        VOXBASE_EMBEDDED_WORKER=str(embedded_worker).lower(),
+        VOXBASE_EMAIL_BACKEND="log",
+        VOXBASE_ARGON2_TIME_COST="1",
+        VOXBASE_ARGON2_MEMORY_KIB="1024",
+        VOXBASE_LOG_LEVEL="WARNING",
+        **extra,
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "voxbase", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
 async def test_voxbase_serve_end_to_end(tmp_path: Path):
     port = free_port()
     async with fresh_database(tmp_path, name=f"voxbase_serve_{port}") as database_url:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("VOXBASE_")}
-        env.update(
-            VOXBASE_DATABASE_URL=database_url,
-            VOXBASE_DATA_DIR=str(tmp_path / "data"),
-            VOXBASE_EMBEDDED_WORKER="false",
-            VOXBASE_EMAIL_BACKEND="log",
-            VOXBASE_ARGON2_TIME_COST="1",
-            VOXBASE_ARGON2_MEMORY_KIB="1024",
-            VOXBASE_LOG_LEVEL="WARNING",
-        )
-        process = subprocess.Popen(
-            [sys.executable, "-m", "voxbase", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        process = start_serve(database_url, tmp_path, port)
         url = f"http://127.0.0.1:{port}"
         try:
             await wait_healthy(process, url)
@@ -90,3 +98,75 @@ async def test_voxbase_serve_end_to_end(tmp_path: Path):
         errors = process.stderr.read().decode() if process.stderr else ""
         assert process.returncode in (0, -signal.SIGTERM), errors
         assert "Traceback" not in errors, errors
+
+
+def children(pid: int) -> list[int]:
+    """Child processes of `pid` (Linux /proc)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
+async def gone_within(pid: int, seconds: float) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline:
+        if not running(pid):
+            return True
+        await asyncio.sleep(0.1)  # another process; no clock to move
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads Linux /proc")
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=str)
+async def test_serve_never_leaves_its_worker_behind(tmp_path: Path, stop: signal.Signals):
+    port = free_port()
+    async with fresh_database(tmp_path, name=f"voxbase_worker_{port}") as database_url:
+        process = start_serve(database_url, tmp_path, port, embedded_worker=True)
+        try:
+            await wait_healthy(process, f"http://127.0.0.1:{port}")
+            (worker,) = children(process.pid)
+            assert "worker" in Path(f"/proc/{worker}/cmdline").read_text()
+            process.send_signal(stop)
+            process.wait(timeout=30)
+            # SIGKILL gives serve no chance to stop it: the worker notices its parent is gone.
+            assert await gone_within(worker, 20), f"worker {worker} outlived serve ({stop.name})"
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+@pytest.mark.parametrize("trusted", ["", "127.0.0.1"], ids=["no proxy", "trusted proxy"])
+async def test_x_forwarded_for_is_believed_only_from_trusted_proxies(tmp_path: Path, trusted):
+    port = free_port()
+    async with fresh_database(tmp_path, name=f"voxbase_proxy_{port}") as database_url:
+        process = start_serve(database_url, tmp_path, port, VOXBASE_TRUSTED_PROXIES=trusted)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            await wait_healthy(process, url)
+            async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+                forwarded = {"X-Forwarded-For": "203.0.113.77"}
+                registered = await http.post(
+                    "/v1/auth/register",
+                    json={"email": "proxy@example.com", "password": PASSWORD},
+                    headers=forwarded,
+                )
+                assert registered.status_code == 201, registered.text
+                token = registered.json()["access_token"]
+                sessions = await http.get(
+                    "/v1/me/sessions", headers={"Authorization": f"Bearer {token}"}
+                )
+                (device,) = sessions.json()
+                assert device["ip_address"] == ("203.0.113.77" if trusted else "127.0.0.1")
+        finally:
+            process.terminate()
+            process.wait(timeout=20)

@@ -22,6 +22,11 @@ def pdf(pages: list[str]) -> bytes:
             f"/Resources << /Font << /F1 3 0 R >> >> /Contents {contents} 0 R >>".encode()
         )
         objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    return _pdf_file(objects)
+
+
+def _pdf_file(objects: list[bytes]) -> bytes:
+    """Numbered objects (1 is the catalog) with their cross-reference table."""
     out = io.BytesIO()
     out.write(b"%PDF-1.4\n")
     offsets = []
@@ -65,3 +70,60 @@ def image(lines: list[str], fmt: str = "PNG") -> bytes:
     out = io.BytesIO()
     picture.save(out, fmt, quality=95) if fmt == "JPEG" else picture.save(out, fmt)
     return out.getvalue()
+
+
+def docx_with_paragraphs(count: int, text: str) -> bytes:
+    """A DOCX of `count` paragraphs, written as XML (python-docx takes minutes for 10^5)."""
+    import zipfile
+
+    template = zipfile.ZipFile(io.BytesIO(docx(["x"])))
+    body = "".join(f"<w:p><w:r><w:t>{text} {i}</w:t></w:r></w:p>" for i in range(count))
+    ns = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    xml = (
+        f'<?xml version="1.0" encoding="UTF-8"?>'
+        f"<w:document {ns}><w:body>{body}</w:body></w:document>"
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for member in template.infolist():
+            data = xml.encode() if member.filename == "word/document.xml" else template.read(member)
+            archive.writestr(member.filename, data)
+    return out.getvalue()
+
+
+def docx_zip_bomb(expanded_mib: int) -> bytes:
+    """A DOCX whose document.xml expands to `expanded_mib` MiB (a few hundred KiB on disk)."""
+    import zipfile
+
+    template = zipfile.ZipFile(io.BytesIO(docx(["x"])))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for member in template.infolist():
+            if member.filename != "word/document.xml":
+                archive.writestr(member.filename, template.read(member))
+        with archive.open("word/document.xml", "w", force_zip64=True) as bomb:
+            chunk = b" " * 2**20
+            for _ in range(expanded_mib):
+                bomb.write(chunk)
+    return out.getvalue()
+
+
+def pdf_stream_bomb(expanded_mib: int) -> bytes:
+    """A one-page PDF whose content stream inflates to `expanded_mib` MiB of zeros."""
+    import zlib
+
+    packer = zlib.compressobj(9)
+    chunk = b"\0" * 2**20
+    stream = b"".join(packer.compress(chunk) for _ in range(expanded_mib)) + packer.flush()
+    return _pdf_file(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            b"/Resources << /Font << /F1 3 0 R >> >> /Contents 5 0 R >>",
+            b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream)
+            + stream
+            + b"\nendstream",
+        ]
+    )

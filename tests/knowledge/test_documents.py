@@ -7,6 +7,12 @@ import pytest
 from tests.knowledge import files
 
 
+async def with_text(caller, document_id: str) -> dict:
+    response = await caller.get(f"/v1/documents/{document_id}", params={"include": "text"})
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
 async def upload(caller, name: str, data: bytes, conversation_id: str | None = None):
     form = {"conversation_id": conversation_id} if conversation_id else {}
     return await caller.post("/v1/documents", files={"file": (name, data)}, data=form)
@@ -54,7 +60,7 @@ async def test_each_type_is_extracted(alice, name, make, expected, kind):
     assert response.status_code == 201, response.text
     created = response.json()
     assert created["file_type"] == kind and created["conversation_id"] == conversation["id"]
-    document = (await alice.get(f"/v1/documents/{created['id']}")).json()
+    document = await with_text(alice, created["id"])
     assert document["processing_status"] == "completed", document
     assert expected in document["extracted_text"]
     if kind == "pdf":
@@ -114,6 +120,6 @@ async def test_lost_processing_job_is_swept(alice, manual_clock, monkeypatch):
     monkeypatch.setattr(tasks, "process_document", real)
     manual_clock.advance(timedelta(minutes=11))
     await asyncio.to_thread(tasks.sweep_stuck_documents.call_local)
-    document = (await alice.get(f"/v1/documents/{created['id']}")).json()
+    document = await with_text(alice, created["id"])
     assert document["processing_status"] == "completed"
     assert document["extracted_text"].endswith("still extracted")

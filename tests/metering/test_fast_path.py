@@ -35,7 +35,7 @@ SCRIPT: list[tuple[dict[str, Any], str | None]] = [
     ({"meter": "tokens", "quantity": "0.000001", "timestamp": PAST}, None),
     ({"meter": "tokens", "quantity": "3"}, "header-key"),
     ({"meter": "tokens", "quantity": "3"}, "header-key"),  # replay through the header
-    ({"meter": "calls", "quantity": "3", "idempotency_key": "c1"}, None),  # count: 1
+    ({"meter": "calls", "idempotency_key": "c1"}, None),  # count meters count units (1 here)
     ({"meter": "calls", "idempotency_key": "c2"}, None),
     ({"meter": "calls", "idempotency_key": "c3"}, None),
     ({"meter": "calls", "idempotency_key": "c4"}, None),  # crosses 80 %

@@ -16,7 +16,9 @@ from tests.conftest import bearer, make_admin
 from tests.databases import fresh_database
 from tests.helpers_billing import Collected, User, at, profile
 from tests.live import server_env, start_server
-from voxbase.core import clock
+from voxbase.conversations import service as conversations
+from voxbase.core import clock, jobs
+from voxbase.core.config import Settings
 from voxbase.core.db import Database, unit_of_work
 from voxbase.core.errors import InvalidInput
 from voxbase.core.principal import Principal
@@ -124,7 +126,7 @@ async def test_a_sessions_hold_cannot_be_settled_by_hand(app, client):
 
 
 async def test_a_server_killed_mid_session_leaves_the_hold_to_lapse_and_charge(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A real `voxbase serve` holds a live session's time and is killed (SIGKILL) mid-session.
     Nothing is lost: once the grace period has passed, the reservation sweep job lets the hold
@@ -147,6 +149,8 @@ async def test_a_server_killed_mid_session_leaves_the_hold_to_lapse_and_charge(
         finally:
             server.process.kill()  # no shutdown, no end of the session
             server.process.wait(timeout=15)
+        # Jobs enqueued here (the lapsed conversation is ended) run against this database.
+        monkeypatch.setattr(jobs, "_settings", Settings(database_url=url, data_dir=tmp_path))
         user_id = uuid.UUID(pair["user"]["id"])
         subject = Subject.user(user_id)
         db = Database(url)
@@ -165,6 +169,9 @@ async def test_a_server_killed_mid_session_leaves_the_hold_to_lapse_and_charge(
                     async with unit_of_work(db) as session:
                         after = await metering.usage(session, subject)
                         lapsed = await metering.get_timed(session, subject, f"conversation:{cid}")
+                        lost = await conversations.get_conversation(
+                            session, Principal(user_id=user_id), uuid.UUID(cid)
+                        )
         finally:
             await db.dispose()
         assert (lapsed.status, lapsed.end_reason) == ("ended", "lapsed")
@@ -174,3 +181,4 @@ async def test_a_server_killed_mid_session_leaves_the_hold_to_lapse_and_charge(
         paid = elapsed_seconds(running.started_at, running.last_beat_at)
         assert paid >= 2 and lapsed.charged == paid  # up to the last sign of life, no more
         assert lapsed.ended_at == running.last_beat_at
+        assert (lost.status, lost.duration_seconds) == ("error", paid)  # ended by a job

@@ -37,7 +37,9 @@ async def test_live_copilot_session(alice, app, ws_base):
         data={"conversation_id": cid},
     )
     assert uploaded.status_code == 201
-    document = (await alice.get(f"/v1/documents/{uploaded.json()['id']}")).json()
+    document = (
+        await alice.get(f"/v1/documents/{uploaded.json()['id']}", params={"include": "text"})
+    ).json()
     assert "Acme pricing sheet 2026" in document["extracted_text"]
     assert (await alice.post(f"/v1/conversations/{cid}/start")).json()["status"] == "active"
 

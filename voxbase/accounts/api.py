@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from voxbase.accounts import service
+from voxbase.accounts import deletion, service
 from voxbase.accounts.deps import (
     CurrentPrincipal,
     CurrentUser,
@@ -19,6 +19,8 @@ from voxbase.accounts.deps import (
 from voxbase.accounts.permissions import Permission, Role, Scope
 from voxbase.accounts.schemas import (
     Accepted,
+    AccountDeleted,
+    AccountDeletion,
     AdminUserOut,
     ApiKeyCreate,
     ApiKeyCreated,
@@ -27,6 +29,7 @@ from voxbase.accounts.schemas import (
     GoogleSignInRequest,
     LoginRequest,
     MeUpdate,
+    PageViews,
     PasswordChange,
     PasswordResetConfirm,
     PasswordResetRequest,
@@ -136,6 +139,17 @@ async def update_me(data: MeUpdate, session: DbSession, principal: CurrentUser) 
     return await service.update_me(session, principal, data)
 
 
+@me.delete("", status_code=202, response_model=AccountDeleted, responses=problem_responses(429))
+async def delete_me(
+    session: DbSession, kit: Kit, principal: CurrentUser, data: AccountDeletion | None = None
+) -> AccountDeleted:
+    """Delete the account: confirm with the password (or a sign-in within the last 5 minutes
+    when it has none). Every session and API key stops working at once; signing in during the
+    grace period (retention policy `deleted_accounts`) restores it, after it the account and
+    its data are erased."""
+    return await deletion.delete_me(session, kit, principal, data.password if data else None)
+
+
 @me.post("/password", status_code=204, responses=problem_responses(429))
 async def change_password(
     data: PasswordChange, session: DbSession, kit: Kit, principal: CurrentUser
@@ -157,9 +171,24 @@ async def resend_verification(session: DbSession, kit: Kit, principal: CurrentUs
 
 
 @me.get("/sessions", response_model=list[SessionOut])
-async def my_sessions(session: DbSession, principal: CurrentUser) -> list[SessionOut]:
-    """The devices signed in to this account."""
-    return await service.list_sessions(session, principal)
+async def my_sessions(
+    session: DbSession,
+    principal: CurrentUser,
+    include_ended: Annotated[bool, Query(description="Also the last ended sessions")] = False,
+) -> list[SessionOut]:
+    """The devices signed in to this account: device, browser, OS, place, page views, and
+    for ended sessions when and how long (seed 001 user_app_sessions)."""
+    return await service.list_sessions(session, principal, include_ended=include_ended)
+
+
+@me.post(
+    "/sessions/current/page-views", response_model=SessionOut, responses=problem_responses(403)
+)
+async def count_page_views(
+    data: PageViews, session: DbSession, principal: CurrentUser
+) -> SessionOut:
+    """The client app reports pages it showed in this session; they add up."""
+    return await service.count_page_views(session, principal, data.count)
 
 
 @me.delete("/sessions/{session_id}", status_code=204, responses=problem_responses(404))
@@ -180,9 +209,16 @@ async def create_api_key(
 
 @keys.get("", response_model=Page[ApiKeyOut])
 async def list_api_keys(
-    session: DbSession, principal: CurrentUser, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+    session: DbSession,
+    principal: CurrentUser,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+    include_revoked: Annotated[
+        bool, Query(description="Also list revoked keys (their `revoked_at` says when)")
+    ] = False,
 ) -> Page[ApiKeyOut]:
-    return await service.list_api_keys(session, principal, cursor, limit)
+    """Your live API keys, newest first. A revoked key is gone: its GET is a 404."""
+    return await service.list_api_keys(session, principal, cursor, limit, include_revoked)
 
 
 @keys.get("/{key_id}", response_model=ApiKeyOut, responses=problem_responses(404))

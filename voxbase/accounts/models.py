@@ -29,6 +29,9 @@ class User(SoftDeleteMixin, Model):
     last_login_at: Mapped[datetime | None]
     onboarding_completed: Mapped[bool] = mapped_column(default=False)
     trial_ends_at: Mapped[datetime | None]
+    # Who deleted it: "owner" (DELETE /v1/me: signing in restores it during the grace
+    # period) or "admin" (only an administrator restores it).
+    deleted_reason: Mapped[str | None] = mapped_column(String(16))
 
 
 class UserProfile(TimestampMixin, Base):
@@ -74,14 +77,16 @@ class AuthSession(Model):
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     device_name: Mapped[str | None] = mapped_column(String(120))
-    device_type: Mapped[str | None] = mapped_column(String(20))
+    device_type: Mapped[str | None] = mapped_column(String(20))  # desktop/tablet/mobile
+    browser: Mapped[str | None] = mapped_column(String(50))
+    os: Mapped[str | None] = mapped_column(String(50))
     ip_address: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     country_code: Mapped[str | None] = mapped_column(String(2))
     city: Mapped[str | None] = mapped_column(String(100))
     auth_method: Mapped[str] = mapped_column(String(20), default="password")
     last_seen_at: Mapped[datetime] = mapped_column(default=clock.now)
-    page_views: Mapped[int] = mapped_column(default=0)
+    page_views: Mapped[int] = mapped_column(default=0)  # reported by the client app
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
     revoked_reason: Mapped[str | None] = mapped_column(String(40))

@@ -5,8 +5,9 @@
 | user        | use the product on their own data                                   |
 | tester      | as user, plus beta features                                         |
 | developer   | as tester, plus read system configuration                           |
-| support     | read users and the audit log (help customers, change nothing)       |
-| admin       | support + change users (role up to support, suspend, delete), config|
+| support     | read users, their usage and the audit log (help, change nothing)    |
+| admin       | support + read users' conversations (audited), change users (role   |
+|             | up to support, suspend, delete), config                             |
 | super_admin | everything, including granting admin and super_admin                |
 """
 
@@ -33,15 +34,24 @@ class Permission(StrEnum):
     ADMINS_MANAGE = "admins:manage"
     AUDIT_READ = "audit:read"
     BILLING_MANAGE = "billing:manage"
+    # Reading another user's data under /v1/admin/users/{id}/... (seed 002: admins read all
+    # data); every read is audited. Usage is numbers; conversations are content.
+    USER_USAGE_READ = "user_usage:read"
+    USER_CONTENT_READ = "user_content:read"
 
 
 _TESTER = {Permission.BETA_FEATURES}
 _DEVELOPER = _TESTER | {Permission.CONFIG_READ}
-_SUPPORT = {Permission.USERS_READ, Permission.AUDIT_READ}
+_SUPPORT = {Permission.USERS_READ, Permission.AUDIT_READ, Permission.USER_USAGE_READ}
 _ADMIN = (
     _SUPPORT
     | _DEVELOPER
-    | {Permission.USERS_WRITE, Permission.CONFIG_WRITE, Permission.BILLING_MANAGE}
+    | {
+        Permission.USERS_WRITE,
+        Permission.CONFIG_WRITE,
+        Permission.BILLING_MANAGE,
+        Permission.USER_CONTENT_READ,
+    }
 )
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

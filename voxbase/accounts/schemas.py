@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from voxbase.accounts.permissions import Role, Scope
+from voxbase.core.schemas import Input
 
 Password = Annotated[str, Field(min_length=8, max_length=128, description="8 to 128 characters")]
 Username = Annotated[
@@ -45,7 +46,7 @@ Language = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z]{2,3}(-[A-Za-z0-9
 DeviceName = Annotated[str, StringConstraints(max_length=120, strip_whitespace=True)]
 
 
-class RegisterRequest(BaseModel):
+class RegisterRequest(Input):
     email: EmailStr = Field(max_length=320)
     password: Password
     username: Username | None = None
@@ -57,7 +58,7 @@ class RegisterRequest(BaseModel):
     device_name: DeviceName | None = None
 
 
-class LoginRequest(BaseModel):
+class LoginRequest(Input):
     login: str = Field(min_length=1, max_length=320, description="Email address or username")
     password: str = Field(min_length=1, max_length=1024)
     device_name: DeviceName | None = None
@@ -65,34 +66,37 @@ class LoginRequest(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _accept_email_or_username(cls, data: Any) -> Any:
+        # The older shapes, {"email": ...} or {"username": ...}, name the same field.
         if isinstance(data, dict) and "login" not in data:
-            data = {**data, "login": data.get("email") or data.get("username")}
+            alias = "email" if "email" in data else "username" if "username" in data else None
+            if alias is not None:
+                data = {**{k: v for k, v in data.items() if k != alias}, "login": data[alias]}
         return data
 
 
-class RefreshRequest(BaseModel):
+class RefreshRequest(Input):
     refresh_token: str = Field(min_length=1, max_length=512)
 
 
-class GoogleSignInRequest(BaseModel):
+class GoogleSignInRequest(Input):
     id_token: str = Field(min_length=1, max_length=8192, description="Google ID token (JWT)")
     device_name: DeviceName | None = None
 
 
-class EmailTokenRequest(BaseModel):
+class EmailTokenRequest(Input):
     token: str = Field(min_length=1, max_length=512)
 
 
-class PasswordResetRequest(BaseModel):
+class PasswordResetRequest(Input):
     email: EmailStr = Field(max_length=320)
 
 
-class PasswordResetConfirm(BaseModel):
+class PasswordResetConfirm(Input):
     token: str = Field(min_length=1, max_length=512)
     new_password: Password
 
 
-class PasswordChange(BaseModel):
+class PasswordChange(Input):
     current_password: str = Field(min_length=1, max_length=1024)
     new_password: Password
 
@@ -109,7 +113,7 @@ class ProfileOut(BaseModel):
     default_speaker_id: str | None = None
 
 
-class ProfileUpdate(BaseModel):
+class ProfileUpdate(Input):
     avatar_url: HttpUrl | None = None
     bio: str | None = Field(None, max_length=2000)
     website_url: HttpUrl | None = None
@@ -150,7 +154,7 @@ class AdminUserOut(UserOut):
     deleted_at: datetime | None
 
 
-class MeUpdate(BaseModel):
+class MeUpdate(Input):
     username: Username | None = None
     full_name: str | None = Field(None, max_length=255)
     timezone: Timezone | None = None
@@ -167,6 +171,11 @@ class TokenPair(BaseModel):
     refresh_expires_at: datetime
     session_id: uuid.UUID
     user: UserOut
+    account_restored: bool = Field(
+        False,
+        description="True when this sign-in restored the account from deletion "
+        "(it was deleted and its grace period had not ended).",
+    )
 
 
 class SessionOut(BaseModel):
@@ -174,17 +183,28 @@ class SessionOut(BaseModel):
 
     id: uuid.UUID
     device_name: str | None
-    device_type: str | None
+    device_type: str | None = Field(description="desktop, tablet or mobile (from the user agent)")
+    browser: str | None
+    os: str | None
     ip_address: str | None
+    country_code: str | None = Field(description="From VOXBASE_GEOIP_DATABASE, when set")
+    city: str | None
     user_agent: str | None
     auth_method: str
+    page_views: int
     created_at: datetime
     last_seen_at: datetime
     expires_at: datetime
+    ended_at: datetime | None = None
+    duration_seconds: int | None = Field(None, description="From sign-in to the end")
     current: bool = False
 
 
-class ApiKeyCreate(BaseModel):
+class PageViews(Input):
+    count: int = Field(1, ge=1, le=1000, description="Pages shown since the last report")
+
+
+class ApiKeyCreate(Input):
     name: str = Field(min_length=1, max_length=120)
     scopes: list[Scope] = Field(min_length=1, max_length=len(Scope))
     expires_at: datetime | None = None
@@ -207,10 +227,25 @@ class ApiKeyCreated(ApiKeyOut):
     key: str = Field(description="The secret key. Shown only in this response; store it now.")
 
 
-class RoleChange(BaseModel):
+class RoleChange(Input):
     role: Role
 
 
 class Accepted(BaseModel):
     status: Literal["accepted"] = "accepted"
+    detail: str
+
+
+class AccountDeletion(Input):
+    """Re-authentication for `DELETE /v1/me`: the password, or (accounts without one, e.g.
+    Google sign-in only) a sign-in within the last few minutes."""
+
+    password: str | None = Field(None, min_length=1, max_length=1024)
+
+
+class AccountDeleted(BaseModel):
+    deleted_at: datetime
+    erase_after: datetime | None = Field(
+        description="When the account and its data are erased for good (null: kept)"
+    )
     detail: str

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
-from voxbase.accounts import repository
+from voxbase.accounts import deletion, devices, repository
 from voxbase.accounts.models import (
     AccountToken,
     ApiKey,
@@ -59,6 +59,7 @@ USER_FIELDS = (
     "preferred_language",
     "onboarding_completed",
     "deleted_at",
+    "deleted_reason",
 )
 PROFILE_FIELDS = (
     "avatar_url",
@@ -138,9 +139,16 @@ async def _open_session(
     session: AsyncSession, kit: AuthKit, user: User, client: Client, method: str
 ) -> TokenPair:
     now = clock.now()
+    agent = devices.parse_user_agent(client.user_agent)
+    place = devices.locate(kit.settings.geoip_database, client.ip)
     device = AuthSession(
         user_id=user.id,
         device_name=client.device_name,
+        device_type=agent.device_type,
+        browser=agent.browser,
+        os=agent.os,
+        country_code=place.country_code,
+        city=place.city,
         ip_address=client.ip,
         user_agent=(client.user_agent or "")[:512] or None,
         auth_method=method,
@@ -222,9 +230,16 @@ async def login(
 ) -> TokenPair:
     login_key = data.login.strip().lower()
     await kit.limiter.hit(kit.settings.login_limit_per_ip, "login-ip", client.ip or "-")
-    user = await repository.find_user_by_login(session, login_key)
+    # A deleted account is found too: signing in during its grace period restores it.
+    user = await repository.find_user_by_login(session, login_key, deleted_ok=True)
+    if user is not None and user.deleted_at is not None and not deletion.restorable(user):
+        user = None  # its grace period is over: it is waiting to be erased
     # Per account, whichever of its names is typed; an unknown login counts the same way.
     account_key = str(user.id) if user else login_key
+    # Per account and address first: a guesser elsewhere cannot lock the owner out.
+    await kit.limiter.hit(
+        kit.settings.login_limit_per_account_ip, "login-account-ip", f"{account_key}|{client.ip}"
+    )
     await kit.limiter.hit(kit.settings.login_limit_per_account, "login-account", account_key)
     # Always verify a hash, so a missing account costs the same time as a wrong password.
     if (
@@ -233,9 +248,11 @@ async def login(
     ):
         raise Unauthenticated(BAD_CREDENTIALS)
     _ensure_can_sign_in(user)
+    restored = await deletion.restore_on_sign_in(session, user)
     if kit.passwords.needs_rehash(user.password_hash or ""):
         user.password_hash = kit.passwords.hash(data.password)
     pair = await _open_session(session, kit, user, client, "password")
+    pair.account_restored = restored
     await audit.record(
         session,
         Principal(user_id=user.id, role=user.role),
@@ -293,12 +310,38 @@ async def logout(session: AsyncSession, principal: Principal) -> None:
     await audit.record(session, principal, "auth.logout", "auth_session", principal.session_id)
 
 
-async def list_sessions(session: AsyncSession, principal: Principal) -> list[SessionOut]:
-    rows = await repository.list_live_sessions(session, _user_id(principal), clock.now())
-    views = [SessionOut.model_validate(row) for row in rows]
-    for view in views:
-        view.current = view.id == principal.session_id
-    return views
+def _session_view(row: AuthSession, principal: Principal) -> SessionOut:
+    view = SessionOut.model_validate(row)
+    view.current = view.id == principal.session_id
+    view.ended_at = row.revoked_at
+    if row.revoked_at is not None:
+        view.duration_seconds = max(0, int((row.revoked_at - row.created_at).total_seconds()))
+    return view
+
+
+async def list_sessions(
+    session: AsyncSession, principal: Principal, *, include_ended: bool = False
+) -> list[SessionOut]:
+    """The live sessions (devices); with `include_ended` the ended ones too, newest first."""
+    user_id, now = _user_id(principal), clock.now()
+    if include_ended:
+        rows = await repository.list_recent_sessions(session, user_id)
+    else:
+        rows = await repository.list_live_sessions(session, user_id, now)
+    return [_session_view(row, principal) for row in rows]
+
+
+async def count_page_views(session: AsyncSession, principal: Principal, count: int) -> SessionOut:
+    """Seed 001 `user_app_sessions.page_views`: the client app reports pages it showed."""
+    user_id = _user_id(principal)
+    if principal.session_id is None:
+        raise Forbidden("Page views belong to a signed-in session.")
+    await repository.count_page_views(session, principal.session_id, count, clock.now())
+    row = await repository.get_session_of(session, principal.session_id, user_id)
+    if row is None:
+        raise NotFound("No such session.")
+    await session.refresh(row)
+    return _session_view(row, principal)
 
 
 async def revoke_session(
@@ -425,7 +468,7 @@ async def change_password(
     session: AsyncSession, kit: AuthKit, principal: Principal, current: str, new: str
 ) -> None:
     user_id = _user_id(principal)
-    await kit.limiter.hit(kit.settings.login_limit_per_account, "password-change", str(user_id))
+    await kit.limiter.hit(kit.settings.login_limit_per_account_ip, "password-change", str(user_id))
     user = await repository.get_user(session, user_id)
     if user is None or not kit.passwords.verify(user.password_hash, current):
         raise Forbidden("The current password is not correct.")
@@ -582,7 +625,11 @@ async def google_sign_in(
     except IdTokenError as exc:
         raise Unauthenticated("The Google ID token could not be verified.") from exc
     identity = await repository.find_identity(session, "google", claims.subject)
-    user = await repository.get_user(session, identity.user_id) if identity else None
+    user = (
+        await repository.get_user(session, identity.user_id, deleted_ok=True) if identity else None
+    )
+    if user is not None and user.deleted_at is not None and not deletion.restorable(user):
+        user = None
     if identity is None:
         try:
             user = await _user_for_new_identity(
@@ -605,8 +652,10 @@ async def google_sign_in(
     if user is None:
         raise Unauthenticated("This Google account is not linked to an active user.")
     _ensure_can_sign_in(user)
+    restored = await deletion.restore_on_sign_in(session, user)
     identity.last_used_at = clock.now()
     pair = await _open_session(session, kit, user, client, "google")
+    pair.account_restored = restored
     await audit.record(
         session,
         Principal(user_id=user.id, role=user.role),
@@ -704,9 +753,16 @@ async def create_api_key(
 
 
 async def list_api_keys(
-    session: AsyncSession, principal: Principal, cursor: str | None, limit: int
+    session: AsyncSession,
+    principal: Principal,
+    cursor: str | None,
+    limit: int,
+    include_revoked: bool = False,
 ) -> Page[ApiKeyOut]:
-    rows = await repository.list_api_keys(session, _user_id(principal), cursor, limit)
+    """Live keys (revoked ones are gone, as their GET is; `include_revoked` shows them too)."""
+    rows = await repository.list_api_keys(
+        session, _user_id(principal), cursor, limit, include_revoked=include_revoked
+    )
     items, next_cursor = page_of(rows, limit)
     return Page[ApiKeyOut](
         items=[ApiKeyOut.model_validate(r) for r in items], next_cursor=next_cursor
@@ -715,7 +771,7 @@ async def list_api_keys(
 
 async def get_api_key(session: AsyncSession, principal: Principal, key_id: uuid.UUID) -> ApiKeyOut:
     row = await repository.get_api_key_of(session, key_id, _user_id(principal))
-    if row is None:
+    if row is None or row.revoked_at is not None:
         raise NotFound("No such API key.")
     return ApiKeyOut.model_validate(row)
 
@@ -837,7 +893,9 @@ async def admin_reactivate(
 
 async def admin_delete(session: AsyncSession, admin: Principal, user_id: uuid.UUID) -> None:
     target = await _target(session, user_id)
-    await _admin_change(session, admin, target, "user.deleted", deleted_at=clock.now())
+    await _admin_change(
+        session, admin, target, "user.deleted", deleted_at=clock.now(), deleted_reason="admin"
+    )
     await repository.revoke_sessions(session, target.id, clock.now(), "deleted")
 
 
@@ -847,7 +905,9 @@ async def admin_restore(
     target = await _target(session, user_id, deleted_ok=True)
     if target.deleted_at is None:
         raise Conflict("This user is not deleted.")
-    return await _admin_change(session, admin, target, "user.restored", deleted_at=None)
+    return await _admin_change(
+        session, admin, target, "user.restored", deleted_at=None, deleted_reason=None
+    )
 
 
 async def create_admin(

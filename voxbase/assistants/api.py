@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from voxbase.accounts.deps import require_scope
 from voxbase.accounts.permissions import Scope
 from voxbase.assistants import functions as function_service
+from voxbase.assistants import personas as persona_service
 from voxbase.assistants import prompts as prompt_service
 from voxbase.assistants import service
 from voxbase.assistants.schemas import (
@@ -18,6 +19,10 @@ from voxbase.assistants.schemas import (
     FunctionCreate,
     FunctionOut,
     FunctionUpdate,
+    PersonaCard,
+    PersonaCreate,
+    PersonaOut,
+    PersonaUpdate,
     PromptCreate,
     PromptOut,
     PromptRender,
@@ -262,4 +267,52 @@ async def validate_arguments(
     return await function_service.check_arguments(session, principal, function_id, data.arguments)
 
 
-routers = [templates, prompts, functions]
+personas = APIRouter(
+    prefix="/v1/personas", tags=["personas"], responses=problem_responses(401, 403, 422)
+)
+SlugPath = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+@personas.post("", status_code=201, response_model=PersonaOut, responses=problem_responses(409))
+async def create_persona(data: PersonaCreate, session: DbSession, principal: Writer) -> PersonaOut:
+    """A persona of your own (where the profile sells `custom_personas`, your plan needs it),
+    or a system persona every user sees (`is_system`, administrators). Slugs are unique."""
+    return await persona_service.create_persona(session, principal, data)
+
+
+@personas.get("", response_model=Page[PersonaCard])
+async def list_personas(
+    session: DbSession,
+    principal: Reader,
+    kind: Literal["system", "mine"] | None = None,
+    category: Annotated[str | None, Query(max_length=50)] = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[PersonaCard]:
+    """System personas and your own, newest first; `locked` ones need `required_feature`."""
+    return await persona_service.list_personas(
+        session, principal, kind=kind, category=category, cursor=cursor, limit=limit
+    )
+
+
+@personas.get("/{slug}", response_model=PersonaOut, responses=problem_responses(404))
+async def get_persona(slug: SlugPath, session: DbSession, principal: Reader) -> PersonaOut:
+    """The full configuration; 403 naming the feature when your plan lacks the persona's
+    access level."""
+    return await persona_service.get_persona(session, principal, slug)
+
+
+@personas.patch("/{slug}", response_model=PersonaOut, responses=problem_responses(404))
+async def update_persona(
+    slug: SlugPath, data: PersonaUpdate, session: DbSession, principal: Writer
+) -> PersonaOut:
+    return await persona_service.update_persona(session, principal, slug, data)
+
+
+@personas.delete("/{slug}", status_code=204, responses=problem_responses(404))
+async def delete_persona(slug: SlugPath, session: DbSession, principal: Writer) -> Response:
+    await persona_service.delete_persona(session, principal, slug)
+    return Response(status_code=204)
+
+
+routers = [templates, prompts, functions, personas]

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from voxbase.admin import config
 from voxbase.assistants import access, repository, toolschema
 from voxbase.assistants.models import Function
 from voxbase.assistants.schemas import (
@@ -29,6 +30,12 @@ from voxbase.core.principal import Principal
 
 FEATURE = "function_calling"
 FIELDS = ("name", "description", "parameters", "is_active")
+MAX_FUNCTIONS = config.declare(
+    "assistants.max_functions_per_user",
+    "integer",
+    200,
+    "How many functions (tools) one user may keep.",
+)
 
 
 def _out(row: Function) -> FunctionOut:
@@ -80,6 +87,11 @@ async def create_function(
         raise Forbidden("A function belongs to a user.")
     await access.require_feature(session, principal, FEATURE)
     _check_schema(data.parameters)
+    limit = await config.get(session, MAX_FUNCTIONS)
+    if await repository.count_functions(session, principal.user_id) >= limit:
+        raise Conflict(
+            f"You keep {limit} functions, the most allowed; delete one first.", limit=limit
+        )
     row = Function(
         user_id=principal.user_id,
         name=data.name,

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from voxbase.core.db import Model, SoftDeleteMixin
@@ -91,3 +92,45 @@ class Function(Model):
     # A Draft 2020-12 JSON Schema with "type": "object" at the root.
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
     is_active: Mapped[bool] = mapped_column(default=True, index=True)
+
+
+class Persona(Model):
+    """A character users talk to (seed 003 custom_personas + PersonaConfig), every field typed.
+
+    System personas (user_id NULL) come from the profile; users create their own where their
+    plan has `custom_personas`. `usage_count` and `rating` are maintained, never typed in."""
+
+    __tablename__ = "personas"
+
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    is_system: Mapped[bool] = mapped_column(default=False, index=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    summary: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(50), index=True)
+    access_level: Mapped[str] = mapped_column(String(32), default="free")
+    persona: Mapped[str | None] = mapped_column(Text)
+    purpose: Mapped[str | None] = mapped_column(Text)
+    system_prompt: Mapped[str | None] = mapped_column(Text)
+    prompt_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("prompts.id", ondelete="SET NULL"), index=True
+    )
+    voice_tts: Mapped[str | None] = mapped_column(String(50))
+    voice_style: Mapped[str | None] = mapped_column(String(50))
+    tools: Mapped[list[str]] = mapped_column(JSON, default=list)  # function names
+    safety: Mapped[str | None] = mapped_column(Text)
+    content_filters: Mapped[list[str]] = mapped_column(JSON, default=list)
+    age_restriction: Mapped[int | None]
+    version: Mapped[str] = mapped_column(String(20), default="1.0")
+    is_active: Mapped[bool] = mapped_column(default=True, index=True)
+    base_cost_multiplier: Mapped[Decimal] = mapped_column(Numeric(6, 3), default=Decimal(1))
+    session_time_limit_minutes: Mapped[int | None]
+    daily_usage_limit_minutes: Mapped[int | None]
+    ad_supported: Mapped[bool] = mapped_column(default=False)
+    premium_features: Mapped[list[str]] = mapped_column(JSON, default=list)
+    user_customizable_fields: Mapped[list[str]] = mapped_column(JSON, default=list)
+    usage_count: Mapped[int] = mapped_column(default=0)
+    rating: Mapped[Decimal] = mapped_column(Numeric(3, 2), default=Decimal(0))
+    rating_count: Mapped[int] = mapped_column(default=0)

@@ -4,7 +4,7 @@ versions belong to whoever owns the prompt and go with it."""
 
 from __future__ import annotations
 
-from voxbase.assistants.models import Function, Prompt, PromptVersion, Template
+from voxbase.assistants.models import Function, Persona, Prompt, PromptVersion, Template
 from voxbase.core.privacy import DELETE, Retention, registry
 
 DELETED = Retention("deleted_items", after="deleted_at")
@@ -13,3 +13,4 @@ registry.table(Template, subject="user_id", export="templates", erase=DELETE, re
 registry.table(Prompt, subject="user_id", export="prompts", erase=DELETE, retention=DELETED)
 registry.table(PromptVersion, parent=("prompt_id", Prompt), export="prompt_versions", erase=DELETE)
 registry.table(Function, subject="user_id", export="functions", erase=DELETE)
+registry.table(Persona, subject="user_id", export="personas", erase=DELETE)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxbase.assistants.models import Function, Prompt, PromptVersion, Template
+from voxbase.assistants.models import Function, Persona, Prompt, PromptVersion, Template
 from voxbase.core import clock
 from voxbase.core.pagination import paginate_newest_first
 
@@ -217,3 +217,63 @@ async def active_functions(session: AsyncSession, user_id: uuid.UUID | None) -> 
         .order_by(Function.name)
     )
     return (await session.execute(query)).scalars().all()
+
+
+async def count_functions(session: AsyncSession, user_id: uuid.UUID) -> int:
+    query = select(func.count()).select_from(Function).where(Function.user_id == user_id)
+    return int((await session.execute(query)).scalar_one())
+
+
+# --- personas -------------------------------------------------------------------------------
+
+
+def _persona_visible_to(user_id: uuid.UUID | None) -> ColumnElement[bool]:
+    return or_(Persona.is_system.is_(True), Persona.user_id == user_id)
+
+
+async def get_persona(
+    session: AsyncSession, slug: str, user_id: uuid.UUID | None
+) -> Persona | None:
+    query = select(Persona).where(Persona.slug == slug, _persona_visible_to(user_id))
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def persona_by_slug(session: AsyncSession, slug: str) -> Persona | None:
+    query = select(Persona).where(Persona.slug == slug)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def list_personas(
+    session: AsyncSession,
+    user_id: uuid.UUID | None,
+    *,
+    kind: str | None,
+    category: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Sequence[Persona]:
+    query = select(Persona).where(_persona_visible_to(user_id))
+    if kind == "system":
+        query = query.where(Persona.is_system.is_(True))
+    elif kind == "mine":
+        query = query.where(Persona.user_id == user_id)
+    if category:
+        query = query.where(Persona.category == category)
+    query = paginate_newest_first(query, Persona.created_at, Persona.id, cursor, limit)
+    return (await session.execute(query)).scalars().all()
+
+
+async def count_persona_use(session: AsyncSession, persona_id: uuid.UUID) -> None:
+    """Atomic increment: concurrent sessions with one persona all count."""
+    await session.execute(
+        update(Persona)
+        .where(Persona.id == persona_id)
+        .values(usage_count=Persona.usage_count + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def function_names(session: AsyncSession, user_id: uuid.UUID) -> set[str]:
+    """The owner's function names, lowercased."""
+    query = select(Function.name_key).where(Function.user_id == user_id)
+    return set((await session.execute(query)).scalars().all())

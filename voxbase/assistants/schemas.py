@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
@@ -27,7 +28,7 @@ LongText = Annotated[str, Field(max_length=20_000)]
 Phrase = Annotated[str, StringConstraints(min_length=1, max_length=120, strip_whitespace=True)]
 
 
-class Cue(BaseModel):
+class Cue(Input):
     """When a final segment contains one of `phrases`, the offline engine emits `content`."""
 
     phrases: list[Phrase] = Field(min_length=1, max_length=50)
@@ -39,7 +40,7 @@ class Cue(BaseModel):
     )
 
 
-class TemplateCreate(BaseModel):
+class TemplateCreate(Input):
     name: Name
     description: LongText | None = None
     conversation_type: ConversationType | None = None
@@ -52,7 +53,7 @@ class TemplateCreate(BaseModel):
     )
 
 
-class TemplateUpdate(BaseModel):
+class TemplateUpdate(Input):
     name: Name | None = None
     description: LongText | None = None
     conversation_type: ConversationType | None = None
@@ -271,3 +272,130 @@ class ToolExport(BaseModel):
     format: ToolFormat
     tools: list[dict[str, Any]]
     warnings: list[ExportWarning] = Field(description="What the format cannot carry, per tool.")
+
+
+# --- personas (seed 003 custom_personas, PersonaConfig) ----------------------------------------
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")]
+AccessLevel = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+FeatureKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+Customizable = Literal["name", "summary", "persona", "purpose", "system_prompt", "voice", "tools"]
+Minutes = Annotated[int, Field(ge=1, le=1440)]
+
+
+class PersonaVoice(Input):
+    tts: Label | None = Field(None, examples=["elevenlabs"])
+    style: Label | None = Field(None, examples=["warm"])
+
+
+class _PersonaFields(Input):
+    summary: LongText | None = None
+    category: Label | None = None
+    access_level: AccessLevel = Field(
+        "free", description="Levels the profile maps to a plan feature need that feature."
+    )
+    persona: LongText | None = None
+    purpose: LongText | None = None
+    system_prompt: PromptText | None = None
+    prompt_id: uuid.UUID | None = Field(None, description="A prompt used as the system prompt.")
+    voice: PersonaVoice = Field(default_factory=PersonaVoice)
+    tools: list[FunctionName] = Field(
+        default_factory=list, max_length=128, description="Names of your functions."
+    )
+    safety: LongText | None = None
+    content_filters: list[Label] = Field(default_factory=list, max_length=50)
+    age_restriction: int | None = Field(None, ge=0, le=21)
+    version: Annotated[str, StringConstraints(min_length=1, max_length=20)] = "1.0"
+    is_active: bool = True
+    base_cost_multiplier: Decimal = Field(
+        Decimal(1), ge=Decimal("0.1"), le=Decimal(100), decimal_places=3
+    )
+    session_time_limit_minutes: Minutes | None = None
+    daily_usage_limit_minutes: Minutes | None = None
+    ad_supported: bool = False
+    premium_features: list[FeatureKey] = Field(default_factory=list, max_length=50)
+    user_customizable_fields: list[Customizable] = Field(default_factory=list)
+
+
+class PersonaCreate(_PersonaFields):
+    slug: Slug
+    name: Annotated[str, StringConstraints(min_length=1, max_length=120, strip_whitespace=True)]
+    is_system: bool = Field(False, description="Every user's persona (administrators only).")
+
+    @model_validator(mode="after")
+    def _has_a_prompt(self) -> Self:
+        if self.system_prompt is None and self.prompt_id is None:
+            raise ValueError("give system_prompt or prompt_id")
+        return self
+
+
+class PersonaUpdate(_NoNulls):
+    """Any field but the slug; `usage_count` and `rating` are maintained by the service."""
+
+    _required = ("name", "access_level", "voice", "tools", "content_filters", "version",
+                 "is_active", "base_cost_multiplier", "ad_supported", "premium_features",
+                 "user_customizable_fields")  # fmt: skip
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
+    summary: LongText | None = None
+    category: Label | None = None
+    access_level: AccessLevel | None = None
+    persona: LongText | None = None
+    purpose: LongText | None = None
+    system_prompt: PromptText | None = None
+    prompt_id: uuid.UUID | None = None
+    voice: PersonaVoice | None = None
+    tools: list[FunctionName] | None = Field(None, max_length=128)
+    safety: LongText | None = None
+    content_filters: list[Label] | None = Field(None, max_length=50)
+    age_restriction: int | None = Field(None, ge=0, le=21)
+    version: Annotated[str, StringConstraints(min_length=1, max_length=20)] | None = None
+    is_active: bool | None = None
+    base_cost_multiplier: Decimal | None = Field(
+        None, ge=Decimal("0.1"), le=Decimal(100), decimal_places=3
+    )
+    session_time_limit_minutes: Minutes | None = None
+    daily_usage_limit_minutes: Minutes | None = None
+    ad_supported: bool | None = None
+    premium_features: list[FeatureKey] | None = Field(None, max_length=50)
+    user_customizable_fields: list[Customizable] | None = None
+
+
+class PersonaCard(BaseModel):
+    """A persona in a list: enough to choose one; `locked` ones need `required_feature`."""
+
+    slug: str
+    name: str
+    summary: str | None
+    category: str | None
+    access_level: str
+    is_system: bool
+    is_active: bool
+    locked: bool
+    required_feature: str | None
+    voice: PersonaVoice
+    ad_supported: bool
+    base_cost_multiplier: Decimal
+    usage_count: int
+    rating: Decimal
+    rating_count: int
+
+
+class PersonaOut(PersonaCard):
+    id: uuid.UUID
+    user_id: uuid.UUID | None
+    persona: str | None
+    purpose: str | None
+    system_prompt: str | None
+    prompt_id: uuid.UUID | None
+    tools: list[str]
+    safety: str | None
+    content_filters: list[str]
+    age_restriction: int | None
+    version: str
+    session_time_limit_minutes: int | None
+    daily_usage_limit_minutes: int | None
+    premium_features: list[str]
+    user_customizable_fields: list[str]
+    created_at: datetime
+    updated_at: datetime

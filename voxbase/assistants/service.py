@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.assistants import access, repository
 from voxbase.assistants.models import Template
+from voxbase.assistants.personas import install_profile_personas as install_profile_personas
+from voxbase.assistants.personas import persona_for_session as persona_for_session
 from voxbase.assistants.prompts import get_prompt as get_prompt
 from voxbase.assistants.prompts import install_profile_prompts as install_profile_prompts
 from voxbase.assistants.schemas import TemplateCreate, TemplateOut, TemplateUpdate

@@ -373,7 +373,7 @@ async def admin_run_renewals(session: DbSession, _: BillingManager) -> RenewalRu
     return RenewalRun(renewed=await service.run_renewals(session))
 
 
-@hooks.post("/stripe", response_model=WebhookAck, responses=problem_responses(400, 404))
+@hooks.post("/stripe", response_model=WebhookAck, responses=problem_responses(400, 404, 500))
 async def stripe_webhook(
     request: Request,
     session: DbSession,

@@ -241,10 +241,14 @@ async def payment_by_provider_id(session: AsyncSession, provider_payment_id: str
 # Webhooks ----------------------------------------------------------------------------------
 
 
-async def webhook_event(session: AsyncSession, provider: str, event_id: str) -> WebhookEvent | None:
+async def webhook_event(
+    session: AsyncSession, provider: str, event_id: str, *, lock: bool = False
+) -> WebhookEvent | None:
     query = select(WebhookEvent).where(
         WebhookEvent.provider == provider, WebhookEvent.event_id == event_id
     )
+    if lock:
+        query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
 
 

@@ -44,7 +44,7 @@ class PlanOut(BaseModel):
     sort_order: int
 
 
-class PlanWrite(BaseModel):
+class PlanWrite(Input):
     """Admin edit of a plan: fields left out stay as they are."""
 
     name: str | None = Field(None, min_length=1, max_length=120)
@@ -104,7 +104,7 @@ class SubscriptionOut(BaseModel):
     pending_change: PlanChangeOut | None = None
 
 
-class PlanChangeRequest(BaseModel):
+class PlanChangeRequest(Input):
     plan: PlanKey
     interval: Interval | None = Field(None, description="Default: keep the current interval")
 
@@ -200,7 +200,7 @@ class PricingTierOut(BaseModel):
     validity_days: int | None
 
 
-class TimeCardPurchase(BaseModel):
+class TimeCardPurchase(Input):
     tier: PlanKey
 
 
@@ -215,7 +215,7 @@ class TimeCardPurchased(BaseModel):
     )
 
 
-class CheckoutRequest(BaseModel):
+class CheckoutRequest(Input):
     plan: PlanKey
     interval: Interval = "month"
 
@@ -230,7 +230,7 @@ class WebhookAck(BaseModel):
     status: Literal["processed", "duplicate", "ignored", "failed"]
 
 
-class TimeCardActivate(BaseModel):
+class TimeCardActivate(Input):
     code: str = Field(min_length=8, max_length=64)
 
 

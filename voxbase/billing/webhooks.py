@@ -7,10 +7,12 @@ than the newest one applied to a subscription (`provider_synced_at`) is recorded
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.accounts import service as accounts
@@ -25,6 +27,7 @@ from voxbase.core.errors import (
     Conflict,
     InvalidInput,
     NotFound,
+    ServiceError,
     ServiceUnavailable,
 )
 from voxbase.core.principal import SYSTEM, Principal
@@ -47,6 +50,8 @@ STATUSES = {
     "incomplete_expired": "expired",
     "paused": "unpaid",
 }
+
+log = logging.getLogger("voxbase.billing.webhooks")
 
 
 async def checkout(
@@ -112,16 +117,51 @@ async def receive_stripe(
         payload=event,
     )
     if not await repository.insert_if_absent(session, row):
-        return WebhookAck(status="duplicate")
+        earlier = await repository.webhook_event(session, "stripe", row.event_id, lock=True)
+        if earlier is None or earlier.status in ("processed", "ignored"):
+            return WebhookAck(status="duplicate")
+        row = earlier  # an earlier delivery failed: this one is processed again
     try:
-        async with session.begin_nested():
-            handled = await _dispatch(session, event, row.event_created or clock.now())
-        row.status = "processed" if handled else "ignored"
-    except Exception as exc:  # recorded for a retry; Stripe gets its 2xx either way
-        row.status, row.error = "failed", repr(exc)[:2000]
+        handled = await _dispatch_retrying_races(session, event, row.event_created or clock.now())
+    except Exception as exc:
+        row.status, row.error, row.processed_at = "failed", repr(exc)[:2000], clock.now()
+        await session.flush()
+        log.warning("stripe event %s failed: %r", row.event_id, exc)
+        raise WebhookFailed(
+            "The event could not be processed; it is stored and will be processed again when "
+            "Stripe redelivers it."
+        ) from exc
+    row.status, row.error = ("processed" if handled else "ignored"), None
     row.processed_at = clock.now()
     await session.flush()
     return WebhookAck(status=row.status)
+
+
+class WebhookFailed(ServiceError):
+    """Not acknowledged (5xx), so the provider delivers the event again; the failed row is
+    kept (keep_changes) and a redelivery processes it again instead of calling it a duplicate."""
+
+    status, title, slug = 500, "Webhook processing failed", "webhook-failed"
+    keep_changes = True
+
+
+RACE_RETRIES = 3
+
+
+async def _dispatch_retrying_races(
+    session: AsyncSession, event: dict[str, Any], created: datetime
+) -> bool:
+    """Related events arrive together (invoice.paid with invoice.payment_succeeded): when two
+    create the same row, the loser's unique violation rolls back its savepoint and it runs
+    again, now finding the winner's row (READ COMMITTED)."""
+    for attempt in range(1, RACE_RETRIES + 1):
+        try:
+            async with session.begin_nested():
+                return await _dispatch(session, event, created)
+        except IntegrityError:
+            if attempt == RACE_RETRIES:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _obj(event: dict[str, Any]) -> dict[str, Any]:

@@ -8,8 +8,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from voxbase.accounts.deps import require_scope, require_writer_scope
-from voxbase.accounts.permissions import Scope
+from voxbase.accounts.deps import require_permission, require_scope, require_writer_scope
+from voxbase.accounts.permissions import Permission, Scope
+from voxbase.conversations import admin as staff
 from voxbase.conversations import live, service
 from voxbase.conversations.engines import Engines, build_engines
 from voxbase.conversations.schemas import (
@@ -44,6 +45,7 @@ from voxbase.realtime.hub import Hub, build_hub
 Reader = Annotated[Principal, Depends(require_scope(Scope.CONVERSATIONS_READ))]
 Writer = Annotated[Principal, Depends(require_scope(Scope.CONVERSATIONS_WRITE))]
 GroupWriter = Annotated[Principal, Depends(require_writer_scope(Scope.CONVERSATIONS_WRITE))]
+ContentReader = Annotated[Principal, Depends(require_permission(Permission.USER_CONTENT_READ))]
 Cursor = Annotated[str | None, Query(max_length=512, description="From `next_cursor`")]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Order = Annotated[Literal["asc", "desc"], Query(description="asc: oldest first; desc: newest")]
@@ -239,7 +241,7 @@ async def list_segments(
     conversation_id: uuid.UUID,
     session: DbSession,
     principal: Reader,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     order: Order = "asc",
     before_seq: Annotated[
@@ -355,4 +357,79 @@ async def search(
     return await service.search(session, principal, q, cursor=cursor, limit=limit)
 
 
-routers = [conversations, search_router, live.router]
+admin = APIRouter(
+    prefix="/v1/admin/users/{user_id}/conversations",
+    tags=["admin"],
+    responses=problem_responses(401, 403, 404, 422),
+)
+
+
+@admin.get("", response_model=Page[ConversationOut])
+async def admin_list_conversations(
+    user_id: uuid.UUID,
+    session: DbSession,
+    principal: ContentReader,
+    channel: Channel | None = None,
+    since: Annotated[datetime | None, Query(description="Created at or after")] = None,
+    until: Annotated[datetime | None, Query(description="Created before")] = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[ConversationOut]:
+    """A user's conversations, newest first (staff with `user_content:read`; audited)."""
+    return await staff.list_conversations(
+        session,
+        principal,
+        user_id,
+        channel=channel,
+        since=since,
+        until=until,
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+@admin.get("/{conversation_id}", response_model=ConversationOut)
+async def admin_get_conversation(
+    user_id: uuid.UUID, conversation_id: uuid.UUID, session: DbSession, principal: ContentReader
+) -> ConversationOut:
+    return await staff.get_conversation(session, principal, user_id, conversation_id)
+
+
+@admin.get("/{conversation_id}/messages", response_model=Page[MessageOut])
+async def admin_list_messages(
+    user_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    session: DbSession,
+    principal: ContentReader,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[MessageOut]:
+    """The conversation's turns, oldest first (audited)."""
+    return await staff.list_messages(
+        session, principal, user_id, conversation_id, cursor=cursor, limit=limit
+    )
+
+
+@admin.get("/{conversation_id}/segments", response_model=SegmentPage)
+async def admin_list_segments(
+    user_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    session: DbSession,
+    principal: ContentReader,
+    after_seq: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> SegmentPage:
+    """The final transcript segments in spoken order (audited)."""
+    return await staff.list_segments(
+        session, principal, user_id, conversation_id, after_seq=after_seq, limit=limit
+    )
+
+
+@admin.get("/{conversation_id}/summary", response_model=SummaryOut)
+async def admin_get_summary(
+    user_id: uuid.UUID, conversation_id: uuid.UUID, session: DbSession, principal: ContentReader
+) -> SummaryOut:
+    return await staff.get_summary(session, principal, user_id, conversation_id)
+
+
+routers = [conversations, search_router, live.router, admin]

@@ -207,6 +207,7 @@ async def append_segments(
                     "ai_guidance",
                     Decimal(len(all_guidance)),
                     key=f"guidance:{all_guidance[0].segment_id}",
+                    conversation_id=row.id,
                 )
             except QuotaExceeded:  # out of AI guidance: the transcript goes in without chips
                 all_guidance, produced = [], {}
@@ -333,11 +334,12 @@ async def _close(
     principal: Principal,
     row: Conversation,
     *,
-    hub: Hub,
+    hub: Hub | None,
     reason: str,
     status: str = "completed",
 ) -> ConversationOut:
-    """End the session (`reason`: ended by the caller, or time_up): the paid clock settles."""
+    """End the session (`reason`: ended by the caller, time_up, or lapsed): the paid clock
+    settles. Without a hub (a background job) no live event is sent."""
     from voxbase.conversations import tasks
 
     now = clock.now()
@@ -395,13 +397,15 @@ async def _close(
     )
 
     async def announce() -> None:
+        assert hub is not None
         try:
             for event in live_events:
                 await hub.publish(channel_name(row.id), event)
         except Exception:
             log.warning("live fan-out of the end of %s failed", row.id, exc_info=True)
 
-    after_commit(session, announce)
+    if hub is not None:
+        after_commit(session, announce)
     from voxbase.core import jobs
 
     jobs.enqueue_after_commit(session, tasks.generate_summary, str(row.id))
@@ -448,3 +452,16 @@ async def update_guidance(
         after=audit.snapshot(row, fields),
     )
     return GuidanceOut.model_validate(row)
+
+
+async def close_lapsed(
+    session: AsyncSession, user_id: uuid.UUID, conversation_id: uuid.UUID
+) -> ConversationOut | None:
+    """A session whose paid hold lapsed (no sign of life for the grace period: the server or
+    the client went away) ends as `error`, paid up to its last sign of life. Idempotent."""
+    row = await repository.get_conversation(session, conversation_id, user_id, lock=True)
+    if row is None or row.status != "active":
+        return None
+    return await _close(
+        session, Principal(user_id=user_id), row, hub=None, reason="lapsed", status="error"
+    )

@@ -17,6 +17,7 @@ from sqlalchemy import (
     func,
     select,
     text,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -269,6 +270,17 @@ SOURCES = {
 }
 
 
+async def compact_search_index(session: AsyncSession) -> None:
+    """SQLite FTS5 keeps the words of deleted and changed rows in its index until segments
+    are merged: merge them now (after an erasure). PostgreSQL's generated tsvector follows its
+    row; MariaDB's InnoDB FULLTEXT is internal to the table."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    for _table, fts in SOURCES.values():
+        # fts is one of our two table names, never input
+        await session.execute(text(f"INSERT INTO {fts}({fts}) VALUES ('optimize')"))  # noqa: S608
+
+
 def _columns(statement: Any) -> Any:
     return statement.columns(
         id=Uuid(),
@@ -367,3 +379,13 @@ async def search(
             )
     hits.sort(key=lambda hit: (-hit.score, str(hit.id)))
     return hits
+
+
+async def forget_audio(session: AsyncSession, user_id: uuid.UUID, at: datetime) -> int:
+    """Clear every audio reference of a person's conversations; returns how many."""
+    result = await session.execute(
+        update(Conversation)
+        .where(Conversation.user_id == user_id, Conversation.audio_url.is_not(None))
+        .values(audio_url=None, audio_deleted_at=at)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

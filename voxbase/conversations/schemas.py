@@ -28,7 +28,7 @@ Url = Annotated[str, StringConstraints(max_length=1024, pattern=r"^(https?|s3|fi
 Seconds = Annotated[Decimal, Field(ge=0, le=Decimal("9999999.999"), decimal_places=3)]
 
 
-class ConversationCreate(BaseModel):
+class ConversationCreate(Input):
     channel: Channel = "chat"
     title: Title | None = None
     conversation_type: ConversationType | None = None
@@ -40,7 +40,7 @@ class ConversationCreate(BaseModel):
     data_retention_days: int = Field(30, ge=1, le=3650)
 
 
-class ConversationUpdate(BaseModel):
+class ConversationUpdate(Input):
     title: Title | None = None
     status: Literal["active", "completed", "archived"] | None = None
     conversation_type: ConversationType | None = None
@@ -86,7 +86,7 @@ class ConversationOut(BaseModel):
     updated_at: datetime
 
 
-class MessageFields(BaseModel):
+class MessageFields(Input):
     content: Annotated[str, Field(min_length=1, max_length=100_000)]
     status: MessageStatus = "success"
     error: Annotated[str, Field(max_length=2000)] | None = None
@@ -131,11 +131,11 @@ class MessageOut(BaseModel):
     created_at: datetime
 
 
-class MessageBatch(BaseModel):
+class MessageBatch(Input):
     items: list[MessageOut]
 
 
-class SegmentIn(BaseModel):
+class SegmentIn(Input):
     text: Annotated[str, Field(min_length=1, max_length=10_000)]
     speaker: Speaker = "user"
     start_seconds: Seconds
@@ -151,7 +151,7 @@ class SegmentIn(BaseModel):
         return self
 
 
-class SegmentBatchIn(BaseModel):
+class SegmentBatchIn(Input):
     segments: list[SegmentIn] = Field(min_length=1, max_length=500)
 
 
@@ -191,7 +191,7 @@ class GuidanceOut(BaseModel):
     created_at: datetime
 
 
-class GuidanceUpdate(BaseModel):
+class GuidanceUpdate(Input):
     was_displayed: bool | None = None
     was_clicked: bool | None = None
     was_dismissed: bool | None = None
@@ -270,7 +270,7 @@ class SummaryOut(BaseModel):
     updated_at: datetime
 
 
-class SummaryDone(BaseModel):
+class SummaryDone(Input):
     done: bool = True
 
 

@@ -158,7 +158,12 @@ async def generate_summary(
     row.status, row.error = "completed", None
     await session.flush()
     await usage.reporter().consume(
-        session, row.user_id, "summary_generation", Decimal(1), key=f"summary:{row.id}"
+        session,
+        row.user_id,
+        "summary_generation",
+        Decimal(1),
+        key=f"summary:{row.id}",
+        conversation_id=row.conversation_id,
     )
     await audit.record(session, SYSTEM, "summary.generated", "summary", row.id)
     await events.publish(

@@ -74,20 +74,63 @@ DECISION = re.compile(
     r"we('re| are) going with)\b",
     re.IGNORECASE,
 )
+_NAME = r"[A-Z][a-z]+(?: and [A-Z][a-z]+)?"
+# "I will send…", "we need to…", "Maria'll share…", "let me check…", "Priya to confirm…".
 ACTION = re.compile(
-    r"\b(?P<who>[Ii]|[Ww]e|[Yy]ou|[Hh]e|[Ss]he|[Tt]hey|[A-Z][a-z]+)\s*"
+    rf"\b(?P<who>[Ii]|[Ww]e|[Yy]ou|[Hh]e|[Ss]he|[Tt]hey|{_NAME})\s*"
     r"(?P<verb>'ll|will|need to|needs to|"
     r"should|must|has to|have to|is going to|are going to|am going to|'m going to)\s+"
     r"(?P<what>[^.?!]+)",
 )
+LET = re.compile(r"\b(?P<who>[Ll]et'?s|[Ll]et me|[Ll]et us)\s+(?P<what>[^.?!]+)")
+# "Action: send the proposal by Friday", "Action item (Sam): …", "Next step for Priya - …".
+LABEL = re.compile(
+    r"^(?:action(?: items?)?|next steps?|to-?do|follow[- ]up|ai)\s*"
+    rf"(?:\((?P<who>{_NAME})\)|for (?P<for>{_NAME}))?\s*[:\-\u2013]\s*(?P<what>.+)$",
+    re.IGNORECASE,
+)
+NAMED = re.compile(rf"^(?P<who>{_NAME})\s+(?:to|will|'ll|needs to|should)\s+(?P<what>.+)$")
+# "Please send…", "Could you please share…?": a request to the other party.
+PLEASE = re.compile(r"^(?:(?:could|can|would) you )?please\s+(?P<what>[^.?!]+)", re.IGNORECASE)
 ACTION_HINT = re.compile(r"\b(action item|to-?do|follow up|todo)\b[:\s-]*(?P<what>[^.?!]+)", re.I)
+FILLER = re.compile(r"^(?:(?:so|okay|ok|alright|right|great|sure|and|then|also)[,\s]+)+", re.I)
+CONDITIONAL = re.compile(r"\b(if|unless|when|whether|in case)\b", re.IGNORECASE)
+# Words that start a sentence like a name but own nothing ("It will take two weeks").
+NOT_OWNERS = frozenset(
+    [
+        "it",
+        "this",
+        "that",
+        "there",
+        "these",
+        "those",
+        "what",
+        "which",
+        "who",
+        "nothing",
+        "everything",
+        "something",
+        "anything",
+        "today",
+        "tomorrow",
+        "everyone",
+        "nobody",
+    ]
+)
+_DAY = r"monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+_WHEN = (
+    rf"(?:next|this|coming) (?:week|month|quarter|{_DAY})|"
+    rf"(?:{_DAY})(?: (?:morning|afternoon|evening|eod))?|"
+    r"tomorrow(?: (?:morning|afternoon|evening))?|tonight|today|"
+    r"(?:the )?end of (?:the |next |this )?(?:day|week|month|quarter|year)|eod|eow|"
+    rf"{_MONTH} \d{{1,2}}(?:st|nd|rd|th)?|\d{{1,2}}(?:st|nd|rd|th)? (?:of )?{_MONTH}|"
+    r"the \d{1,2}(?:st|nd|rd|th)|\d{4}-\d{2}-\d{2}"
+)
+_IN = r"in (?:a|an|one|two|three|four|five|six|\d+) (?:days?|weeks?|months?)"
 DUE = re.compile(
-    r"\b(by|before|on|until|due)\s+(?P<due>(next|this)\s+(week|month|monday|tuesday|wednesday|"
-    r"thursday|friday)|monday|tuesday|wednesday|thursday|friday|saturday|sunday|tomorrow|"
-    r"tonight|today|end of (the )?(day|week|month|quarter)|eod|eow|"
-    r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d{1,2}(st|nd|rd|th)?|"
-    r"\d{1,2}(st|nd|rd|th)? (of )?(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*|"
-    r"\d{4}-\d{2}-\d{2})|\b(?P<due2>tomorrow|next week|tonight|today)\b",
+    rf"\b(?:(?:by|before|on|until|due|no later than)\s+(?P<due>{_WHEN})|"
+    rf"(?P<due2>{_WHEN}|{_IN}))\b",
     re.IGNORECASE,
 )
 UNCERTAIN = re.compile(r"\b(not sure|need to check|find out|don't know|unclear|tbd)\b", re.I)
@@ -162,6 +205,68 @@ def _clean(text: str) -> str:
     return text[:1].upper() + text[1:] if text else text
 
 
+def _owner(who: str | None, speaker: str) -> str | None:
+    """ "I" is the speaker, "we"/"let's" the team, "you" the other party, a name itself."""
+    if not who:
+        return None
+    lowered = who.lower().replace("'", "")
+    if lowered in ("i", "let me"):
+        return speaker
+    if lowered in ("we", "lets", "let us"):
+        return "team"
+    if lowered == "you":
+        return _other(speaker)
+    if lowered in ("he", "she", "they"):
+        return None
+    return who
+
+
+def _other(speaker: str) -> str:
+    return "other" if speaker == "user" else "user"
+
+
+def _due(text: str) -> str | None:
+    match = DUE.search(text)
+    if match is None:
+        return None
+    return (match.group("due") or match.group("due2") or "").strip() or None
+
+
+def _action_in(sentence: _Sentence) -> tuple[str, str | None] | None:
+    """(what is to be done, its owner) when the sentence asks for or promises an action."""
+    text = FILLER.sub("", sentence.text).strip()
+    label = LABEL.match(text)
+    if label:
+        what, who = label.group("what").strip(), label.group("who") or label.group("for")
+        named = NAMED.match(what)
+        if named and named.group("who").lower() not in NOT_OWNERS:
+            return named.group("what"), named.group("who")
+        return what.rstrip(".!"), who
+    please = PLEASE.match(text)
+    if please:
+        return please.group("what"), _other(sentence.speaker)
+    if text.endswith("?"):
+        return None
+    for pattern in (ACTION, LET):
+        match = pattern.search(text)
+        if match is None:
+            continue
+        who = match.group("who")
+        if who.lower() in NOT_OWNERS or CONDITIONAL.search(text[: match.start()]):
+            return None
+        what = match.group("what").strip()
+        if pattern is LET and what.lower().startswith("go with"):
+            return None  # "let's go with…" is a decision
+        if re.match(r"be\s+(?!\w+ing\b)", what, re.IGNORECASE):
+            return None  # "I'll be honest", "we should be fine": a state, not a task
+        return what, _owner(who, sentence.speaker)
+    named = NAMED.match(text)
+    if named and named.group("who").lower() not in NOT_OWNERS:
+        return named.group("what").rstrip(".!"), named.group("who")
+    hint = ACTION_HINT.search(text)
+    return (hint.group("what"), None) if hint else None
+
+
 class ExtractiveSummarizer:
     model_name = "extractive"
 
@@ -184,32 +289,15 @@ class ExtractiveSummarizer:
         items: list[dict[str, Any]] = []
         seen: set[str] = set()
         for sentence in sentences:
-            if sentence.text.endswith("?"):
+            found = _action_in(sentence)
+            if found is None:
                 continue
-            match = ACTION.search(sentence.text) or ACTION_HINT.search(sentence.text)
-            if not match:
-                continue
-            what = match.group("what").strip()
-            if len(_content_words(what)) < 1:
-                continue
-            who = match.groupdict().get("who")
-            owner = None
-            if who:
-                lowered = who.lower()
-                owner = {
-                    "i": sentence.speaker,
-                    "we": "team",
-                    "you": "other" if sentence.speaker == "user" else "user",
-                }.get(lowered, who if who[0].isupper() and lowered not in STOPWORDS else None)
-            due_match = DUE.search(sentence.text)
-            due = None
-            if due_match:
-                due = (due_match.group("due") or due_match.group("due2") or "").strip() or None
-            text = _clean(what)
-            if text.lower() in seen:
+            what, owner = found
+            text = _clean(what.strip().rstrip(".!"))
+            if not _content_words(text) or text.lower() in seen:
                 continue
             seen.add(text.lower())
-            items.append({"text": text, "owner": owner, "due": due})
+            items.append({"text": text, "owner": owner, "due": _due(what)})
         return items[:10]
 
     def _questions(self, sentences: list[_Sentence]) -> list[str]:

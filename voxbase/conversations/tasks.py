@@ -1,4 +1,5 @@
-"""Background jobs of conversations: the summary written when a session ends."""
+"""Background jobs of conversations: the summary written when a session ends; a session
+whose paid hold lapsed is ended."""
 
 from __future__ import annotations
 
@@ -36,3 +37,10 @@ def sweep_stuck_summaries() -> None:
     stuck = jobs.run(lambda session: service.stuck_summaries(session, timedelta(minutes=10)))
     for conversation_id in stuck:
         generate_summary(str(conversation_id))
+
+
+@jobs.queue.task(retries=2, retry_delay=10)
+def close_lapsed(user_id: str, conversation_id: str) -> None:
+    """Enqueued when a session's timed hold lapsed (`conversations.timing`); idempotent."""
+    uid, cid = uuid.UUID(user_id), uuid.UUID(conversation_id)
+    jobs.run(lambda session: service.close_lapsed(session, uid, cid))

@@ -33,6 +33,8 @@ from voxbase.core.errors import Conflict
 from voxbase.core.ids import new_id
 from voxbase.core.pagination import Page, page_of
 from voxbase.core.principal import Principal
+from voxbase.privacy import consents
+from voxbase.privacy.schemas import Purpose
 
 # Conversations -------------------------------------------------------------------------------
 
@@ -80,12 +82,22 @@ async def create_conversation(
     await repository.add(session, row)
     reporter = usage.reporter()
     await reporter.consume(
-        session, user_id, "conversations", Decimal(1), key=f"conversation:{row.id}"
+        session,
+        user_id,
+        "conversations",
+        Decimal(1),
+        key=f"conversation:{row.id}",
+        conversation_id=row.id,
     )
     channel_meter = CHANNEL_METERS.get(data.channel)
     if count_channel and channel_meter is not None:
         await reporter.consume(
-            session, user_id, channel_meter, Decimal(1), key=f"conversation:{row.id}:channel"
+            session,
+            user_id,
+            channel_meter,
+            Decimal(1),
+            key=f"conversation:{row.id}:channel",
+            conversation_id=row.id,
         )
     await audit.record(
         session,
@@ -140,6 +152,8 @@ async def update_conversation(
     row = await owned(session, principal, conversation_id, lock=True)
     before = audit.snapshot(row, FIELDS)
     changes = data.model_dump(exclude_unset=True)
+    if changes.get("audio_url") is not None:
+        await consents.require_consent(session, row.user_id, Purpose.RECORDING)
     if "status" in changes and changes["status"] is not None:
         target = changes["status"]
         if (
@@ -226,12 +240,22 @@ async def append_message(
     reporter = usage.reporter()
     for message in messages:  # one event per message: right for `sum` and `count` meters
         await reporter.consume(
-            session, row.user_id, "messages", Decimal(1), key=f"message:{message.id}"
+            session,
+            row.user_id,
+            "messages",
+            Decimal(1),
+            key=f"message:{message.id}",
+            conversation_id=row.id,
         )
     tokens = sum((m.prompt_tokens or 0) + (m.completion_tokens or 0) for m in messages)
     if tokens:
         await reporter.consume(
-            session, row.user_id, "tokens", Decimal(tokens), key=f"tokens:{messages[0].id}"
+            session,
+            row.user_id,
+            "tokens",
+            Decimal(tokens),
+            key=f"tokens:{messages[0].id}",
+            conversation_id=row.id,
         )
     return MessageBatch(items=[MessageOut.model_validate(m) for m in messages])
 
@@ -265,3 +289,8 @@ async def daily_stats(
         session, _user_id(principal), since, until + timedelta(seconds=1)
     )
     return [DailyStats(date=day, **found[day]) for day in sorted(found)]
+
+
+async def forget_recordings(session: AsyncSession, user_id: uuid.UUID) -> int:
+    """Drop the audio references of a person's conversations (consent to recording withdrawn)."""
+    return await repository.forget_audio(session, user_id, clock.now())

@@ -4,16 +4,19 @@ The conversation keeps no clock of its own: `metering.timed` holds what the user
 when the session starts, keeps the hold alive while segments or heartbeats arrive, says when
 the time is used up, and at the end commits the real duration (times the cost multiplier) and
 releases the rest. A profile that sells none of the channel's meters runs the session unpaid.
+A session whose hold lapsed (nobody beat for the grace period) is ended as `error` by a job.
 """
 
 from __future__ import annotations
 
 import math
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.conversations.models import Conversation
+from voxbase.core import events
 from voxbase.core.errors import NotFound
 from voxbase.core.principal import Principal
 from voxbase.metering import service as metering
@@ -32,6 +35,7 @@ METERS_BY_CHANNEL: dict[str, tuple[str, ...]] = {
 # Channels whose client cannot send heartbeats (a phone call is followed by the provider's
 # callbacks): their hold lives as long as the session may, and lapses only when abandoned.
 NO_HEARTBEAT = frozenset({"phone"})
+REF_PREFIX = "conversation:"  # a conversation's timed session is `conversation:<id>`
 
 
 def meter_for(channel: str) -> str | None:
@@ -40,7 +44,7 @@ def meter_for(channel: str) -> str | None:
 
 
 def ref_of(row: Conversation) -> str:
-    return f"conversation:{row.id}"
+    return f"{REF_PREFIX}{row.id}"
 
 
 async def start(
@@ -103,3 +107,23 @@ def cost_minutes(clocked: TimedSessionOut | None, duration_seconds: int) -> int:
     if clocked is not None and meter is not None and unit_seconds(meter) == 60:
         return math.ceil(clocked.charged)
     return math.ceil(duration_seconds / 60) if duration_seconds else 0
+
+
+async def on_timed_ended(session: AsyncSession, payload: dict[str, Any]) -> None:
+    """A conversation's paid clock lapsed: end the conversation too, in a job of its own (the
+    lapse happens under another request's balance lock; closing here could invert locks)."""
+    ref = str(payload.get("ref") or "")
+    if payload.get("reason") != "lapsed" or payload.get("subject_type") != "user":
+        return
+    if not ref.startswith(REF_PREFIX):
+        return
+    from voxbase.conversations import tasks
+    from voxbase.core import jobs
+
+    conversation_id = ref.removeprefix(REF_PREFIX)
+    jobs.enqueue_after_commit(
+        session, tasks.close_lapsed, str(payload["subject_id"]), conversation_id
+    )
+
+
+events.subscribe(metering.TIMED_ENDED, on_timed_ended)

@@ -55,9 +55,17 @@ class UsageEvent:
 
 class UsageReporter(Protocol):
     async def consume(
-        self, session: AsyncSession, user_id: uuid.UUID, meter: str, quantity: Decimal, *, key: str
+        self,
+        session: AsyncSession,
+        user_id: uuid.UUID,
+        meter: str,
+        quantity: Decimal,
+        *,
+        key: str,
+        conversation_id: uuid.UUID | None = None,
     ) -> None:
-        """Count `quantity` of `meter` for the user (idempotent on `key`)."""
+        """Count `quantity` of `meter` for the user (idempotent on `key`), naming the
+        conversation it came from."""
 
 
 class InMemoryUsageReporter:
@@ -76,7 +84,14 @@ class InMemoryUsageReporter:
             self.events.append(event)
 
     async def consume(
-        self, session: AsyncSession, user_id: uuid.UUID, meter: str, quantity: Decimal, *, key: str
+        self,
+        session: AsyncSession,
+        user_id: uuid.UUID,
+        meter: str,
+        quantity: Decimal,
+        *,
+        key: str,
+        conversation_id: uuid.UUID | None = None,
     ) -> None:
         self._add(UsageEvent(user_id, meter, Decimal(quantity), key))
 
@@ -101,7 +116,14 @@ class MeteringUsageReporter:
     """Counts through the metering engine (quota-checked, idempotent, race-free)."""
 
     async def consume(
-        self, session: AsyncSession, user_id: uuid.UUID, meter: str, quantity: Decimal, *, key: str
+        self,
+        session: AsyncSession,
+        user_id: uuid.UUID,
+        meter: str,
+        quantity: Decimal,
+        *,
+        key: str,
+        conversation_id: uuid.UUID | None = None,
     ) -> None:
         if _sold(meter) and quantity > 0:
             await metering.consume(
@@ -111,6 +133,7 @@ class MeteringUsageReporter:
                 meter,
                 quantity,
                 idempotency_key=key,
+                conversation_id=conversation_id,
             )
 
 

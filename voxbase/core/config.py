@@ -6,15 +6,17 @@ The TOML file is named by `VOXBASE_CONFIG_FILE`; its keys are the field names be
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -67,8 +69,21 @@ class Settings(BaseSettings):
 
     # Rate limits (`limits` notation, e.g. "5/minute")
     ratelimit_storage_url: str = "memory://"
-    login_limit_per_account: str = "5/minute"
+    login_limit_per_account_ip: str = Field(
+        "5/minute", description="Sign-in attempts per account from one client address."
+    )
+    login_limit_per_account: str = Field(
+        "100/hour",
+        description="Sign-in attempts per account from all addresses together: far above the "
+        "per-address limit, so guessing from many addresses slows down while the owner, on "
+        "their own address, still gets in.",
+    )
     login_limit_per_ip: str = "30/minute"
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or networks of reverse proxies whose X-Forwarded-For names the "
+        "client (rate limits, sessions, audit); empty: the socket's peer is the client.",
+    )
     reset_limit_per_ip: str = "10/minute"
     register_limit_per_ip: str = "20/minute"
 
@@ -143,6 +158,14 @@ class Settings(BaseSettings):
     twilio_auth_token: SecretStr | None = None
     twilio_api_base: str | None = Field(None, description="Override (tests: a local server).")
 
+    # Request bodies, refused at the edge before authentication (core/bodies.py)
+    json_body_max_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Largest non-upload request body (413 beyond)."
+    )
+    json_max_depth: int = Field(
+        32, ge=4, le=256, description="Deepest nesting of arrays/objects in a JSON body (422)."
+    )
+
     # Redis (rate limits, realtime fan-out, jobs) when configured
     redis_url: str | None = None
 
@@ -165,6 +188,21 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(20.0, gt=0)
     documents_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
     documents_ocr: bool = Field(True, description="OCR uploaded images (rapidocr, offline).")
+    documents_max_text_chars: int = Field(
+        2_000_000, ge=1000, description="Extracted text kept per document; the rest is dropped."
+    )
+    documents_max_attempts: int = Field(
+        3, ge=1, le=20, description="Extraction attempts before a document is marked failed."
+    )
+    embeddings_base_url: str | None = Field(
+        None, description="OpenAI-compatible embeddings API (.../v1); unset: embeddings disabled"
+    )
+    embeddings_api_key: SecretStr | None = None
+    embeddings_model: str = "text-embedding-3-small"
+    geoip_database: Path | None = Field(
+        None,
+        description="A MaxMind .mmdb (GeoLite2-City/Country) for sessions' country and city.",
+    )
 
     # Outgoing webhooks (docs/webhooks.md)
     webhooks_allow_private_networks: bool = Field(
@@ -197,6 +235,13 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
         return tuple(sources)
 
+    @field_validator("geoip_database")
+    @classmethod
+    def _geoip_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no GeoIP database at {value}")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: str) -> str:
@@ -206,8 +251,20 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_networks(cls, value: object) -> object:
+        """`10.0.0.1,10.1.0.0/16` in the environment; each must be an address or a network."""
+        items = (
+            [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+        )
+        for item in items if isinstance(items, list) else []:
+            ipaddress.ip_network(item, strict=False)  # ValueError names the bad one
+        return items
+
     @field_validator(
         "login_limit_per_account",
+        "login_limit_per_account_ip",
         "login_limit_per_ip",
         "reset_limit_per_ip",
         "register_limit_per_ip",

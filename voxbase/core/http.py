@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voxbase.core import context, metrics
+from voxbase.core.bodies import BodyLimits, BodyRefused, checked_receive
 from voxbase.core.db import Database, finish
 from voxbase.core.errors import PROBLEM_MEDIA_TYPE, Problem, ServiceError
 
@@ -48,11 +49,12 @@ class RequestContextMiddleware:
     """The outermost layer of our own: request id, request context, metrics, access log.
 
     It also turns any unexpected exception into a problem+json 500 that still carries the
-    request id, and refuses NUL characters, which PostgreSQL cannot store in text.
+    request id, and checks request bodies before anything else runs (core/bodies.py).
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, limits: BodyLimits | None = None) -> None:
         self.app = app
+        self.limits = limits or BodyLimits()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -74,10 +76,12 @@ class RequestContextMiddleware:
 
         try:
             if scope["type"] == "http":
-                receive = await _refuse_nul(scope, receive)
+                receive = await checked_receive(scope, receive, self.limits)
             await self.app(scope, receive, send_with_id)
-        except NulCharacter:
-            await _nul_problem(scope).__call__(scope, receive, send_with_id)
+        except BodyRefused as refused:
+            if status[0]:
+                raise
+            await _refused(scope, refused).__call__(scope, receive, send_with_id)
         except Exception as exc:
             log.error("unhandled error on %s", ctx.endpoint, exc_info=exc)
             if scope["type"] != "http" or status[0]:
@@ -109,64 +113,16 @@ def _observe(scope: Scope, status: int, elapsed: float) -> None:
     access_log.info("%s %s %s %.1fms", method, scope.get("path", ""), status, elapsed * 1000)
 
 
-class NulCharacter(Exception):
-    pass
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
-async def _refuse_nul(scope: Scope, receive: Receive) -> Receive:
-    """Raise NulCharacter if the path, query or JSON body holds U+0000; else replay the body."""
-    if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
-        raise NulCharacter
-    content_type = dict(scope["headers"]).get(b"content-type", b"")
-    if b"json" not in content_type:
-        return receive
-    chunks: list[bytes] = []
-    more = True
-    while more:
-        message = await receive()
-        if message["type"] != "http.request":
-            return receive
-        chunks.append(message.get("body", b""))
-        more = message.get("more_body", False)
-    body = b"".join(chunks)
-    if b"\\u0000" in body or b"\x00" in body:
-        try:
-            if _has_nul(json.loads(body)):
-                raise NulCharacter
-        except ValueError:
-            pass  # not JSON after all: validation will say so
-    replayed = False
-
-    async def replay() -> Message:
-        nonlocal replayed
-        if replayed:
-            return await receive()
-        replayed = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay
-
-
-def _nul_problem(scope: Scope) -> JSONResponse:
+def _refused(scope: Scope, refused: BodyRefused) -> JSONResponse:
     return problem_response(
         Problem(
-            type="https://voxbase.dev/problems/invalid-input",
-            title="Invalid input",
-            status=422,
-            detail="Text must not contain the NUL character (U+0000).",
+            type=f"https://voxbase.dev/problems/{refused.slug}",
+            title=refused.title,
+            status=refused.status,
+            detail=refused.detail,
             instance=scope.get("path"),
             request_id=_request_id(),
-            errors=[],
+            errors=[{"loc": ["body"], "msg": refused.detail, "type": refused.rule}],
         )
     )
 
@@ -251,6 +207,14 @@ def problem_openapi(schema: dict[str, Any]) -> dict[str, Any]:
     components.pop("ValidationError", None)
     for path in schema.get("paths", {}).values():
         for operation in path.values():
+            if "requestBody" in operation:  # the edge refuses oversized bodies (core/bodies.py)
+                operation.setdefault("responses", {}).setdefault(
+                    "413",
+                    {
+                        "description": "Payload too large",
+                        "content": {"application/json": {"schema": ref}},
+                    },
+                )
             for status, response in operation.get("responses", {}).items():
                 declares_problem = "/Problem" in json.dumps(response.get("content", {}))
                 if status == "422" or declares_problem:

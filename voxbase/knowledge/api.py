@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 
@@ -13,19 +13,16 @@ from voxbase.core.errors import problem_responses
 from voxbase.core.http import DbSession
 from voxbase.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from voxbase.core.principal import Principal
-from voxbase.knowledge import service
-from voxbase.knowledge.schemas import DocumentDetail, DocumentOut
-from voxbase.providers.storage import FileStorage, file_storage
+from voxbase.knowledge import embeddings, service
+from voxbase.knowledge.schemas import DocumentDetail, DocumentOut, SearchHit
+from voxbase.providers.storage import FileStorage, app_storage
 
 Reader = Annotated[Principal, Depends(require_scope(Scope.CONVERSATIONS_READ))]
 Writer = Annotated[Principal, Depends(require_scope(Scope.CONVERSATIONS_WRITE))]
 
 
 def get_storage(request: Request) -> FileStorage:
-    state = request.app.state
-    if getattr(state, "file_storage", None) is None:
-        state.file_storage = file_storage(state.settings)
-    return state.file_storage
+    return app_storage(request.app.state)
 
 
 Storage = Annotated[FileStorage, Depends(get_storage)]
@@ -73,12 +70,29 @@ async def list_documents(
     )
 
 
+@documents.get("/search", response_model=list[SearchHit], responses=problem_responses(409, 503))
+async def search_documents(
+    request: Request,
+    session: DbSession,
+    principal: Reader,
+    q: Annotated[str, Query(min_length=1, max_length=2000, description="What to look for")],
+    limit: Annotated[int, Query(ge=1, le=50)] = 5,
+) -> list[SearchHit]:
+    """Your documents' passages most similar to `q` (needs an embedding engine; 409 without)."""
+    return await embeddings.search(session, principal, request.app.state.settings, q, limit)
+
+
 @documents.get("/{document_id}", response_model=DocumentDetail, responses=problem_responses(404))
 async def get_document(
-    document_id: uuid.UUID, session: DbSession, principal: Reader
+    document_id: uuid.UUID,
+    session: DbSession,
+    principal: Reader,
+    include: Annotated[
+        Literal["text"] | None, Query(description="`text`: also the extracted text")
+    ] = None,
 ) -> DocumentDetail:
-    """The document with its extracted text and processing status."""
-    return await service.get_document(session, principal, document_id)
+    """The document and its processing status; `?include=text` adds the extracted text."""
+    return await service.get_document(session, principal, document_id, with_text=include == "text")
 
 
 @documents.delete("/{document_id}", status_code=204, responses=problem_responses(404))

@@ -1,7 +1,12 @@
 """Text out of uploaded files: plain text, PDF (pypdf), DOCX (python-docx), images (OCR).
 
-OCR uses rapidocr-onnxruntime, whose detection and recognition models ship inside the
-package: nothing is downloaded at run time.
+OCR uses rapidocr-onnxruntime (the `ocr` extra), whose detection and recognition models ship
+inside the package: nothing is downloaded at run time.
+
+Hostile files are expected: text stops at `max_chars` (the rest is dropped and the result
+says so), a DOCX whose archive would expand past `MAX_EXPANDED_BYTES` is refused before it is
+parsed (zip bombs), pypdf's own output limits stop PDF stream bombs, and whatever a parser
+raises becomes an ExtractionError with a readable reason.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import zipfile
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+from voxbase.core.extras import EXTRAS
 
 FILE_TYPES = {
     "txt": "text/plain",
@@ -33,8 +40,14 @@ EXTENSIONS = {
 }
 
 
+IMAGE_TYPES = frozenset({"png", "jpg"})  # read by OCR: the `ocr` extra
+
+
 class ExtractionError(Exception):
     pass
+
+
+MAX_EXPANDED_BYTES = 200 * 1024 * 1024  # a DOCX archive's members, uncompressed
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,35 @@ class Extraction:
     text: str
     page_count: int | None = None
     ocr_confidence: Decimal | None = None
+    truncated: bool = False
+
+
+class _Collector:
+    """Joins text parts until `max_chars`, then stops taking more."""
+
+    def __init__(self, max_chars: int, separator: str) -> None:
+        self.max_chars, self.separator = max_chars, separator
+        self.parts: list[str] = []
+        self.size = 0
+        self.truncated = False
+
+    def add(self, part: str) -> bool:
+        """False once full: the caller may stop reading."""
+        if self.truncated:
+            return False
+        joint = len(self.separator) if self.parts else 0
+        room = self.max_chars - self.size - joint
+        if len(part) > room:
+            if room > 0:
+                self.parts.append(part[:room])
+            self.truncated = True
+            return False
+        self.parts.append(part)
+        self.size += joint + len(part)
+        return True
+
+    def text(self) -> str:
+        return self.separator.join(self.parts)
 
 
 def sniff(file_type: str, data: bytes) -> bool:
@@ -65,32 +107,54 @@ def sniff(file_type: str, data: bytes) -> bool:
     return b"\x00" not in data
 
 
-def _pdf(data: bytes) -> Extraction:
+def _pdf(data: bytes, max_chars: int) -> Extraction:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import LimitReachedError
 
+    text = _Collector(max_chars, "\n\n")
     try:
         reader = PdfReader(io.BytesIO(data))
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except (PdfReadError, ValueError, KeyError) as exc:
-        raise ExtractionError(f"unreadable PDF: {exc}") from exc
-    return Extraction("\n\n".join(p.strip() for p in pages if p.strip()), page_count=len(pages))
+        page_count = len(reader.pages)
+        for page in reader.pages:
+            content = (page.extract_text() or "").strip()
+            if content and not text.add(content):
+                break
+    except LimitReachedError as exc:
+        raise ExtractionError(f"the PDF expands past the safe limit ({exc})") from exc
+    return Extraction(text.text(), page_count=page_count, truncated=text.truncated)
 
 
-def _docx(data: bytes) -> Extraction:
+def _docx(data: bytes, max_chars: int) -> Extraction:
     import docx
 
+    _refuse_zip_bomb(data)
     try:
         document = docx.Document(io.BytesIO(data))
     except Exception as exc:  # python-docx raises several unrelated types
         raise ExtractionError(f"unreadable DOCX: {exc}") from exc
-    parts = [p.text for p in document.paragraphs if p.text.strip()]
-    for table in document.tables:
+    text = _Collector(max_chars, "\n")
+    for paragraph in document.paragraphs:
+        if paragraph.text.strip() and not text.add(paragraph.text):
+            break
+    for table in document.tables if not text.truncated else ():
         for row in table.rows:
             cells = [cell.text.strip() for cell in row.cells]
-            if any(cells):
-                parts.append(" | ".join(cells))
-    return Extraction("\n".join(parts))
+            if any(cells) and not text.add(" | ".join(cells)):
+                break
+    return Extraction(text.text(), truncated=text.truncated)
+
+
+def _refuse_zip_bomb(data: bytes) -> None:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            expanded = sum(member.file_size for member in archive.infolist())
+    except zipfile.BadZipFile as exc:
+        raise ExtractionError(f"unreadable DOCX: {exc}") from exc
+    if expanded > MAX_EXPANDED_BYTES:
+        raise ExtractionError(
+            f"the DOCX expands to {expanded // 2**20} MiB, past the safe limit of "
+            f"{MAX_EXPANDED_BYTES // 2**20} MiB"
+        )
 
 
 _ocr_engine: Any = None
@@ -104,7 +168,7 @@ def _ocr(data: bytes) -> Extraction:
             try:
                 from rapidocr_onnxruntime import RapidOCR
             except ImportError as exc:
-                raise ExtractionError("OCR is not installed (rapidocr-onnxruntime)") from exc
+                raise ExtractionError(EXTRAS["ocr"].message()) from exc
 
             _ocr_engine = RapidOCR()
         try:
@@ -131,15 +195,34 @@ def _ocr(data: bytes) -> Extraction:
     return Extraction(text, ocr_confidence=Decimal(str(round(confidence, 2))))
 
 
-def extract(file_type: str, data: bytes, *, ocr: bool = True) -> Extraction:
+def extract(
+    file_type: str, data: bytes, *, ocr: bool = True, max_chars: int = 2_000_000
+) -> Extraction:
+    """The text of a file, at most `max_chars`; any parser failure is an ExtractionError."""
+    try:
+        return _extract(file_type, data, ocr=ocr, max_chars=max_chars)
+    except ExtractionError:
+        raise
+    except Exception as exc:
+        reason = str(exc)[:300] or type(exc).__name__
+        raise ExtractionError(f"unreadable {file_type.upper()}: {reason}") from exc
+
+
+def _extract(file_type: str, data: bytes, *, ocr: bool, max_chars: int) -> Extraction:
     if file_type in ("txt", "md"):
-        return Extraction(data.decode("utf-8-sig"))
+        text = data.decode("utf-8-sig")
+        return Extraction(text[:max_chars], truncated=len(text) > max_chars)
     if file_type == "pdf":
-        return _pdf(data)
+        return _pdf(data, max_chars)
     if file_type == "docx":
-        return _docx(data)
-    if file_type in ("png", "jpg"):
+        return _docx(data, max_chars)
+    if file_type in IMAGE_TYPES:
         if not ocr:
             raise ExtractionError("OCR is turned off (VOXBASE_DOCUMENTS_OCR=false)")
-        return _ocr(data)
+        result = _ocr(data)
+        return Extraction(
+            result.text[:max_chars],
+            ocr_confidence=result.ocr_confidence,
+            truncated=len(result.text) > max_chars,
+        )
     raise ExtractionError(f"unsupported file type {file_type!r}")

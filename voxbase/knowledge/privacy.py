@@ -4,7 +4,7 @@ voxbase/core/privacy.py). Uploaded files are exported with their rows and delete
 from __future__ import annotations
 
 from voxbase.core.privacy import DELETE, Retention, registry
-from voxbase.knowledge.models import Document
+from voxbase.knowledge.models import Document, DocumentChunk
 
 registry.table(
     Document,
@@ -13,4 +13,10 @@ registry.table(
     erase=DELETE,
     files="storage_key",
     retention=Retention("deleted_items", after="deleted_at"),
+)
+registry.table(
+    DocumentChunk,
+    subject="user_id",
+    export="document_chunks",
+    erase=DELETE,
 )

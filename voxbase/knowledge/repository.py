@@ -6,11 +6,12 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
 
 from voxbase.core.pagination import paginate_newest_first
-from voxbase.knowledge.models import Document
+from voxbase.knowledge.models import Document, DocumentChunk
 
 
 async def add(session: AsyncSession, *rows: object) -> None:
@@ -19,11 +20,13 @@ async def add(session: AsyncSession, *rows: object) -> None:
 
 
 async def get_owned(
-    session: AsyncSession, document_id: uuid.UUID, user_id: uuid.UUID
+    session: AsyncSession, document_id: uuid.UUID, user_id: uuid.UUID, *, with_text: bool = False
 ) -> Document | None:
     query = select(Document).where(
         Document.id == document_id, Document.user_id == user_id, Document.deleted_at.is_(None)
     )
+    if with_text:
+        query = query.options(undefer(Document.extracted_text))
     return (await session.execute(query)).scalar_one_or_none()
 
 
@@ -58,3 +61,22 @@ async def stuck(session: AsyncSession, before: datetime) -> list[uuid.UUID]:
         Document.deleted_at.is_(None),
     )
     return list((await session.execute(query.limit(500))).scalars().all())
+
+
+async def replace_chunks(
+    session: AsyncSession, document_id: uuid.UUID, chunks: Sequence[DocumentChunk]
+) -> None:
+    """The document's passages become `chunks` (a re-run replaces, never duplicates)."""
+    await session.execute(delete(DocumentChunk).where(DocumentChunk.document_id == document_id))
+    session.add_all(chunks)
+    await session.flush()
+
+
+async def chunks_of(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[DocumentChunk, str]]:
+    """The user's passages of documents not deleted, with the document's file name."""
+    query = (
+        select(DocumentChunk, Document.original_filename)
+        .join(Document, Document.id == DocumentChunk.document_id)
+        .where(DocumentChunk.user_id == user_id, Document.deleted_at.is_(None))
+    )
+    return [(chunk, name) for chunk, name in (await session.execute(query)).all()]

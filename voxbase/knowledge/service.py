@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
@@ -14,14 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voxbase.audit import service as audit
 from voxbase.conversations import service as conversations
 from voxbase.conversations import usage
-from voxbase.core import clock
+from voxbase.core import clock, extras
 from voxbase.core.config import Settings
 from voxbase.core.errors import InvalidInput, NotFound, ServiceError
 from voxbase.core.pagination import Page, page_of
 from voxbase.core.principal import SYSTEM, Principal
-from voxbase.knowledge import extract, repository
+from voxbase.knowledge import embeddings, extract, repository
 from voxbase.knowledge.models import Document
 from voxbase.knowledge.schemas import DocumentDetail, DocumentOut
+from voxbase.providers.embeddings import embedder_from
 from voxbase.providers.storage import FileStorage
 
 
@@ -77,6 +79,8 @@ async def upload(
         raise InvalidInput("The file is empty.")
     if not extract.sniff(file_type, data):
         raise UnsupportedMediaType(f"The content is not a {file_type} file.")
+    if file_type in extract.IMAGE_TYPES and settings.documents_ocr:
+        extras.require("ocr")  # a lean install: 501 naming the extra, before anything is stored
     row = Document(
         user_id=user_id,
         conversation_id=conversation_id,
@@ -91,7 +95,12 @@ async def upload(
     await storage.put(row.storage_key, data)
     await repository.add(session, row)
     await usage.reporter().consume(
-        session, user_id, "context_documents", Decimal(1), key=f"document:{row.id}"
+        session,
+        user_id,
+        "context_documents",
+        Decimal(1),
+        key=f"document:{row.id}",
+        conversation_id=conversation_id,
     )
     await audit.record(
         session,
@@ -108,12 +117,13 @@ async def upload(
 
 
 async def get_document(
-    session: AsyncSession, principal: Principal, document_id: uuid.UUID
+    session: AsyncSession, principal: Principal, document_id: uuid.UUID, *, with_text: bool
 ) -> DocumentDetail:
-    row = await repository.get_owned(session, document_id, _user_id(principal))
+    row = await repository.get_owned(session, document_id, _user_id(principal), with_text=with_text)
     if row is None:
         raise NotFound("No such document.")
-    return DocumentDetail.model_validate(row)
+    out = DocumentOut.model_validate(row).model_dump()
+    return DocumentDetail(**out, extracted_text=row.extracted_text if with_text else None)
 
 
 async def list_documents(
@@ -154,39 +164,77 @@ async def delete_document(
     after_commit(session, remove_file)
 
 
-async def claim(session: AsyncSession, document_id: uuid.UUID) -> str | None:
-    """Job step 1: mark processing; returns the storage key, or None when nothing to do."""
+@dataclass(frozen=True)
+class Claimed:
+    storage_key: str
+    file_type: str
+
+
+async def claim(
+    session: AsyncSession, document_id: uuid.UUID, settings: Settings
+) -> Claimed | None:
+    """Job step 1 (short transaction): mark processing and count the attempt; None when there
+    is nothing to do, or when the attempts are used up (then the document has failed)."""
     row = await repository.get(session, document_id, lock=True)
-    if row is None or row.processing_status == "completed":
+    if row is None or row.processing_status in ("completed", "failed"):
+        return None
+    if row.processing_attempts >= settings.documents_max_attempts:
+        await _fail(session, row, f"gave up after {row.processing_attempts} attempts", settings)
         return None
     row.processing_status, row.processing_error = "processing", None
+    row.processing_attempts += 1
     await session.flush()
-    return row.storage_key
+    return Claimed(row.storage_key, row.file_type)
 
 
-async def process(
-    session: AsyncSession, document_id: uuid.UUID, storage: FileStorage, settings: Settings
-) -> None:
-    """Job step 2: extract the text (in a thread: PDF parsing and OCR are CPU work)."""
-    row = await repository.get(session, document_id, lock=True)
-    if row is None or row.processing_status == "completed":
-        return
+async def extract_text(
+    claimed: Claimed, storage: FileStorage, settings: Settings
+) -> extract.Extraction | str:
+    """Job step 2, outside any transaction (parsing a big file must not hold a database
+    lock): the extraction, or the readable reason it failed."""
     try:
-        data = await storage.get(row.storage_key)
-        result = await asyncio.to_thread(
-            extract.extract, row.file_type, data, ocr=settings.documents_ocr
+        data = await storage.get(claimed.storage_key)
+        return await asyncio.to_thread(
+            extract.extract,
+            claimed.file_type,
+            data,
+            ocr=settings.documents_ocr,
+            max_chars=settings.documents_max_text_chars,
         )
-    except (extract.ExtractionError, OSError, UnicodeDecodeError) as exc:
-        row.processing_status, row.processing_error = "failed", str(exc)[:2000]
-        await session.flush()
-        await audit.record(session, SYSTEM, "document.failed", "document", row.id)
+    except (extract.ExtractionError, OSError) as exc:
+        return str(exc)[:2000] or type(exc).__name__
+
+
+async def store_text(
+    session: AsyncSession,
+    document_id: uuid.UUID,
+    outcome: extract.Extraction | str,
+    settings: Settings,
+) -> None:
+    """Job step 3 (short transaction): keep the text (and embed it when an engine is
+    configured), or the reason it failed."""
+    row = await repository.get(session, document_id, lock=True)
+    if row is None or row.processing_status != "processing":
+        return  # deleted, or finished by another attempt meanwhile
+    if isinstance(outcome, str):
+        await _fail(session, row, outcome, settings)
         return
-    row.extracted_text = result.text
-    row.page_count = result.page_count
-    row.ocr_confidence = result.ocr_confidence
+    row.extracted_text = outcome.text
+    row.text_truncated = outcome.truncated
+    row.page_count = outcome.page_count
+    row.ocr_confidence = outcome.ocr_confidence
     row.processing_status, row.processing_error = "completed", None
+    await embeddings.embed_document(session, row, settings)
     await session.flush()
     await audit.record(session, SYSTEM, "document.processed", "document", row.id)
+
+
+async def _fail(session: AsyncSession, row: Document, reason: str, settings: Settings) -> None:
+    row.processing_status, row.processing_error = "failed", reason
+    row.embedding_status = "failed" if embedder_from(settings) else "disabled"
+    row.embedding_error = "no text to embed" if row.embedding_status == "failed" else None
+    await session.flush()
+    await audit.record(session, SYSTEM, "document.failed", "document", row.id)
 
 
 async def stuck_documents(session: AsyncSession, older_than: timedelta) -> list[uuid.UUID]:

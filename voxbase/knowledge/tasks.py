@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
@@ -14,13 +15,14 @@ from voxbase.providers.storage import file_storage
 
 @jobs.queue.task(retries=2, retry_delay=10)
 def process_document(document_id: str) -> None:
-    """Idempotent: a completed document is left alone; a failure is stored with its error."""
+    """Idempotent: a completed or failed document is left alone; each run is one attempt."""
     did = uuid.UUID(document_id)
-    if jobs.run(lambda session: service.claim(session, did)) is None:
-        return
     settings = jobs.settings()
-    storage = file_storage(settings)
-    jobs.run(lambda session: service.process(session, did, storage, settings))
+    claimed = jobs.run(lambda session: service.claim(session, did, settings))
+    if claimed is None:
+        return
+    outcome = asyncio.run(service.extract_text(claimed, file_storage(settings), settings))
+    jobs.run(lambda session: service.store_text(session, did, outcome, settings))
 
 
 @jobs.queue.periodic_task(crontab(minute="*/5"))

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voxbase.accounts import service as accounts
 from voxbase.accounts.deps import require_permission, require_scope, require_writer_scope
 from voxbase.accounts.permissions import Permission, Scope
+from voxbase.audit import service as audit
 from voxbase.core.db import Database
 from voxbase.core.errors import NotFound, problem_responses
 from voxbase.core.http import DbSession
@@ -45,6 +46,7 @@ UsageWriter = Annotated[Principal, Depends(require_scope(Scope.USAGE_WRITE))]
 GroupUsageWriter = Annotated[Principal, Depends(require_writer_scope(Scope.USAGE_WRITE))]
 UsageReader = Annotated[Principal, Depends(require_scope(Scope.USAGE_READ))]
 BillingManager = Annotated[Principal, Depends(require_permission(Permission.BILLING_MANAGE))]
+UsageAuditor = Annotated[Principal, Depends(require_permission(Permission.USER_USAGE_READ))]
 IdempotencyHeader = Annotated[
     str | None,
     Header(
@@ -151,9 +153,14 @@ async def list_usage_events(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     team_id: TeamId = None,
+    conversation_id: Annotated[
+        uuid.UUID | None, Query(description="Only the usage of this conversation")
+    ] = None,
 ) -> Page[UsageEventOut]:
+    """Usage records (seed 001 usage_records): meter, quantity, the conversation it came
+    from, unit price and cost, newest first."""
     subject = await _subject(session, principal, team_id, write=False)
-    return await service.list_events(session, subject, meter, cursor, limit)
+    return await service.list_events(session, subject, meter, cursor, limit, conversation_id)
 
 
 @usage.post(
@@ -343,6 +350,33 @@ async def admin_clear_feature(
     return await service.set_feature_override(
         session, principal, Subject.user(user_id), feature, None
     )
+
+
+@admin.get("/users/{user_id}/usage", response_model=UsageOut, responses=problem_responses(404))
+async def admin_user_usage(
+    user_id: uuid.UUID, session: DbSession, principal: UsageAuditor
+) -> UsageOut:
+    """What a user has used and may use, as `GET /v1/me/usage` shows them (support and
+    admins, `user_usage:read`; audited)."""
+    await accounts.admin_get_user(session, user_id)
+    await audit.record(session, principal, "admin.usage_read", "user", user_id)
+    return await service.usage(session, Subject.user(user_id))
+
+
+@admin.get(
+    "/users/{user_id}/usage/history", response_model=RollupOut, responses=problem_responses(404)
+)
+async def admin_user_usage_history(
+    user_id: uuid.UUID,
+    session: DbSession,
+    principal: UsageAuditor,
+    granularity: Literal["day", "month"] = "month",
+    since: Day = None,
+    until: Day = None,
+) -> RollupOut:
+    await accounts.admin_get_user(session, user_id)
+    await audit.record(session, principal, "admin.usage_history_read", "user", user_id)
+    return await service.history(session, Subject.user(user_id), granularity, since, until)
 
 
 routers = [usage, me, admin]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -81,6 +81,7 @@ async def _consume_locked(
     *,
     reservation_id: uuid.UUID | None = None,
     known: dict[str, UsageEvent] | None = None,
+    conversation_id: uuid.UUID | None = None,
 ) -> tuple[UsageEvent, bool]:
     """Check and consume under the balance lock; (event, replayed). Raises QuotaExceeded.
 
@@ -94,7 +95,9 @@ async def _consume_locked(
     if existing is not None:
         return existing, True
     now = clock.now()
-    q = Decimal(1) if meter.aggregation == "count" else quantity
+    q = quantity  # count meters count units too (ADR 1303): three chips are three
+    if meter.aggregation == "count" and q != q.to_integral_value():
+        raise InvalidInput(f"{meter.key} counts whole units.", field="quantity", meter=meter.key)
     from_allowance = from_credits = over = ZERO
     free = _allowance_free(row, meter)
     if meter.aggregation == "max":
@@ -131,6 +134,10 @@ async def _consume_locked(
         overage=over,
         reservation_id=reservation_id,
         actor_id=actor.actor_id,
+        conversation_id=conversation_id,
+        unit_price=row.overage_unit_price,
+        cost=_cost(over, row.overage_unit_price),
+        currency=row.currency,
         created_at=now,
         updated_at=now,
     )
@@ -162,6 +169,13 @@ async def _consume_locked(
         row.overage += over
     await _thresholds(session, subject, row, meter)
     return event, False
+
+
+def _cost(overage: Decimal, unit_price: int | None) -> int:
+    """What the overage costs at the unit price, rounded half up to a minor unit."""
+    if not unit_price or overage <= 0:
+        return 0
+    return int((overage * unit_price).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 async def _flush_events(session: AsyncSession) -> None:
@@ -196,12 +210,15 @@ async def consume(
     *,
     idempotency_key: str | None = None,
     occurred_at: datetime | None = None,
+    conversation_id: uuid.UUID | None = None,
 ) -> UsageResult:
-    """The cross-module entry point: count usage now, or raise QuotaExceeded."""
+    """The cross-module entry point: count usage now, or raise QuotaExceeded.
+
+    `conversation_id` names the conversation the usage came from (shown with the event)."""
     data = UsageEventIn(
         meter=meter_key, quantity=quantity, timestamp=occurred_at, idempotency_key=idempotency_key
     )
-    return await record_event(session, actor, subject, data)
+    return await record_event(session, actor, subject, data, conversation_id=conversation_id)
 
 
 async def record_event(
@@ -210,6 +227,8 @@ async def record_event(
     subject: Subject,
     data: UsageEventIn,
     idempotency_key: str | None = None,
+    *,
+    conversation_id: uuid.UUID | None = None,
 ) -> UsageResult:
     meter = _meter(data.meter)
     occurred_at = _occurred(data)
@@ -223,6 +242,7 @@ async def record_event(
         data.quantity,
         occurred_at,
         _event_key(data, idempotency_key),
+        conversation_id=conversation_id,
     )
     if not replayed:
         await _flush_events(session)

@@ -48,6 +48,8 @@ _COLUMNS = (
     "period_end",
     "alerted_80",
     "alerted_100",
+    "overage_unit_price",
+    "currency",
 )
 
 
@@ -67,6 +69,8 @@ class LockedBalance:
     period_end: datetime | None
     alerted_80: bool
     alerted_100: bool
+    overage_unit_price: int | None
+    currency: str
 
 
 async def _locked(session: AsyncSession, subject: Subject, meter: str) -> LockedBalance | None:
@@ -131,7 +135,9 @@ async def try_record_event(
         return None
     if row.period_end is not None and now >= row.period_end:
         return None
-    q = Decimal(1) if meter.aggregation == "count" else data.quantity
+    q = data.quantity  # count meters count units (ADR 1303)
+    if meter.aggregation == "count" and q != q.to_integral_value():
+        return None  # the full path refuses it
     from_credits = ZERO
     if row.limit >= 0:
         spent = row.used - row.from_credits - row.overage
@@ -164,6 +170,9 @@ async def try_record_event(
         "overage": ZERO,
         "reservation_id": None,
         "actor_id": actor.actor_id,
+        "unit_price": row.overage_unit_price,
+        "cost": 0,
+        "currency": row.currency,
         "created_at": now,
         "updated_at": now,
     }
@@ -187,6 +196,10 @@ async def try_record_event(
         from_credits=from_credits,
         overage=ZERO,
         reservation_id=None,
+        conversation_id=None,
+        unit_price=row.overage_unit_price,
+        cost=0,
+        currency=row.currency,
         created_at=now,
     )
     balance = _balance_out(cast(UsageBalance, after_row), meter, credits)

@@ -75,6 +75,13 @@ class UsageEvent(Model):
     overage: Mapped[Decimal] = mapped_column(Quantity, default=ZERO)
     reservation_id: Mapped[uuid.UUID | None]
     actor_id: Mapped[uuid.UUID | None]
+    # Seed 001 usage_records: the conversation (session_id) it came from, the plan's price per
+    # unit past the allowance (unit_price_cents) and what this record costs (total_cost_cents:
+    # its overage at that price), in minor units of `currency`.
+    conversation_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    unit_price: Mapped[MinorUnits | None]
+    cost: Mapped[MinorUnits] = mapped_column(default=0)
+    currency: Mapped[str | None] = mapped_column(String(3))
 
 
 class Reservation(Model):

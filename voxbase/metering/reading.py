@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -90,7 +91,8 @@ async def history(
     for bucket, meter_key, total, count, peak in rows:
         meter = profile.meter(meter_key)
         aggregation = meter.aggregation if meter else "sum"
-        value = {"sum": Decimal(total), "count": Decimal(count), "max": Decimal(peak)}[aggregation]
+        # count meters count units (ADR 1303): their value is the units, `events` the reports
+        value = Decimal(peak) if aggregation == "max" else Decimal(total)
         entry = buckets.setdefault(bucket, RollupBucket(bucket=bucket, meters={}, events={}))
         entry.meters[meter_key] = value
         entry.events[meter_key] = int(count)
@@ -102,9 +104,17 @@ async def history(
 
 
 async def list_events(
-    session: AsyncSession, subject: Subject, meter: str | None, cursor: str | None, limit: int
+    session: AsyncSession,
+    subject: Subject,
+    meter: str | None,
+    cursor: str | None,
+    limit: int,
+    conversation_id: uuid.UUID | None = None,
 ) -> Page[UsageEventOut]:
-    rows = await repository.list_events(session, subject.type, subject.id, meter, cursor, limit)
+    """The subject's usage records, newest first (of one conversation with `conversation_id`)."""
+    rows = await repository.list_events(
+        session, subject.type, subject.id, meter, cursor, limit, conversation_id
+    )
     items, next_cursor = page_of(rows, limit)
     return Page[UsageEventOut](
         items=[UsageEventOut.model_validate(r) for r in items], next_cursor=next_cursor

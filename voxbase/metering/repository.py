@@ -146,12 +146,15 @@ async def list_events(
     meter: str | None,
     cursor: str | None,
     limit: int,
+    conversation_id: uuid.UUID | None = None,
 ) -> Sequence[UsageEvent]:
     query = select(UsageEvent).where(
         UsageEvent.subject_type == subject_type, UsageEvent.subject_id == subject_id
     )
     if meter:
         query = query.where(UsageEvent.meter_key == meter)
+    if conversation_id:
+        query = query.where(UsageEvent.conversation_id == conversation_id)
     query = paginate_newest_first(query, UsageEvent.created_at, UsageEvent.id, cursor, limit)
     return (await session.execute(query)).scalars().all()
 

@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from voxbase.core.schemas import Input
+
 MeterKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 IdempotencyKey = Annotated[
     str, StringConstraints(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")
@@ -17,7 +19,7 @@ PositiveQuantity = Annotated[Decimal, Field(gt=0, le=Decimal("1e12"), decimal_pl
 MAX_BATCH = 1000
 
 
-class UsageEventIn(BaseModel):
+class UsageEventIn(Input):
     meter: MeterKey
     quantity: PositiveQuantity = Decimal(1)
     timestamp: datetime | None = Field(None, description="When it happened; default now")
@@ -26,7 +28,7 @@ class UsageEventIn(BaseModel):
     )
 
 
-class SubjectRef(BaseModel):
+class SubjectRef(Input):
     """Whose quota: the caller (default) or a team the caller belongs to."""
 
     type: Literal["user", "team"]
@@ -44,7 +46,7 @@ class UsageReport(UsageEventIn):
     subject: SubjectRef | None = SubjectField
 
 
-class UsageBatchIn(BaseModel):
+class UsageBatchIn(Input):
     events: list[UsageEventIn] = Field(min_length=1, max_length=MAX_BATCH)
     subject: SubjectRef | None = SubjectField
 
@@ -68,6 +70,12 @@ class UsageEventOut(BaseModel):
     from_credits: Decimal
     overage: Decimal
     reservation_id: uuid.UUID | None
+    conversation_id: uuid.UUID | None = Field(None, description="Where it came from (seed 001)")
+    unit_price: int | None = Field(
+        None, description="The plan's price per unit past the allowance, minor units"
+    )
+    cost: int = Field(0, description="What this record costs: its overage x unit_price")
+    currency: str | None = None
     created_at: datetime
 
 
@@ -120,19 +128,19 @@ class RollupOut(BaseModel):
     buckets: list[RollupBucket]
 
 
-class ReservationIn(BaseModel):
+class ReservationIn(Input):
     meter: MeterKey
     quantity: PositiveQuantity
     ttl_seconds: int = Field(300, ge=1, le=86400, description="Hold expires after this")
     subject: SubjectRef | None = SubjectField
 
 
-class ReservationExtend(BaseModel):
+class ReservationExtend(Input):
     ttl_seconds: int = Field(300, ge=1, le=86400)
     quantity: PositiveQuantity | None = Field(None, description="New hold size (grow or shrink)")
 
 
-class ReservationCommit(BaseModel):
+class ReservationCommit(Input):
     quantity: Annotated[Decimal, Field(ge=0, le=Decimal("1e12"), decimal_places=6)]
 
 
@@ -167,7 +175,7 @@ class CreditGrantOut(BaseModel):
     created_at: datetime
 
 
-class CreditGrantIn(BaseModel):
+class CreditGrantIn(Input):
     meter: MeterKey
     amount: PositiveQuantity
     priority: int = Field(100, ge=0, le=10000, description="Lower burns first")
@@ -188,7 +196,7 @@ class EntitlementsOut(BaseModel):
     limits: dict[str, Decimal]
 
 
-class FeatureOverride(BaseModel):
+class FeatureOverride(Input):
     enabled: bool
 
 

@@ -120,10 +120,24 @@ class Profile(_Strict):
         description="System prompts (assistants.schemas.PromptCreate fields), "
         "installed at start-up.",
     )
+    personas: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="System personas (assistants.schemas.PersonaCreate fields), "
+        "installed at start-up.",
+    )
+    persona_access: dict[str, str] = Field(
+        default_factory=dict,
+        description="Persona access levels that need a plan feature: level -> feature.",
+    )
     retention: dict[str, str] = Field(
         default_factory=dict,
         description="Retention period per policy (voxbase/privacy/policies.py): 24h, 30d, "
         "2y or forever; policies not named take the general profile's period.",
+    )
+    consent_required: list[str] = Field(
+        default_factory=list,
+        description="Purposes (voxbase/privacy/schemas.py Purpose) whose features wait for an "
+        "explicit grant; the others stay on until withdrawn (marketing is always opt-in).",
     )
 
     @model_validator(mode="after")
@@ -143,12 +157,23 @@ class Profile(_Strict):
             for feature in plan.features:
                 if feature not in features:
                     raise ValueError(f"plan {plan.key}: unknown feature {feature!r}")
+        for level, feature in self.persona_access.items():
+            if feature not in features:
+                raise ValueError(f"persona_access {level}: unknown feature {feature!r}")
         for tier in self.pricing_tiers:
             if tier.meter not in meters:
                 raise ValueError(f"pricing tier {tier.key}: unknown meter {tier.meter!r}")
         from voxbase.privacy.policies import check_policies
 
         problems = check_policies(self.retention, "retention")
+        from voxbase.privacy.schemas import Purpose
+
+        purposes = {p.value for p in Purpose}
+        problems += [
+            f"consent_required: unknown purpose {p!r}"
+            for p in self.consent_required
+            if p not in purposes
+        ]
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
+from voxbase.core.schemas import Input
+
 TeamName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 Role = Literal["owner", "admin", "member", "viewer"]
 InviteRole = Literal["admin", "member", "viewer"]
@@ -18,13 +20,13 @@ MaxMembers = Field(
 )
 
 
-class TeamCreate(BaseModel):
+class TeamCreate(Input):
     name: TeamName
     description: str | None = Field(None, max_length=1000)
     max_members: int | None = MaxMembers
 
 
-class TeamUpdate(BaseModel):
+class TeamUpdate(Input):
     name: TeamName | None = None
     description: str | None = Field(None, max_length=1000)
     max_members: int | None = MaxMembers
@@ -55,11 +57,11 @@ class MemberOut(BaseModel):
     created_at: datetime
 
 
-class RoleChange(BaseModel):
+class RoleChange(Input):
     role: Role = Field(description="`owner` transfers ownership (the old owner becomes admin)")
 
 
-class InvitationCreate(BaseModel):
+class InvitationCreate(Input):
     email: EmailStr
     role: InviteRole = "member"
     ttl_hours: int = Field(168, ge=1, le=720, description="The link expires after this")
@@ -77,5 +79,5 @@ class InvitationOut(BaseModel):
     created_at: datetime
 
 
-class InvitationAccept(BaseModel):
+class InvitationAccept(Input):
     token: str = Field(min_length=16, max_length=200)

@@ -1,0 +1,36 @@
+"""Every query of the admin tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxbase.admin.models import SystemConfig
+
+
+async def all_settings(session: AsyncSession) -> Sequence[SystemConfig]:
+    query = select(SystemConfig).order_by(SystemConfig.key)
+    return (await session.execute(query)).scalars().all()
+
+
+async def get_setting(
+    session: AsyncSession, key: str, *, lock: bool = False
+) -> SystemConfig | None:
+    query = select(SystemConfig).where(SystemConfig.key == key)
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def insert_if_absent(session: AsyncSession, row: SystemConfig) -> bool:
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError:
+        return False
+    return True

@@ -1,0 +1,80 @@
+"""Optional capabilities installed as extras (`pip install 'voxbase[ocr]'`).
+
+The lean install leaves out heavy stacks most deployments never use. A feature that needs one
+calls `require(name)`: with its packages missing it answers a 501 problem naming the extra and
+the command that installs it. At start-up every feature the settings turn on whose extra is
+missing is logged once (WARNING, so it also lands in system_logs). `./dev` and CI install
+every extra (`.[all,dev]`), so all of it stays tested.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import dataclass
+
+from voxbase.core.config import Settings
+from voxbase.core.errors import ServiceError
+
+log = logging.getLogger("voxbase.extras")
+
+
+@dataclass(frozen=True)
+class Extra:
+    name: str
+    modules: tuple[str, ...]  # importable when the extra is installed
+    feature: str
+    switch: str  # the setting that turns the feature off instead
+
+    @property
+    def install(self) -> str:
+        return f"pip install 'voxbase[{self.name}]'"
+
+    def message(self) -> str:
+        return (
+            f"{self.feature} needs the `{self.name}` extra, which is not installed: "
+            f"{self.install} (or set {self.switch})."
+        )
+
+
+EXTRAS: dict[str, Extra] = {
+    "ocr": Extra(
+        "ocr",
+        ("rapidocr_onnxruntime",),
+        "OCR of uploaded images",
+        "VOXBASE_DOCUMENTS_OCR=false",
+    ),
+}
+
+
+class MissingExtra(ServiceError):
+    status, title, slug = 501, "Optional feature not installed", "missing-extra"
+
+
+def installed(name: str) -> bool:
+    return all(importlib.util.find_spec(module) is not None for module in EXTRAS[name].modules)
+
+
+def require(name: str) -> None:
+    """Raise `MissingExtra` (501 problem with `extra` and `install`) unless it is installed."""
+    extra = EXTRAS[name]
+    if not installed(name):
+        raise MissingExtra(extra.message(), extra=extra.name, install=extra.install)
+
+
+def enabled(settings: Settings) -> list[str]:
+    """The extras the settings' features use."""
+    return ["ocr"] if settings.documents_ocr else []
+
+
+def missing(settings: Settings) -> list[Extra]:
+    """Enabled features whose extra is not installed."""
+    return [EXTRAS[name] for name in enabled(settings) if not installed(name)]
+
+
+def warn_missing(settings: Settings) -> list[str]:
+    """Log (and return) one start-up message per enabled feature whose extra is missing."""
+    messages = [extra.message() for extra in missing(settings)]
+    for message in messages:
+        log.warning(message)
+    return messages

@@ -1,0 +1,133 @@
+"""Documents' embeddings (seed 001 `documents.embedding_status`, `pinecone_vector_id`).
+
+After its text is extracted a document is cut into passages, embedded through the configured
+OpenAI-compatible engine and stored in `document_chunks`; `GET /v1/documents/search?q=` ranks
+the owner's passages by cosine similarity to the query. Without an engine the status is
+`disabled` (never `pending` forever); an engine that fails makes it `failed` with the error.
+
+Storage is portable: vectors are JSON arrays on every database and the ranking is done in
+Python over the owner's passages, which suits the few hundred documents a user uploads.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxbase.core.config import Settings
+from voxbase.core.errors import ServiceError
+from voxbase.core.principal import Principal
+from voxbase.knowledge import repository
+from voxbase.knowledge.models import Document, DocumentChunk
+from voxbase.knowledge.schemas import SearchHit
+from voxbase.providers.embeddings import Embedder, EmbeddingError, embedder_from
+
+CHUNK_CHARS = 800
+PARAGRAPH = re.compile(r"\n\s*\n")
+SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+class EmbeddingsDisabled(ServiceError):
+    status, title, slug = 409, "Embeddings are not configured", "embeddings-disabled"
+
+
+def chunk_text(text: str, size: int = CHUNK_CHARS) -> list[str]:
+    """Passages of at most `size` characters, cut at paragraphs, then sentences, then words."""
+    pieces: list[str] = []
+    for paragraph in PARAGRAPH.split(text):
+        paragraph = " ".join(paragraph.split())
+        if not paragraph:
+            continue
+        if len(paragraph) <= size:
+            pieces.append(paragraph)
+            continue
+        for sentence in SENTENCE.split(paragraph):
+            while len(sentence) > size:
+                cut = sentence.rfind(" ", 0, size)
+                cut = cut if cut > 0 else size
+                pieces.append(sentence[:cut].strip())
+                sentence = sentence[cut:].strip()
+            if sentence:
+                pieces.append(sentence)
+    chunks: list[str] = []
+    for piece in pieces:
+        if chunks and len(chunks[-1]) + 1 + len(piece) <= size:
+            chunks[-1] += " " + piece
+        else:
+            chunks.append(piece)
+    return chunks
+
+
+def cosine(a: list[float], b: list[float]) -> float:
+    if len(a) != len(b):
+        return 0.0
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    return dot / norm if norm else 0.0
+
+
+async def embed_document(session: AsyncSession, row: Document, settings: Settings) -> None:
+    """Chunk, embed and store the document's text; sets embedding_status and vector_id."""
+    embedder = embedder_from(settings)
+    if embedder is None:
+        row.embedding_status, row.embedding_error = "disabled", None
+        return
+    chunks = chunk_text(row.extracted_text or "")
+    try:
+        vectors = await embedder.embed(chunks) if chunks else []
+    except EmbeddingError as exc:
+        row.embedding_status, row.embedding_error = "failed", str(exc)[:2000]
+        return
+    await repository.replace_chunks(
+        session,
+        row.id,
+        [
+            DocumentChunk(
+                document_id=row.id, user_id=row.user_id, seq=i, content=text, embedding=vector
+            )
+            for i, (text, vector) in enumerate(zip(chunks, vectors, strict=True))
+        ],
+    )
+    row.embedding_status, row.embedding_error = "completed", None
+    row.vector_id, row.embedding_model = f"voxbase:{row.id}", embedder.model
+
+
+async def search(
+    session: AsyncSession,
+    principal: Principal,
+    settings: Settings,
+    query: str,
+    limit: int,
+    embedder: Embedder | None = None,
+) -> list[SearchHit]:
+    """The caller's passages most similar to `query`, best first."""
+    embedder = embedder or embedder_from(settings)
+    if embedder is None:
+        raise EmbeddingsDisabled(
+            "Similarity search needs an embedding engine: set VOXBASE_EMBEDDINGS_BASE_URL."
+        )
+    if principal.user_id is None:
+        return []
+    try:
+        (vector,) = await embedder.embed([query])
+    except EmbeddingError as exc:
+        from voxbase.core.errors import ServiceUnavailable
+
+        raise ServiceUnavailable("The embedding engine did not answer; try again.") from exc
+    scored = [
+        (cosine(vector, chunk.embedding), chunk, name)
+        for chunk, name in await repository.chunks_of(session, principal.user_id)
+    ]
+    scored.sort(key=lambda item: item[0], reverse=True)
+    return [
+        SearchHit(
+            document_id=chunk.document_id,
+            original_filename=name,
+            seq=chunk.seq,
+            content=chunk.content,
+            score=round(score, 6),
+        )
+        for score, chunk, name in scored[:limit]
+    ]
