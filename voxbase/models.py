@@ -43,6 +43,7 @@ TASK_MODULES: tuple[str, ...] = (
     "voxbase.conversations.tasks",
     "voxbase.knowledge.tasks",
     "voxbase.telephony.tasks",
+    "voxbase.privacy.tasks",
     "voxbase.core.tasks",
     "voxbase.webhooks.tasks",
     "voxbase.notifications.tasks",

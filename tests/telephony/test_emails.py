@@ -218,5 +218,18 @@ async def test_sendgrid_refusal_fails_the_email(sendgrid_app, fake_sendgrid):
     assert detail["status"] == "failed" and "400" in detail["error"]
 
 
+async def test_log_delivery_for_development(app, database_url, tmp_root, mailbox):
+    settings = make_settings(
+        database_url, tmp_root, mailbox, profile="talking_app", email_backend="log"
+    )
+    async with running_app(app, settings) as second, http_client(second) as http:
+        jobs.configure(settings, immediate=True)
+        user = await User.create(http)
+        made = await http.post("/v1/emails", json=MAIL, headers=user.headers)
+        detail = (await http.get(f"/v1/emails/{made.json()['id']}", headers=user.headers)).json()
+    assert (detail["provider"], detail["status"]) == ("log", "sent")
+    assert mailbox.messages == []
+
+
 async def test_sendgrid_webhook_is_off_without_a_key(client):
     assert_problem(await client.post("/v1/webhooks/sendgrid", content=b"[]"), 404)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 import jsonschema_rs
@@ -67,6 +68,15 @@ async def test_every_domain_event_of_the_catalogue_is_subscribed(app, client, re
             "status": "completed",
             "duration_seconds": 42,
         },
+        "timed_session.ended": {
+            "subject_type": "user",
+            "subject_id": uuid.UUID(user.id),
+            "meter": "voice_minutes",
+            "ref": "room-1",
+            "reason": "completed",
+            "duration_seconds": 61,
+            "charged": Decimal("1.016667"),
+        },
         "billing.plan_applied": {"user_id": uuid.UUID(user.id), "plan": "pro"},
         "billing.invoice.payment_failed": {
             "user_id": uuid.UUID(user.id),
@@ -77,9 +87,15 @@ async def test_every_domain_event_of_the_catalogue_is_subscribed(app, client, re
         async with unit_of_work(app.state.db) as session:
             await events.publish(session, name, payload)
     messages = [r.verify(endpoint["secret"]) for r in receiver.requests]
-    assert [m["type"] for m in messages] == ["call.ended", "plan.applied", "invoice.payment_failed"]
+    assert [m["type"] for m in messages] == [
+        "call.ended",
+        "timed_session.ended",
+        "plan.applied",
+        "invoice.payment_failed",
+    ]
     assert all(valid(m) for m in messages)
     assert messages[0]["data"]["duration_seconds"] == 42
+    assert messages[1]["data"]["charged"] == "1.016667"  # exact, as a string
     subscribed = {e.domain_event for e in EVENT_TYPES if e.domain_event}
     assert all(_has_webhook_handler(name) for name in subscribed)
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from voxbase.accounts import service
+from voxbase.accounts import deletion, service
 from voxbase.accounts.deps import (
     CurrentPrincipal,
     CurrentUser,
@@ -19,6 +19,8 @@ from voxbase.accounts.deps import (
 from voxbase.accounts.permissions import Permission, Role, Scope
 from voxbase.accounts.schemas import (
     Accepted,
+    AccountDeleted,
+    AccountDeletion,
     AdminUserOut,
     ApiKeyCreate,
     ApiKeyCreated,
@@ -135,6 +137,17 @@ async def get_me(
 @me.patch("", response_model=UserOut, responses=problem_responses(409))
 async def update_me(data: MeUpdate, session: DbSession, principal: CurrentUser) -> UserOut:
     return await service.update_me(session, principal, data)
+
+
+@me.delete("", status_code=202, response_model=AccountDeleted, responses=problem_responses(429))
+async def delete_me(
+    session: DbSession, kit: Kit, principal: CurrentUser, data: AccountDeletion | None = None
+) -> AccountDeleted:
+    """Delete the account: confirm with the password (or a sign-in within the last 5 minutes
+    when it has none). Every session and API key stops working at once; signing in during the
+    grace period (retention policy `deleted_accounts`) restores it, after it the account and
+    its data are erased."""
+    return await deletion.delete_me(session, kit, principal, data.password if data else None)
 
 
 @me.post("/password", status_code=204, responses=problem_responses(429))

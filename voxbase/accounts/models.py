@@ -29,6 +29,9 @@ class User(SoftDeleteMixin, Model):
     last_login_at: Mapped[datetime | None]
     onboarding_completed: Mapped[bool] = mapped_column(default=False)
     trial_ends_at: Mapped[datetime | None]
+    # Who deleted it: "owner" (DELETE /v1/me: signing in restores it during the grace
+    # period) or "admin" (only an administrator restores it).
+    deleted_reason: Mapped[str | None] = mapped_column(String(16))
 
 
 class UserProfile(TimestampMixin, Base):

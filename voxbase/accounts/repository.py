@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -41,13 +42,27 @@ async def get_user(
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def find_user_by_login(session: AsyncSession, login: str) -> User | None:
-    """By normalised email or by username (case-insensitive), not deleted."""
+async def find_user_by_login(
+    session: AsyncSession, login: str, *, deleted_ok: bool = False
+) -> User | None:
+    """By normalised email or by username (case-insensitive), not deleted unless asked."""
     query = select(User).where(
-        User.deleted_at.is_(None),
-        or_(User.email == login.lower(), func.lower(User.username) == login.lower()),
+        or_(User.email == login.lower(), func.lower(User.username) == login.lower())
     )
+    if not deleted_ok:
+        query = query.where(User.deleted_at.is_(None))
     return (await session.execute(query.limit(1))).scalar_one_or_none()
+
+
+async def deleted_before(session: AsyncSession, cutoff: datetime, limit: int) -> list[uuid.UUID]:
+    """Accounts soft-deleted before `cutoff`, oldest first."""
+    query = (
+        select(User.id)
+        .where(User.deleted_at.is_not(None), User.deleted_at < cutoff)
+        .order_by(User.deleted_at)
+        .limit(limit)
+    )
+    return list((await session.execute(query)).scalars().all())
 
 
 async def email_taken(session: AsyncSession, email: str) -> bool:
@@ -180,6 +195,15 @@ async def revoke_sessions(
             .values(revoked_at=now, revoked_reason=reason, updated_at=now)
         )
     return ids
+
+
+async def revoke_api_keys(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> int:
+    result = await session.execute(
+        update(ApiKey)
+        .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=now, updated_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def find_refresh_token(
@@ -318,7 +342,9 @@ async def identifiers_of(session: AsyncSession, user_id: uuid.UUID) -> Identifie
         texts.update(v for v in (user.email, user.username, user.full_name) if v)
     profile = await session.get(UserProfile, user_id)
     if profile is not None and profile.phone_number:
+        # As typed, and as providers write it (E.164, no spaces or dashes: "+14155550100").
         texts.add(profile.phone_number)
+        texts.add(re.sub(r"[^\d+]", "", profile.phone_number))
     identities = await session.execute(
         select(Identity.subject, Identity.email).where(Identity.user_id == user_id)
     )

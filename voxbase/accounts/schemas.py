@@ -171,6 +171,11 @@ class TokenPair(BaseModel):
     refresh_expires_at: datetime
     session_id: uuid.UUID
     user: UserOut
+    account_restored: bool = Field(
+        False,
+        description="True when this sign-in restored the account from deletion "
+        "(it was deleted and its grace period had not ended).",
+    )
 
 
 class SessionOut(BaseModel):
@@ -228,4 +233,19 @@ class RoleChange(Input):
 
 class Accepted(BaseModel):
     status: Literal["accepted"] = "accepted"
+    detail: str
+
+
+class AccountDeletion(Input):
+    """Re-authentication for `DELETE /v1/me`: the password, or (accounts without one, e.g.
+    Google sign-in only) a sign-in within the last few minutes."""
+
+    password: str | None = Field(None, min_length=1, max_length=1024)
+
+
+class AccountDeleted(BaseModel):
+    deleted_at: datetime
+    erase_after: datetime | None = Field(
+        description="When the account and its data are erased for good (null: kept)"
+    )
     detail: str

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
-from voxbase.accounts import devices, repository
+from voxbase.accounts import deletion, devices, repository
 from voxbase.accounts.models import (
     AccountToken,
     ApiKey,
@@ -59,6 +59,7 @@ USER_FIELDS = (
     "preferred_language",
     "onboarding_completed",
     "deleted_at",
+    "deleted_reason",
 )
 PROFILE_FIELDS = (
     "avatar_url",
@@ -229,7 +230,10 @@ async def login(
 ) -> TokenPair:
     login_key = data.login.strip().lower()
     await kit.limiter.hit(kit.settings.login_limit_per_ip, "login-ip", client.ip or "-")
-    user = await repository.find_user_by_login(session, login_key)
+    # A deleted account is found too: signing in during its grace period restores it.
+    user = await repository.find_user_by_login(session, login_key, deleted_ok=True)
+    if user is not None and user.deleted_at is not None and not deletion.restorable(user):
+        user = None  # its grace period is over: it is waiting to be erased
     # Per account, whichever of its names is typed; an unknown login counts the same way.
     account_key = str(user.id) if user else login_key
     # Per account and address first: a guesser elsewhere cannot lock the owner out.
@@ -244,9 +248,11 @@ async def login(
     ):
         raise Unauthenticated(BAD_CREDENTIALS)
     _ensure_can_sign_in(user)
+    restored = await deletion.restore_on_sign_in(session, user)
     if kit.passwords.needs_rehash(user.password_hash or ""):
         user.password_hash = kit.passwords.hash(data.password)
     pair = await _open_session(session, kit, user, client, "password")
+    pair.account_restored = restored
     await audit.record(
         session,
         Principal(user_id=user.id, role=user.role),
@@ -619,7 +625,11 @@ async def google_sign_in(
     except IdTokenError as exc:
         raise Unauthenticated("The Google ID token could not be verified.") from exc
     identity = await repository.find_identity(session, "google", claims.subject)
-    user = await repository.get_user(session, identity.user_id) if identity else None
+    user = (
+        await repository.get_user(session, identity.user_id, deleted_ok=True) if identity else None
+    )
+    if user is not None and user.deleted_at is not None and not deletion.restorable(user):
+        user = None
     if identity is None:
         try:
             user = await _user_for_new_identity(
@@ -642,8 +652,10 @@ async def google_sign_in(
     if user is None:
         raise Unauthenticated("This Google account is not linked to an active user.")
     _ensure_can_sign_in(user)
+    restored = await deletion.restore_on_sign_in(session, user)
     identity.last_used_at = clock.now()
     pair = await _open_session(session, kit, user, client, "google")
+    pair.account_restored = restored
     await audit.record(
         session,
         Principal(user_id=user.id, role=user.role),
@@ -881,7 +893,9 @@ async def admin_reactivate(
 
 async def admin_delete(session: AsyncSession, admin: Principal, user_id: uuid.UUID) -> None:
     target = await _target(session, user_id)
-    await _admin_change(session, admin, target, "user.deleted", deleted_at=clock.now())
+    await _admin_change(
+        session, admin, target, "user.deleted", deleted_at=clock.now(), deleted_reason="admin"
+    )
     await repository.revoke_sessions(session, target.id, clock.now(), "deleted")
 
 
@@ -891,7 +905,9 @@ async def admin_restore(
     target = await _target(session, user_id, deleted_ok=True)
     if target.deleted_at is None:
         raise Conflict("This user is not deleted.")
-    return await _admin_change(session, admin, target, "user.restored", deleted_at=None)
+    return await _admin_change(
+        session, admin, target, "user.restored", deleted_at=None, deleted_reason=None
+    )
 
 
 async def create_admin(

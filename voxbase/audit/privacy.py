@@ -11,7 +11,7 @@ from voxbase.core.privacy import DELETE, NULL, REDACT, Pseudonymise, Retention, 
 registry.table(
     AuditLog,
     subject=("actor_id", "actor_user_id", "resource_id"),
-    mentions="changes",
+    mentions=("changes", "resource_id"),  # composite ids name the user: "<user id>:<feature>"
     export="audit_log",
     erase=Pseudonymise(
         "the audit trail is kept for accountability (GDPR Art. 5(2)) and security",

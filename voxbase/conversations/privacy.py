@@ -8,6 +8,9 @@ transcript) follow the `transcripts` policy, shortened by a conversation's own
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxbase.conversations import repository
 from voxbase.conversations.models import (
     Conversation,
     Guidance,
@@ -20,9 +23,12 @@ from voxbase.core.privacy import DELETE, Retention, RowDays, registry
 OWN_DAYS = RowDays("data_retention_days", via=("conversation_id", Conversation))
 DELETED = Retention("deleted_items", after="deleted_at")
 
+# Other people's conversations, messages and transcripts that name the person keep their
+# text without the person's identifiers (mentions).
 registry.table(
     Conversation,
     subject="user_id",
+    mentions="title",
     export="conversations",
     erase=DELETE,
     retention=DELETED,
@@ -30,6 +36,7 @@ registry.table(
 registry.table(
     Message,
     subject="user_id",
+    mentions="content",
     export="messages",
     erase=DELETE,
     retention=Retention("transcripts", row_days=OWN_DAYS),
@@ -37,6 +44,7 @@ registry.table(
 registry.table(
     TranscriptSegment,
     subject="user_id",
+    mentions="content",
     export="transcript_segments",
     erase=DELETE,
     retention=Retention("transcripts", row_days=OWN_DAYS),
@@ -58,3 +66,9 @@ registry.table(
         DELETED,
     ),
 )
+
+
+@registry.after_erase
+async def compact_search_index(session: AsyncSession) -> None:
+    """The full-text index must not keep the erased person's words (SQLite FTS5)."""
+    await repository.compact_search_index(session)

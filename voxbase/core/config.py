@@ -147,7 +147,7 @@ class Settings(BaseSettings):
         "template", description="AI replies to texts: offline template, or the VOXBASE_LLM_* API."
     )
     # Emails sent for users (telephony): the SMTP server above, or SendGrid's API.
-    email_delivery: Literal["smtp", "sendgrid"] = "smtp"
+    email_delivery: Literal["smtp", "sendgrid", "log"] = "smtp"
     sendgrid_api_key: SecretStr | None = None
     sendgrid_api_base: str | None = Field(None, description="Override (tests: a local server).")
     sendgrid_webhook_public_key: str | None = Field(

@@ -162,9 +162,9 @@ async def purge(session: AsyncSession, now: datetime | None = None) -> int:
 # fixed replay window, not a retention policy); an erased person's ids in them become the token.
 registry.table(
     IdempotencyRecord,
-    mentions=("owner", "response"),
+    mentions=("owner", "key", "response"),  # the key is the client's string: it may name them
     erase=Pseudonymise(
         "a retried request must still be recognised for 24 hours (then the row is purged)",
-        mentioned={"owner": MENTIONS, "response": MENTIONS},
+        mentioned={"owner": MENTIONS, "key": MENTIONS, "response": MENTIONS},
     ),
 )

@@ -180,6 +180,7 @@ class Identifiers:
 
 
 IdentifierSource = Callable[[AsyncSession, uuid.UUID], Awaitable[Identifiers]]
+AfterErase = Callable[[AsyncSession], Awaitable[None]]
 CustomErase = Callable[[AsyncSession, Subject], Awaitable[int]]
 
 
@@ -314,6 +315,7 @@ class Registry:
         self.rules: dict[str, Rule] = {}
         self.exempt: dict[str, NoPersonalData] = {}
         self.identifier_sources: list[IdentifierSource] = []
+        self.after_erase_hooks: list[AfterErase] = []
 
     def table(
         self,
@@ -360,6 +362,13 @@ class Registry:
         if source not in self.identifier_sources:
             self.identifier_sources.append(source)
         return source
+
+    def after_erase(self, hook: AfterErase) -> AfterErase:
+        """Register a function run once an erasure is done, for what rows cannot say (e.g.
+        compact a full-text index that still holds the erased words). Usable as a decorator."""
+        if hook not in self.after_erase_hooks:
+            self.after_erase_hooks.append(hook)
+        return hook
 
     def _put(self, name: str, entry: Rule | NoPersonalData) -> None:
         previous = self.rules.get(name) or self.exempt.get(name)

@@ -15,17 +15,14 @@ from voxbase.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from voxbase.core.principal import Principal
 from voxbase.knowledge import embeddings, service
 from voxbase.knowledge.schemas import DocumentDetail, DocumentOut, SearchHit
-from voxbase.providers.storage import FileStorage, file_storage
+from voxbase.providers.storage import FileStorage, app_storage
 
 Reader = Annotated[Principal, Depends(require_scope(Scope.CONVERSATIONS_READ))]
 Writer = Annotated[Principal, Depends(require_scope(Scope.CONVERSATIONS_WRITE))]
 
 
 def get_storage(request: Request) -> FileStorage:
-    state = request.app.state
-    if getattr(state, "file_storage", None) is None:
-        state.file_storage = file_storage(state.settings)
-    return state.file_storage
+    return app_storage(request.app.state)
 
 
 Storage = Annotated[FileStorage, Depends(get_storage)]

@@ -1,18 +1,19 @@
-"""Privacy routes: /v1/me/consents."""
+"""Privacy routes: /v1/me/consents; an administrator erases an account at once."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from voxbase.accounts.deps import CurrentUser, require_scope
-from voxbase.accounts.permissions import Scope
+from voxbase.accounts.deps import CurrentUser, require_permission, require_scope
+from voxbase.accounts.permissions import Permission, Scope
 from voxbase.core.errors import problem_responses
 from voxbase.core.http import DbSession
 from voxbase.core.principal import Principal
-from voxbase.privacy import service
-from voxbase.privacy.schemas import ConsentDecision, ConsentRecordOut, Consents
+from voxbase.privacy import erasure, service
+from voxbase.privacy.schemas import ConsentDecision, ConsentRecordOut, Consents, ErasureOut
 
 Reader = Annotated[Principal, Depends(require_scope(Scope.ACCOUNT_READ))]
 
@@ -38,4 +39,30 @@ async def decide(
     return await service.decide(session, principal, data)
 
 
-routers = [consents]
+admin = APIRouter(
+    prefix="/v1/admin", tags=["admin", "privacy"], responses=problem_responses(401, 403)
+)
+UsersReader = Annotated[Principal, Depends(require_permission(Permission.USERS_READ))]
+UsersWriter = Annotated[Principal, Depends(require_permission(Permission.USERS_WRITE))]
+
+
+@admin.post(
+    "/users/{user_id}/erase",
+    status_code=202,
+    response_model=ErasureOut,
+    responses=problem_responses(401, 403, 404),
+)
+async def admin_erase(user_id: uuid.UUID, session: DbSession, principal: UsersWriter) -> ErasureOut:
+    """Erase an account and all its data now (GDPR Art. 17), without a grace period.
+
+    A job carries it out in batches (follow it at `GET /v1/admin/erasures/{id}`). Rows the law
+    makes us keep stay under the returned token; the erasure is audited under it."""
+    return await erasure.admin_erase(session, principal, user_id)
+
+
+@admin.get("/erasures/{erasure_id}", response_model=ErasureOut, responses=problem_responses(404))
+async def get_erasure(erasure_id: uuid.UUID, session: DbSession, _: UsersReader) -> ErasureOut:
+    return await erasure.get_erasure(session, erasure_id)
+
+
+routers = [consents, admin]

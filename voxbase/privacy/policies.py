@@ -71,3 +71,15 @@ def check_policies(periods: dict[str, str], where: str) -> list[str]:
         except ValueError as exc:
             problems.append(f"{where}.{key}: {exc}")
     return problems
+
+
+def period(policy: str) -> timedelta | None:
+    """The period of `policy` now: the active profile's, else the general profile's
+    (`None`: kept forever)."""
+    from voxbase.profiles import load_profile
+    from voxbase.profiles.loader import active_profile
+
+    if policy not in CATALOG:
+        raise KeyError(f"unknown retention policy {policy!r}")
+    value = active_profile().retention.get(policy) or load_profile("general").retention[policy]
+    return parse_period(value)

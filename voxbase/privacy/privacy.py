@@ -1,9 +1,25 @@
-"""What the privacy module's own tables hold about a person (the privacy registry)."""
+"""What the privacy module's own tables hold about a person (the privacy registry).
+
+An erasure record keeps the account's id and identifiers only while the erasure runs; the
+engine clears them in its last step (this rule), together with the users row.
+"""
 
 from __future__ import annotations
 
-from voxbase.core.privacy import DELETE, registry
-from voxbase.privacy.models import ConsentRecord
+from voxbase.core.privacy import DELETE, NULL, Pseudonymise, Retention, registry
+from voxbase.privacy.models import ConsentRecord, ErasureRecord
 
 # Erased with the person: once nobody is processed, there is no consent left to prove.
 registry.table(ConsentRecord, subject="user_id", export="consents", erase=DELETE)
+
+registry.table(
+    ErasureRecord,
+    subject="user_id",
+    refs="requested_by",
+    mentions="identifiers",
+    erase=Pseudonymise(
+        "the record that an erasure happened is kept to show it was done (GDPR Art. 5(2), 17)",
+        columns={"user_id": NULL, "identifiers": NULL},
+    ),
+    retention=Retention("erasure_records", where={"status": "done"}),
+)

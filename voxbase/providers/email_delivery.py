@@ -7,6 +7,7 @@ talk to a local server. SendGrid's event webhook is verified with the SDK's `Eve
 from __future__ import annotations
 
 import binascii
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -16,6 +17,8 @@ from typing import Protocol
 import aiosmtplib
 
 from voxbase.core.config import Settings
+
+log = logging.getLogger("voxbase.providers.email_delivery")
 
 
 class DeliveryError(Exception):
@@ -69,6 +72,17 @@ class SmtpDelivery:
         return message_id.strip("<>")
 
 
+class LogDelivery:
+    """Development: the email is recorded as sent and logged (without its body), not sent.
+    Chosen by `VOXBASE_EMAIL_DELIVERY=log`, or by `smtp` while `VOXBASE_EMAIL_BACKEND=log`."""
+
+    name = "log"
+
+    async def deliver(self, mail: Outgoing) -> str | None:
+        log.info("email not sent (log delivery): to=%s subject=%s", mail.to, mail.subject)
+        return f"log-{mail.email_id}"
+
+
 class SendGridDelivery:
     name = "sendgrid"
 
@@ -107,6 +121,8 @@ def email_delivery(settings: Settings) -> EmailDelivery:
         return SendGridDelivery(
             settings.sendgrid_api_key.get_secret_value(), settings.sendgrid_api_base
         )
+    if settings.email_delivery == "log" or settings.email_backend == "log":
+        return LogDelivery()
     return SmtpDelivery(settings)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from voxbase.core.config import Settings
 
@@ -52,3 +52,11 @@ class LocalDiskStorage:
 
 def file_storage(settings: Settings) -> FileStorage:
     return LocalDiskStorage(settings.data_dir / "files")
+
+
+def app_storage(state: Any) -> FileStorage:
+    """The app's file storage (one per app, made on first use from its settings)."""
+    if getattr(state, "file_storage", None) is None:
+        state.file_storage = file_storage(state.settings)
+    storage: FileStorage = state.file_storage
+    return storage

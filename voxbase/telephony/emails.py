@@ -24,7 +24,7 @@ from voxbase.core.config import Settings
 from voxbase.core.errors import NotFound
 from voxbase.core.pagination import Page, page_of
 from voxbase.core.principal import Principal
-from voxbase.providers.email_delivery import Outgoing
+from voxbase.providers.email_delivery import Outgoing, email_delivery
 from voxbase.telephony import repository
 from voxbase.telephony.models import Email, EmailEvent
 from voxbase.telephony.schemas import EmailCreate, EmailDetail, EmailEventOut, EmailOut
@@ -79,7 +79,7 @@ async def send_email(
         type="template" if data.template_id else "custom",
         template_id=data.template_id,
         topic=data.topic,
-        provider=settings.email_delivery,
+        provider=email_delivery(settings).name,
         status="queued",
     )
     await repository.add(session, email)

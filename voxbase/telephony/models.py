@@ -209,7 +209,7 @@ class Email(Model):
     type: Mapped[str] = mapped_column(String(8))  # custom | template
     template_id: Mapped[str | None] = mapped_column(String(100))
     topic: Mapped[str | None] = mapped_column(Text)
-    provider: Mapped[str] = mapped_column(String(16))  # smtp | sendgrid
+    provider: Mapped[str] = mapped_column(String(16))  # smtp | sendgrid | log
     provider_message_id: Mapped[str | None] = mapped_column(String(128))
     # queued sending sent deferred | delivered bounced dropped failed
     status: Mapped[str] = mapped_column(String(12), default="queued")

@@ -252,3 +252,50 @@ async def amd_entry(
 async def purge_amd(session: AsyncSession, before: datetime) -> int:
     result = await session.execute(delete(AmdEntry).where(AmdEntry.created_at < before))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+# The sweeper -------------------------------------------------------------------------------
+
+
+async def stuck_calls(session: AsyncSession, before: datetime, limit: int) -> Sequence[Call]:
+    query = (
+        select(Call)
+        .where(
+            Call.status == "initiating",
+            Call.provider_call_sid.is_(None),
+            Call.created_at < before,
+        )
+        .order_by(Call.created_at)
+        .limit(limit)
+        .with_for_update()
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def call_step(session: AsyncSession, call_id: uuid.UUID, key: str) -> CallEvent | None:
+    query = select(CallEvent).where(
+        CallEvent.provider == "voxbase",
+        CallEvent.provider_call_sid == str(call_id),
+        CallEvent.event_key == key,
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def queued_texts(session: AsyncSession, before: datetime, limit: int) -> Sequence[uuid.UUID]:
+    query = (
+        select(SmsMessage.id)
+        .where(SmsMessage.status == "queued", SmsMessage.created_at < before)
+        .order_by(SmsMessage.created_at)
+        .limit(limit)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def queued_emails(session: AsyncSession, before: datetime, limit: int) -> Sequence[uuid.UUID]:
+    query = (
+        select(Email.id)
+        .where(Email.status == "queued", Email.created_at < before)
+        .order_by(Email.created_at)
+        .limit(limit)
+    )
+    return (await session.execute(query)).scalars().all()

@@ -17,7 +17,7 @@ from voxbase.core import jobs
 from voxbase.providers.email_delivery import DeliveryError, email_delivery
 from voxbase.providers.telephony import TelephonyError, telephony_provider
 from voxbase.realtime.hub import Hub, build_hub
-from voxbase.telephony import amd, emails, service, sms
+from voxbase.telephony import amd, emails, service, sms, sweeper
 from voxbase.telephony.replies import build_replier
 from voxbase.telephony.timeline import TERMINAL, Callback
 
@@ -82,6 +82,18 @@ def voicemail(call_id: str, action: str) -> None:
         final = provider.end_call(sid, answered=True)
     if final is not None:
         _report(cid, Callback(provider=provider.name, sid=sid, key=f"end:{final}", status=final))
+
+
+@jobs.queue.periodic_task(crontab(minute="*/5"))
+def sweep_stuck_work() -> None:
+    """Jobs lost with a dead worker (ADR 0004): calls, texts and emails still to be sent."""
+    found = jobs.run(lambda session: sweeper.sweep(session, _hub()))
+    for call_id in found.calls:
+        place_call(str(call_id))
+    for message_id in found.texts:
+        send_sms(str(message_id))
+    for email_id in found.emails:
+        send_email(str(email_id))
 
 
 @jobs.queue.periodic_task(crontab(minute="*/15"))

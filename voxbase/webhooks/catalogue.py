@@ -129,6 +129,24 @@ EVENT_TYPES: tuple[EventType, ...] = (
         owner=_subject_owner,
     ),
     EventType(
+        "timed_session.ended",
+        "A timed session (live, voice or phone time) ended and its time was charged: "
+        "`completed`, `exhausted` (the paid time ran out) or `lapsed` (it stopped beating).",
+        "timed_session.ended",
+        _object(
+            {
+                "subject_type": {"enum": ["user", "team"]},
+                "subject_id": UUID,
+                "meter": {"type": "string"},
+                "ref": {"type": ["string", "null"]},
+                "reason": {"enum": ["completed", "exhausted", "lapsed", None]},
+                "duration_seconds": {"type": ["integer", "null"]},
+                "charged": DECIMAL,
+            }
+        ),
+        owner=_subject_owner,
+    ),
+    EventType(
         "plan.applied",
         "The limits and features of a plan now apply to the user (at registration, on a "
         "change, on renewal).",
