@@ -49,6 +49,12 @@ async def test_talking_app_end_to_end(twilio_app, mailbox):
             "kept",
         )
         assert done["ringing_at"] and done["answered_at"] and done["ended_at"]
+    logged = (await user.get("/v1/me/billing-events")).json()["items"]
+    activity = [e for e in logged if e["event_type"] == "activity.call_ended"]
+    assert len(activity) == 5  # seed 002: "Activity event logged → subscription_events"
+    assert {(e["details"]["status"], e["details"]["duration_seconds"]) for e in activity} == {
+        ("completed", 61)
+    }
     refused = assert_problem(await user.post("/v1/calls", {"to": "+14155550199"}), 402)
     assert (refused["meter"], refused["limit"], refused["used"]) == ("calls", 5, 5)
     assert (await limits(user))["calls"] == (5, 5)

@@ -184,6 +184,9 @@ class BillingEventOut(BaseModel):
     currency: str | None
     interval: str | None
     effective_at: datetime | None
+    details: dict[str, Any] | None = Field(
+        None, description="What else the event records (e.g. the call of an activity event)"
+    )
     created_at: datetime
 
 

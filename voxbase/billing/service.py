@@ -405,6 +405,22 @@ async def _event(
     )
 
 
+async def on_call_ended(session: AsyncSession, payload: dict[str, Any]) -> None:
+    """Seed 002's activity flow: a call that ended is logged in the subscription's history."""
+    sub = await repository.subscription_of(session, payload["user_id"])
+    if sub is None:
+        return
+    await _event(
+        session,
+        sub,
+        "activity.call_ended",
+        call_id=payload["call_id"],
+        conversation_id=payload["conversation_id"],
+        status=payload["status"],
+        duration_seconds=payload["duration_seconds"],
+    )
+
+
 async def on_user_registered(session: AsyncSession, payload: dict[str, Any]) -> None:
     """Seed 002's registration flow: default subscription, usage period, billing event."""
     await start_subscription(session, SYSTEM, payload["user_id"])
@@ -1298,3 +1314,4 @@ async def admin_refund_time_card(
 
 
 events.subscribe("user.registered", on_user_registered)
+events.subscribe("call.ended", on_call_ended)  # published by telephony inside its transaction
