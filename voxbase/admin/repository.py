@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.admin.models import SystemConfig
+from voxbase.core.db import insert_if_absent  # noqa: F401  (re-exported: services call repository.insert_if_absent)
 
 
 async def all_settings(session: AsyncSession) -> Sequence[SystemConfig]:
@@ -22,15 +23,3 @@ async def get_setting(
     if lock:
         query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
-
-
-async def insert_if_absent(session: AsyncSession, row: SystemConfig) -> bool:
-    from sqlalchemy.exc import IntegrityError
-
-    try:
-        async with session.begin_nested():
-            session.add(row)
-            await session.flush()
-    except IntegrityError:
-        return False
-    return True

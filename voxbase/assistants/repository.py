@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.assistants.models import Function, Persona, Prompt, PromptVersion, Template
 from voxbase.core import clock
+from voxbase.core.db import insert_if_absent  # noqa: F401  (re-exported: services call repository.insert_if_absent)
 from voxbase.core.pagination import paginate_newest_first
 
 
@@ -145,17 +146,6 @@ async def prompt_version(
 
 
 # --- functions ------------------------------------------------------------------------------
-
-
-async def insert_if_absent(session: AsyncSession, row: object) -> bool:
-    """Insert in a savepoint; False if a unique key is taken (a concurrent insert included)."""
-    try:
-        async with session.begin_nested():
-            session.add(row)
-            await session.flush()
-    except IntegrityError:
-        return False
-    return True
 
 
 async def flush_unless_duplicate(session: AsyncSession) -> bool:

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.billing.models import (
@@ -22,22 +21,13 @@ from voxbase.billing.models import (
     Subscription,
     WebhookEvent,
 )
+from voxbase.core.db import insert_if_absent  # noqa: F401  (re-exported: services call repository.insert_if_absent)
 from voxbase.core.pagination import paginate_newest_first
 
 
 async def add(session: AsyncSession, *rows: object) -> None:
     session.add_all(rows)
     await session.flush()
-
-
-async def insert_if_absent(session: AsyncSession, *rows: object) -> bool:
-    try:
-        async with session.begin_nested():
-            session.add_all(rows)
-            await session.flush()
-        return True
-    except IntegrityError:
-        return False
 
 
 # Plans -------------------------------------------------------------------------------------

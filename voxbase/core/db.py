@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from sqlalchemy import BigInteger, DateTime, MetaData, String, TypeDecorator, Uuid, event
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -249,3 +249,15 @@ async def unit_of_work(db: Database) -> AsyncIterator[AsyncSession]:
             await finish(session, exc)
             raise
         await finish(session)
+
+
+async def insert_if_absent(session: AsyncSession, *rows: object) -> bool:
+    """Insert in a savepoint; False when a unique key already holds them (a replayed event,
+    a concurrent insert), leaving the caller's transaction usable."""
+    try:
+        async with session.begin_nested():
+            session.add_all(rows)
+            await session.flush()
+        return True
+    except IntegrityError:
+        return False

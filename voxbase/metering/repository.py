@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy import String, any_, bindparam, func, select
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from voxbase.core.db import insert_if_absent  # noqa: F401  (re-exported: services call repository.insert_if_absent)
 from voxbase.core.pagination import paginate_newest_first
 from voxbase.metering.models import (
     CreditGrant,
@@ -28,17 +28,6 @@ from voxbase.metering.models import (
 async def add(session: AsyncSession, *rows: object) -> None:
     session.add_all(rows)
     await session.flush()
-
-
-async def insert_if_absent(session: AsyncSession, row: object) -> bool:
-    """Insert in a savepoint; False if a unique constraint says it is already there."""
-    try:
-        async with session.begin_nested():
-            session.add(row)
-            await session.flush()
-        return True
-    except IntegrityError:
-        return False
 
 
 # Balances ----------------------------------------------------------------------------------

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from voxbase.core.db import insert_if_absent  # noqa: F401  (re-exported: services call repository.insert_if_absent)
 from voxbase.core.pagination import paginate_newest_first
 from voxbase.telephony.models import (
     AmdEntry,
@@ -26,17 +26,6 @@ from voxbase.telephony.models import (
 async def add(session: AsyncSession, row: object) -> None:
     session.add(row)
     await session.flush()
-
-
-async def insert_if_absent(session: AsyncSession, row: object) -> bool:
-    """Store a row unless a unique key already has it (a replayed callback): False then."""
-    try:
-        async with session.begin_nested():
-            session.add(row)
-            await session.flush()
-        return True
-    except IntegrityError:
-        return False
 
 
 async def get_call(
