@@ -49,11 +49,11 @@ async def test_a_completed_view_grants_minutes_once_per_impression(app, client, 
     manual_clock.set(at("2026-03-02T09:00:00"))
     with profile("mindbot"), Collected(AD_MINUTES_GRANTED) as granted:
         user = await User.create(client)
-        first = await user.post("/v1/ads/interactions", view("imp-1", revenue="0.0012345"))
+        first = await user.post("/v1/ads/interactions", view("imp-1", revenue="0.001234"))
         assert first.status_code == 201, first.text
         body = first.json()
         assert body["outcome"] == "granted" and Decimal(body["minutes_granted"]) == 2
-        assert Decimal(body["revenue"]) == Decimal("0.0012345")  # exact, not a float
+        assert Decimal(body["revenue"]) == Decimal("0.001234")  # exact, not a float
         assert body["day"] == "2026-03-02" and body["grant_id"]
         assert await credits(user) == 2
         grants = await ad_grants(user)
@@ -63,7 +63,7 @@ async def test_a_completed_view_grants_minutes_once_per_impression(app, client, 
         assert grants[0]["expires_at"].startswith("2026-04-01")  # 30 days
 
         # The same impression again: the first answer, nothing granted or stored again.
-        again = await user.post("/v1/ads/interactions", view("imp-1", revenue="0.00123450"))
+        again = await user.post("/v1/ads/interactions", view("imp-1", revenue="0.0012340"))
         assert again.status_code == 200 and again.json() == body
         assert await credits(user) == 2
         # Other details under the same impression id: a conflict.
@@ -98,6 +98,7 @@ async def test_a_completed_view_grants_minutes_once_per_impression(app, client, 
         extra = await user.post("/v1/ads/interactions", {**view(), "bonus": 1})
         assert "bonus" in assert_problem(extra, 422)["detail"] + extra.text
         assert_problem(await user.post("/v1/ads/interactions", view(revenue="-1")), 422)
+        assert_problem(await user.post("/v1/ads/interactions", view(revenue="0.0000001")), 422)
         assert (await client.post("/v1/ads/interactions", json=view())).status_code == 401
 
 
@@ -118,6 +119,7 @@ async def test_the_daily_cap_and_the_next_day(app, client, manual_clock):
         ]
         assert await credits(user) == 10
         manual_clock.advance(timedelta(hours=1, minutes=1))  # a new UTC day
+        await user.login()
         fresh = (await user.post("/v1/ads/interactions", view())).json()
         assert fresh["outcome"] == "granted" and fresh["day"] == "2026-03-03"
         assert await credits(user) == 13
@@ -187,7 +189,9 @@ async def test_admin_revenue_per_day(app, client, manual_clock):
         await user.post("/v1/ads/interactions", view(revenue="0.0025", interacted=True))
         await user.post("/v1/ads/interactions", view(revenue="0.5", currency="EUR"))
         manual_clock.set(at("2026-03-02T12:00:00"))
-        await user.post("/v1/ads/interactions", view(revenue="0.000001", completed=False))
+        await user.login()
+        late = await user.post("/v1/ads/interactions", view(revenue="0.000001", completed=False))
+        assert late.status_code == 201, late.text
         admin = bearer((await make_admin(app, client, role="admin"))["access_token"])
         report = await client.get(
             "/v1/admin/ads/revenue",

@@ -57,7 +57,14 @@ def _body_hash(data: AdInteractionIn) -> str:
 
 
 def _out(row: AdInteraction) -> AdInteractionOut:
-    return AdInteractionOut.model_validate(row)
+    view = AdInteractionOut.model_validate(row)
+    # The same digits whether the row was just written or read back (a replay's answer).
+    return view.model_copy(
+        update={
+            "revenue": view.revenue.quantize(SCALE),
+            "minutes_granted": view.minutes_granted.quantize(SCALE),
+        }
+    )
 
 
 async def _replay(row: AdInteraction, digest: str) -> tuple[AdInteractionOut, bool]:
