@@ -31,8 +31,8 @@ from voxbase.core.security import AccessTokens, Passwords
 from voxbase.knowledge import api as knowledge_api
 from voxbase.metering import api as metering_api
 from voxbase.metering import timed
-from voxbase.monetization import api as monetization_api
 from voxbase.models import load_all_models, load_all_tasks, load_privacy_rules
+from voxbase.monetization import api as monetization_api
 from voxbase.notifications import api as notifications_api
 from voxbase.privacy import api as privacy_api
 from voxbase.profiles import install_from_settings

@@ -18,7 +18,7 @@ branch_labels: str | Sequence[str] | None = ("monetization",)
 depends_on: str | Sequence[str] | None = None
 
 
-def _stamps() -> list[sa.Column]:  # type: ignore[type-arg]
+def _stamps() -> list[sa.Column]:
     return [
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("created_at", voxbase.core.db.UTCDateTime(timezone=True), nullable=False),
