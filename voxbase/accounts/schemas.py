@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from voxbase.accounts.permissions import Role, Scope
+from voxbase.content.fields import refuse_brand_fields
 from voxbase.core.schemas import Input
 
 Password = Annotated[str, Field(min_length=8, max_length=128, description="8 to 128 characters")]
@@ -122,6 +123,11 @@ class ProfileUpdate(Input):
     default_microphone_id: str | None = Field(None, max_length=255)
     default_speaker_id: str | None = Field(None, max_length=255)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_brand_fields(cls, data: Any) -> Any:
+        return refuse_brand_fields(data)
+
     @field_validator("notification_preferences")
     @classmethod
     def _null_clears_preferences(cls, value: dict[str, bool] | None) -> dict[str, bool]:
@@ -161,6 +167,12 @@ class MeUpdate(Input):
     preferred_language: Language | None = None
     onboarding_completed: bool | None = None
     profile: ProfileUpdate | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_brand_fields(cls, data: Any) -> Any:
+        """Brand fields live in the brand profile (PUT /v1/me/brand): a 422 that says so."""
+        return refuse_brand_fields(data)
 
 
 class TokenPair(BaseModel):
