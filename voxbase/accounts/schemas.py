@@ -15,13 +15,15 @@ from pydantic import (
     EmailStr,
     Field,
     HttpUrl,
+    ModelWrapValidatorHandler,
     StringConstraints,
+    ValidationError,
     field_validator,
     model_validator,
 )
 
 from voxbase.accounts.permissions import Role, Scope
-from voxbase.content.fields import refuse_brand_fields
+from voxbase.content.fields import point_to_brand
 from voxbase.core.schemas import Input
 
 Password = Annotated[str, Field(min_length=8, max_length=128, description="8 to 128 characters")]
@@ -123,11 +125,6 @@ class ProfileUpdate(Input):
     default_microphone_id: str | None = Field(None, max_length=255)
     default_speaker_id: str | None = Field(None, max_length=255)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _no_brand_fields(cls, data: Any) -> Any:
-        return refuse_brand_fields(data)
-
     @field_validator("notification_preferences")
     @classmethod
     def _null_clears_preferences(cls, value: dict[str, bool] | None) -> dict[str, bool]:
@@ -168,11 +165,16 @@ class MeUpdate(Input):
     onboarding_completed: bool | None = None
     profile: ProfileUpdate | None = None
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _no_brand_fields(cls, data: Any) -> Any:
-        """Brand fields live in the brand profile (PUT /v1/me/brand): a 422 that says so."""
-        return refuse_brand_fields(data)
+    def _brand_fields_point_to_the_brand(
+        cls, data: Any, handler: ModelWrapValidatorHandler[Any]
+    ) -> Any:
+        """Brand fields live in the brand profile: their 422 says `PUT /v1/me/brand`."""
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            raise point_to_brand(exc) from None
 
 
 class TokenPair(BaseModel):

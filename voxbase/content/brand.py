@@ -52,7 +52,7 @@ def out(row: BrandProfile | None, owner: BrandOwner) -> BrandOut:
         brand_personality=row.brand_personality,
         content_tone=row.content_tone,
         key_messages=list(row.key_messages or []),
-        language=row.language,  # type: ignore[arg-type]
+        language=row.language,
         updated_by=row.updated_by,
         created_at=row.created_at,
         updated_at=row.updated_at,

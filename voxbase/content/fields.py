@@ -1,7 +1,7 @@
 """Names of the brand fields (seed 004's brand columns of users, and this module's names).
 
 They live in the brand profile (`GET/PUT /v1/me/brand`), not on the user: `PATCH /v1/me` refuses
-them with a 422 that points there (voxbase/accounts/schemas.py imports this list). No imports
+them with a 422 that points there (voxbase/accounts/schemas.py uses this). No voxbase imports
 here, so any module may read it.
 """
 
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic_core import PydanticCustomError
+from pydantic import ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 BRAND_ROUTE = "/v1/me/brand"
 
@@ -35,21 +36,24 @@ BRAND_FIELDS = frozenset(
 )
 
 
-def misplaced(data: object) -> list[str]:
-    """The brand fields in a request body meant for another route, sorted."""
-    if not isinstance(data, dict):
-        return []
-    return sorted(str(k) for k in data if k in BRAND_FIELDS)
+def point_to_brand(exc: ValidationError) -> ValidationError:
+    """The same errors, but an unknown brand field's message says where it belongs.
 
-
-def refuse_brand_fields(data: Any) -> Any:
-    """A `mode="before"` model validator: a brand field is a 422 naming it and the brand route
-    (`ctx.route`), never a silent drop."""
-    found = misplaced(data)
-    if found:
-        raise PydanticCustomError(
-            "brand_field",
-            "{fields}: brand fields are not part of the user; set them with PUT {route}",
-            {"fields": ", ".join(found), "route": BRAND_ROUTE},
-        )
-    return data
+    For a `mode="wrap"` model validator of a body that is not the brand's: the error stays an
+    `extra_forbidden` at the field's location; its message points to `PUT /v1/me/brand`."""
+    errors: list[Any] = []
+    for error in exc.errors():
+        loc = error.get("loc", ())
+        if error["type"] == "extra_forbidden" and loc and loc[-1] in BRAND_FIELDS:
+            message = "{field} is a brand field, not part of the user: set it with PUT {route}"
+            context = {"field": str(loc[-1]), "route": BRAND_ROUTE}
+            errors.append(
+                InitErrorDetails(
+                    type=PydanticCustomError("extra_forbidden", message, context),
+                    loc=loc,
+                    input=error.get("input"),
+                )
+            )
+        else:
+            errors.append(error)
+    return ValidationError.from_exception_data(exc.title, errors)

@@ -36,7 +36,8 @@ class BrandColors(Input):
     @field_validator("primary", "secondary", "accent")
     @classmethod
     def _opaque(cls, value: Color | None) -> Color | None:
-        if value is not None and len(value.as_rgb_tuple()) == 4 and value.as_rgb_tuple()[3] != 1:
+        rgba = value.as_rgb_tuple() if value is not None else ()
+        if len(rgba) == 4 and rgba[3] != 1:
             raise ValueError("brand colours are opaque (no alpha)")
         return value
 
