@@ -16,7 +16,7 @@ from voxbase.audit import service as audit
 from voxbase.content import repository
 from voxbase.content.models import BrandProfile
 from voxbase.content.schemas import BrandIn, BrandOut, BrandOwner, ColorsOut, FontsOut
-from voxbase.core.db import insert_if_absent
+from voxbase.core import clock
 from voxbase.core.errors import Forbidden
 from voxbase.core.ids import new_id
 from voxbase.core.principal import Principal
@@ -96,7 +96,7 @@ def _keys(owner: BrandOwner) -> dict[str, uuid.UUID]:
 
 
 async def brand_row(session: AsyncSession, owner: BrandOwner) -> BrandProfile | None:
-    return await repository.brand_of(session, **_keys(owner))
+    return await repository.brand_of(session, _keys(owner))
 
 
 async def get_brand(
@@ -111,24 +111,13 @@ async def put_brand(
 ) -> BrandOut:
     owner = await _owner(session, principal, team_id, write=True)
     keys = _keys(owner)
-    values = _values(data)
-    row = await repository.brand_for_update(session, **keys)
-    before: dict[str, Any] | None = None
-    if row is None:
-        row = BrandProfile(id=new_id(), updated_by=principal.user_id, **keys, **values)
-        if not await insert_if_absent(session, row):
-            # A concurrent first PUT created it: this one updates that row.
-            row = await repository.brand_for_update(session, **keys)
-            assert row is not None
-            before = {}
-    else:
-        before = {}
-    if before is not None:
-        before = {k: getattr(row, k) for k in values}
-        for key, value in values.items():
-            setattr(row, key, value)
-        row.updated_by = principal.user_id
-        await session.flush()
+    values = {**_values(data), "updated_by": principal.user_id}
+    existing = await repository.brand_of(session, keys)
+    before = {k: getattr(existing, k) for k in values} if existing else None
+    new = new_id()
+    row = await repository.upsert_brand(session, keys, values, new, clock.now())
+    if row.id != new and before is None:
+        before = {}  # a concurrent first PUT created it: this one replaced its values
     await audit.record(
         session,
         principal,
@@ -138,5 +127,4 @@ async def put_brand(
         before=before,
         after=values,
     )
-    await session.refresh(row)
     return out(row, owner)
