@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from voxbase.core.schemas import Input
+from voxbase.core.schemas import Exact, Input
 
 Outcome = Literal[
     "granted",  # the rule's minutes
@@ -22,7 +22,7 @@ Outcome = Literal[
     "no_ad_rule",  # the profile grants nothing for ads
 ]
 Token = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,128}$")]
-Revenue = Annotated[Decimal, Field(ge=0, le=Decimal("1e9"), decimal_places=6)]
+Revenue = Annotated[Exact, Field(ge=0, le=Decimal("1e9"), decimal_places=6)]
 
 
 class AdInteractionIn(Input):
@@ -54,10 +54,10 @@ class AdInteractionOut(BaseModel):
     view_duration_seconds: int
     completed: bool
     interacted: bool
-    revenue: Decimal
+    revenue: Exact
     currency: str
     day: date
-    minutes_granted: Decimal
+    minutes_granted: Exact
     grant_id: uuid.UUID | None
     outcome: Outcome
     created_at: datetime
@@ -68,8 +68,8 @@ class AdRevenueTotal(BaseModel):
     views: int
     completed: int
     interacted: int
-    revenue: Decimal
-    minutes_granted: Decimal
+    revenue: Exact
+    minutes_granted: Exact
 
 
 class AdRevenueDay(AdRevenueTotal):
