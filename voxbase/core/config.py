@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     # Product profile (voxbase/profiles/presets/<name>.toml, or a path to a TOML file):
     # meters, plans, limits, features, pricing tiers.
     profile: str = Field("general", description="Preset name or path to a profile TOML file.")
+    # Retention (docs/privacy.md): periods per policy that beat the profile's, e.g.
+    # VOXBASE_RETENTION='{"transcripts": "14d"}'; an administrator's override beats these.
+    retention: dict[str, str] = Field(default_factory=dict)
+    purge_batch_size: int = Field(
+        500, ge=1, le=10000, description="Rows per transaction of a retention purge."
+    )
 
     # Billing and metering
     payment_provider: Literal["manual", "stripe"] = "manual"
@@ -285,6 +291,16 @@ class Settings(BaseSettings):
     def _storage_scheme(cls, value: str) -> str:
         if not value.startswith(("memory://", "redis://", "rediss://", "async+redis://")):
             raise ValueError("must be memory:// or a redis:// URL")
+        return value
+
+    @field_validator("retention")
+    @classmethod
+    def _retention_periods(cls, value: dict[str, str]) -> dict[str, str]:
+        from voxbase.privacy.policies import check_policies
+
+        problems = check_policies(value, "retention")
+        if problems:
+            raise ValueError("; ".join(problems))
         return value
 
     @model_validator(mode="after")

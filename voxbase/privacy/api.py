@@ -13,6 +13,7 @@ from voxbase.core.errors import problem_responses
 from voxbase.core.http import DbSession
 from voxbase.core.principal import Principal
 from voxbase.privacy import erasure, service
+from voxbase.privacy.purge_api import retention_admin
 from voxbase.privacy.schemas import ConsentDecision, ConsentRecordOut, Consents, ErasureOut
 
 Reader = Annotated[Principal, Depends(require_scope(Scope.ACCOUNT_READ))]
@@ -65,4 +66,4 @@ async def get_erasure(erasure_id: uuid.UUID, session: DbSession, _: UsersReader)
     return await erasure.get_erasure(session, erasure_id)
 
 
-routers = [consents, admin]
+routers = [consents, admin, retention_admin]

@@ -38,3 +38,21 @@ def erase_account(user_id: str) -> None:
         await erase_user(db, storage, uuid.UUID(user_id), reason="admin")
 
     asyncio.run(_with_database(work))
+
+
+@jobs.queue.periodic_task(crontab(minute="23"), retries=1, retry_delay=300)
+def purge_expired_data() -> None:
+    """Retention purge: delete (in batches) what every table's policy says is past its period."""
+    from voxbase.privacy.purge import purge
+
+    settings = jobs.settings()
+
+    async def work(db: Database, storage: FileStorage) -> None:
+        await purge(
+            db,
+            storage,
+            settings_retention=settings.retention,
+            batch_size=settings.purge_batch_size,
+        )
+
+    asyncio.run(_with_database(work))
