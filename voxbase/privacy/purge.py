@@ -16,10 +16,11 @@ and the purge carries on with the next.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -92,8 +93,18 @@ class PurgeReport:
         return [t for t in self.tables if t.error]
 
 
-# (the plan, the run so far, plans done, plans in all): after every batch and every table.
-Progress = Callable[[Plan, TableRun, int, int], None]
+# (the plan, the run so far, plans done, plans in all): called after every batch (committed)
+# and every table; it may be a coroutine function.
+Progress = Callable[[Plan, TableRun, int, int], Awaitable[None] | None]
+
+
+async def _tell(
+    progress: Progress | None, plan: Plan, run: TableRun, done: int, total: int
+) -> None:
+    if progress is not None:
+        result = progress(plan, run, done, total)
+        if inspect.isawaitable(result):
+            await result
 
 
 def plans(
@@ -195,8 +206,7 @@ async def purge(
         report.tables.append(run)
         async with unit_of_work(db) as session:
             await purge_repository.add(session, _record(report.run_id, run))
-        if progress is not None:
-            progress(plan, run, done + 1, len(todo))
+        await _tell(progress, plan, run, done + 1, len(todo))
     trim = periods["purge_runs"].delta
     if not dry_run and trim is not None:
         async with unit_of_work(db) as session:
@@ -247,8 +257,7 @@ async def _purge_table(
                 run.rows += changed
                 run.files_deleted += files
                 run.batches += 1
-                if progress is not None:
-                    progress(plan, run, done, len(todo))
+                await _tell(progress, plan, run, done, len(todo))
                 if not more:
                     break
     except Exception as exc:  # recorded; the next table is purged all the same
