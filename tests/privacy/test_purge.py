@@ -17,6 +17,7 @@ from tests.privacy import scenario
 from voxbase.audit import service as audit
 from voxbase.audit.models import AuditLog
 from voxbase.conversations.models import Message
+from voxbase.core import clock
 from voxbase.core.db import Base, unit_of_work
 from voxbase.core.principal import SYSTEM
 from voxbase.privacy import purge as purging
@@ -301,3 +302,27 @@ async def test_a_conversation_shorter_retention_wins(app, client, manual_clock):
         assert [str(c) for c in left] == [long]
         manual_clock.advance(timedelta(days=27))  # the profile's 30 days beat 60
         assert (await purge(db, storage, tables=["messages"])).tables[0].rows == 1
+
+
+async def test_the_cli_purges_by_hand_and_dry_runs(app, settings, tmp_path):
+    from tests.privacy.test_backup import voxbase_cli
+
+    db = app.state.db
+    with clock.using(clock.ManualClock(clock.now() - timedelta(days=3 * 365))):
+        await _audit_rows(db, 3)
+    url = settings.resolved_database_url
+
+    dry = voxbase_cli(url, tmp_path, "privacy", "purge", "--dry-run", "--table", "audit_logs")
+    assert dry.returncode == 0, dry.stderr
+    assert "would remove 3 rows in 1 tables" in dry.stderr
+    assert "audit_logs" in dry.stdout and "2y" in dry.stdout
+    async with unit_of_work(db) as session:
+        assert len((await session.scalars(select(AuditLog.id))).all()) == 3
+
+    done = voxbase_cli(url, tmp_path, "privacy", "purge")
+    assert done.returncode == 0, done.stderr
+    assert "removed 3 rows" in done.stderr
+    async with unit_of_work(db) as session:
+        assert (await session.scalars(select(AuditLog.id))).all() == []
+        runs = (await session.scalars(select(PurgeRun).where(PurgeRun.dry_run.is_(False)))).all()
+    assert any(r.table_name == "audit_logs" and r.rows_changed == 3 for r in runs)
