@@ -28,6 +28,7 @@ from voxbase.privacy.retention import configured
 from voxbase.providers.storage import app_storage
 
 SECOND = timedelta(seconds=1)
+AUDIO_KEY = "audio/purge-test/recording.wav"
 # Written only by an erasure (test_erase proves them); nothing here writes one.
 WRITTEN_BY_THE_ERASE = {"erasure_records"}
 
@@ -102,6 +103,14 @@ async def test_every_period_is_respected_to_the_second(app, client, mailbox, man
                     await session.execute(rule.table.update().values(deleted_at=start))
             await session.execute(tables["api_keys"].update().values(revoked_at=start))
             await session.execute(tables["credit_grants"].update().values(status="expired"))
+            # A recording the summary job did not get to: the `audio` policy is the backstop.
+            conversations = tables["conversations"]
+            await storage.put(AUDIO_KEY, b"RIFF")
+            await session.execute(
+                conversations.update()
+                .where(conversations.c.recording_ended_at.is_not(None))
+                .values(audio_key=AUDIO_KEY, audio_content_type="audio/wav", audio_url=None)
+            )
         proven, unexercised = [], []
         for plan in plans(configured()):
             async with unit_of_work(db) as session:
@@ -127,6 +136,8 @@ async def test_every_period_is_respected_to_the_second(app, client, mailbox, man
             proven.append(plan.table.name)
             manual_clock.set(start)
     assert len(set(proven)) >= 20, (proven, unexercised)
+    with pytest.raises(FileNotFoundError):
+        await storage.get(AUDIO_KEY)  # the purge deleted the file, not only the reference
     assert not unexercised, f"the scenario has no row to prove: {unexercised}"
 
 

@@ -280,7 +280,8 @@ async def _one_batch(
     keys = [key for key, _ in rows]
     stored = [name for _, names in rows for name in names]
     if kept.clear:
-        changed = await purge_repository.clear_columns(session, table, keys, kept.clear)
+        stamp = (kept.stamp, clock.now()) if kept.stamp else None
+        changed = await purge_repository.clear_columns(session, table, keys, kept.clear, stamp)
     else:
         changed = await purge_repository.delete_rows(session, table, keys)
     _delete_files_after_commit(session, storage, stored)

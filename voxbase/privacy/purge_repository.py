@@ -82,11 +82,16 @@ async def delete_rows(session: AsyncSession, table: Table, keys: Sequence[Any]) 
 
 
 async def clear_columns(
-    session: AsyncSession, table: Table, keys: Sequence[Any], columns: Sequence[str]
+    session: AsyncSession,
+    table: Table,
+    keys: Sequence[Any],
+    columns: Sequence[str],
+    stamp: tuple[str, datetime] | None = None,
 ) -> int:
     if not keys:
         return 0
-    result = await session.execute(
-        update(table).where(primary_key(table).in_(keys)).values({c: None for c in columns})
-    )
+    values: dict[str, Any] = {c: None for c in columns}
+    if stamp is not None:
+        values[stamp[0]] = stamp[1]
+    result = await session.execute(update(table).where(primary_key(table).in_(keys)).values(values))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -27,6 +27,7 @@ from voxbase.privacy.schemas import (
     ConsentState,
     Purpose,
 )
+from voxbase.providers.storage import FileStorage
 
 
 def _user_id(principal: Principal) -> uuid.UUID:
@@ -65,7 +66,10 @@ def _state(purpose: Purpose, row: ConsentRecord | None) -> ConsentState:
 
 
 async def decide(
-    session: AsyncSession, principal: Principal, data: ConsentDecision
+    session: AsyncSession,
+    principal: Principal,
+    data: ConsentDecision,
+    storage: FileStorage | None = None,
 ) -> ConsentRecordOut:
     """Record a grant or a withdrawal; withdrawing takes effect at once."""
     user_id = _user_id(principal)
@@ -89,5 +93,5 @@ async def decide(
         after={"purpose": row.purpose, "policy_version": row.policy_version},
     )
     if not data.granted and data.purpose is Purpose.RECORDING:
-        await conversations.forget_recordings(session, user_id)
+        await conversations.forget_recordings(session, user_id, storage)
     return ConsentRecordOut.model_validate(row)
