@@ -44,6 +44,8 @@ from voxbase.core.pagination import Page, page_of
 from voxbase.core.principal import SYSTEM, Principal
 from voxbase.core.ratelimit import RateLimiter
 from voxbase.core.security import AccessTokens, Passwords, TokenError, new_token, token_digest
+from voxbase.privacy import consents
+from voxbase.privacy.schemas import Purpose
 from voxbase.providers.email import EmailSender, OutgoingEmail, send_after_commit
 from voxbase.providers.oidc import IdTokenError, OidcVerifier
 
@@ -140,7 +142,9 @@ async def _open_session(
 ) -> TokenPair:
     now = clock.now()
     agent = devices.parse_user_agent(client.user_agent)
-    place = devices.locate(kit.settings.geoip_database, client.ip)
+    # Where a session signed in from is app-session analytics: only with consent to it.
+    analytics = await consents.has_consent(session, user.id, Purpose.ANALYTICS)
+    place = devices.locate(kit.settings.geoip_database if analytics else None, client.ip)
     device = AuthSession(
         user_id=user.id,
         device_name=client.device_name,
@@ -336,6 +340,7 @@ async def count_page_views(session: AsyncSession, principal: Principal, count: i
     user_id = _user_id(principal)
     if principal.session_id is None:
         raise Forbidden("Page views belong to a signed-in session.")
+    await consents.require_consent(session, user_id, Purpose.ANALYTICS)
     await repository.count_page_views(session, principal.session_id, count, clock.now())
     row = await repository.get_session_of(session, principal.session_id, user_id)
     if row is None:
@@ -945,3 +950,8 @@ async def create_admin(
         after=audit.snapshot(user, USER_FIELDS),
     )
     return user, created
+
+
+async def forget_analytics(session: AsyncSession, user_id: uuid.UUID) -> int:
+    """Consent to analytics withdrawn: the sessions' page views and places are dropped."""
+    return await repository.forget_session_analytics(session, user_id)

@@ -12,6 +12,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from voxbase.accounts import service as accounts
 from voxbase.audit import service as audit
 from voxbase.conversations import service as conversations
 from voxbase.core import context
@@ -94,4 +95,6 @@ async def decide(
     )
     if not data.granted and data.purpose is Purpose.RECORDING:
         await conversations.forget_recordings(session, user_id, storage)
+    if not data.granted and data.purpose is Purpose.ANALYTICS:
+        await accounts.forget_analytics(session, user_id)
     return ConsentRecordOut.model_validate(row)
