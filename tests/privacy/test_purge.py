@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import bearer, make_admin, register
+from tests.conftest import PASSWORD, bearer, make_admin, register
 from tests.helpers_billing import profile
 from tests.privacy import scenario
 from voxbase.audit import service as audit
@@ -337,3 +337,25 @@ async def test_the_cli_purges_by_hand_and_dry_runs(app, settings, tmp_path):
         assert (await session.scalars(select(AuditLog.id))).all() == []
         runs = (await session.scalars(select(PurgeRun).where(PurgeRun.dry_run.is_(False)))).all()
     assert any(r.table_name == "audit_logs" and r.rows_changed == 3 for r in runs)
+
+
+async def test_the_deletion_grace_period_follows_an_override(app, client, manual_clock):
+    from voxbase.privacy import erasure
+
+    admin = bearer((await make_admin(app, client, role="admin"))["access_token"])
+    changed = await client.put(
+        "/v1/admin/privacy/retention/deleted_accounts", json={"period": "7d"}, headers=admin
+    )
+    assert changed.status_code == 200, changed.text
+    pair = await register(client)
+    deleted = await client.request(
+        "DELETE", "/v1/me", json={"password": PASSWORD}, headers=bearer(pair["access_token"])
+    )
+    assert deleted.status_code == 202, deleted.text
+    until = datetime.fromisoformat(deleted.json()["erase_after"])
+    assert until == manual_clock.now() + timedelta(days=7)
+    storage = app_storage(app.state)
+    manual_clock.advance(timedelta(days=7) - SECOND)
+    assert await erasure.erase_expired_accounts(app.state.db, storage) == []
+    manual_clock.advance(2 * SECOND)
+    assert len(await erasure.erase_expired_accounts(app.state.db, storage)) == 1

@@ -236,7 +236,11 @@ async def login(
     await kit.limiter.hit(kit.settings.login_limit_per_ip, "login-ip", client.ip or "-")
     # A deleted account is found too: signing in during its grace period restores it.
     user = await repository.find_user_by_login(session, login_key, deleted_ok=True)
-    if user is not None and user.deleted_at is not None and not deletion.restorable(user):
+    if (
+        user is not None
+        and user.deleted_at is not None
+        and not await deletion.restorable(session, user, kit.settings.retention)
+    ):
         user = None  # its grace period is over: it is waiting to be erased
     # Per account, whichever of its names is typed; an unknown login counts the same way.
     account_key = str(user.id) if user else login_key
@@ -633,7 +637,11 @@ async def google_sign_in(
     user = (
         await repository.get_user(session, identity.user_id, deleted_ok=True) if identity else None
     )
-    if user is not None and user.deleted_at is not None and not deletion.restorable(user):
+    if (
+        user is not None
+        and user.deleted_at is not None
+        and not await deletion.restorable(session, user, kit.settings.retention)
+    ):
         user = None
     if identity is None:
         try:

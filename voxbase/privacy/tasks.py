@@ -27,7 +27,12 @@ async def _with_database(work: Callable[[Database, FileStorage], Awaitable[objec
 @jobs.queue.periodic_task(crontab(minute="41"), retries=2, retry_delay=60)
 def erase_deleted_accounts() -> None:
     """Erase accounts whose deletion grace period is over; finish interrupted erasures."""
-    asyncio.run(_with_database(erasure.erase_expired_accounts))
+    retention = jobs.settings().retention
+
+    async def work(db: Database, storage: FileStorage) -> None:
+        await erasure.erase_expired_accounts(db, storage, retention)
+
+    asyncio.run(_with_database(work))
 
 
 @jobs.queue.task(retries=3, retry_delay=30)
