@@ -110,11 +110,14 @@ async def request_export(
             await repository.add(session, row)
     except IntegrityError:
         raise Conflict(
-            "An export of your data is already being prepared; you get an email when it is "
-            "ready."
+            "An export of your data is already being prepared; you get an email when it is ready."
         ) from None
     await audit.record(
-        session, principal, "privacy.export_requested", "data_export", row.id,
+        session,
+        principal,
+        "privacy.export_requested",
+        "data_export",
+        row.id,
         after={"due_at": row.due_at},
     )
     jobs.enqueue_after_commit(session, export_tasks.build_export, str(row.id))
@@ -219,7 +222,9 @@ async def open_download(
 # The job ------------------------------------------------------------------------------------
 
 
-async def build(db: Database, storage: FileStorage, settings: Settings, export_id: uuid.UUID) -> None:
+async def build(
+    db: Database, storage: FileStorage, settings: Settings, export_id: uuid.UUID
+) -> None:
     """Write the archive of an open request, store it, mark it ready and email the link."""
     async with unit_of_work(db) as session:
         row = await repository.get_for_update(session, export_id)
@@ -282,7 +287,11 @@ async def _ready(
             row.open_user_id, row.error = None, None
             await session.flush()
             await audit.record(
-                session, SYSTEM, "privacy.export_ready", "data_export", row.id,
+                session,
+                SYSTEM,
+                "privacy.export_ready",
+                "data_export",
+                row.id,
                 after={"size_bytes": size, "expires_at": row.expires_at},
             )
             send_after_commit(session, email_sender(settings), _mail(settings, row, email))

@@ -28,12 +28,8 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-@me.post(
-    "/export", status_code=202, response_model=ExportOut, responses=problem_responses(409)
-)
-async def request_export(
-    request: Request, session: DbSession, principal: CurrentUser
-) -> ExportOut:
+@me.post("/export", status_code=202, response_model=ExportOut, responses=problem_responses(409))
+async def request_export(request: Request, session: DbSession, principal: CurrentUser) -> ExportOut:
     """Ask for a copy of all your data (GDPR Art. 15 and 20): a ZIP archive with a manifest,
     one JSON file per kind of record, your uploaded files and the Art. 15 information.
 

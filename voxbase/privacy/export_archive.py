@@ -36,6 +36,7 @@ from voxbase.providers.storage import FileStorage
 
 BATCH = 500
 FORMAT_VERSION = 1
+ANOTHER_PERSON = "[another person]"
 
 
 def _default(value: Any) -> Any:
@@ -137,8 +138,12 @@ class ArchiveWriter:
             await self._copy(item)
         self._json("information.json", information)
         described.append(
-            {"file": "information.json", "holds": "What GDPR Art. 15(1) lists: purposes, "
-             "recipients, retention periods, source and your rights", "records": None}
+            {
+                "file": "information.json",
+                "holds": "What GDPR Art. 15(1) lists: purposes, "
+                "recipients, retention periods, source and your rights",
+                "records": None,
+            }
         )
         manifest = {
             "format": "voxbase-export",
@@ -184,9 +189,20 @@ class ArchiveWriter:
             if not page:
                 return
             last = page[-1]._mapping[key]
-            yield [{k: v for k, v in row._mapping.items() if k in keep} for row in page]
+            yield [self._own(rule, row._mapping, keep) for row in page]
             if len(page) < BATCH:
                 return
+
+    def _own(self, rule: Rule, row: Any, keep: set[str]) -> dict[str, Any]:
+        """The exported columns of one of the person's rows; a `refs` column naming someone
+        else (who invited them) says only that it was another person (Art. 15(4))."""
+        values = {k: v for k, v in row.items() if k in keep}
+        ids = {str(i) for i in self.subject.ids}
+        for name in rule.refs:
+            value = values.get(name)
+            if value is not None and str(value) not in ids:
+                values[name] = ANOTHER_PERSON
+        return values
 
     def _stored(self, rule: Rule, row: dict[str, Any]) -> Iterator[StoredFile]:
         """The row's stored files (their columns leave the row unless exported)."""
@@ -209,13 +225,17 @@ class ArchiveWriter:
                     size += len(chunk)
         except FileNotFoundError:
             self.written.files.append(
-                {"file": None, "table": stored.table, "row_id": stored.row_id,
-                 "missing": True}
+                {"file": None, "table": stored.table, "row_id": stored.row_id, "missing": True}
             )
             return
         self.written.files.append(
-            {"file": name, "table": stored.table, "row_id": stored.row_id,
-             "column": stored.column, "bytes": size}
+            {
+                "file": name,
+                "table": stored.table,
+                "row_id": stored.row_id,
+                "column": stored.column,
+                "bytes": size,
+            }
         )
 
 
@@ -277,8 +297,12 @@ def recipients(settings: Settings) -> list[dict[str, Any]]:
     if settings.email_delivery == "sendgrid":
         add("email", "Twilio SendGrid", "emails sent for you: recipient, subject, content")
     elif settings.email_delivery == "smtp":
-        add("email", "SMTP server", "emails sent for you: recipient, subject, content",
-            settings.smtp_host)
+        add(
+            "email",
+            "SMTP server",
+            "emails sent for you: recipient, subject, content",
+            settings.smtp_host,
+        )
     if settings.telephony_provider == "twilio":
         add("telephony", "Twilio", "calls and texts placed for you: numbers, content, audio")
     uses_llm = "llm" in (
@@ -287,13 +311,25 @@ def recipients(settings: Settings) -> list[dict[str, Any]]:
         settings.telephony_sms_reply_engine,
     )
     if uses_llm and settings.llm_base_url:
-        add("llm", "language model API", "transcripts and messages for guidance, summaries "
-            "and replies", _host(settings.llm_base_url))
+        add(
+            "llm",
+            "language model API",
+            "transcripts and messages for guidance, summaries and replies",
+            _host(settings.llm_base_url),
+        )
     if settings.embeddings_base_url:
-        add("embeddings", "embeddings API", "the text of your documents",
-            _host(settings.embeddings_base_url))
-    add("webhooks", "your integrations", "event messages about your account, to the webhook "
-        "endpoints you or your teams registered (webhook_endpoints.json)")
+        add(
+            "embeddings",
+            "embeddings API",
+            "the text of your documents",
+            _host(settings.embeddings_base_url),
+        )
+    add(
+        "webhooks",
+        "your integrations",
+        "event messages about your account, to the webhook "
+        "endpoints you or your teams registered (webhook_endpoints.json)",
+    )
     return found
 
 
@@ -305,8 +341,7 @@ def retention_periods() -> list[dict[str, str]]:
     current = active_profile().retention
     general = load_profile("general").retention
     return [
-        {"policy": key, "period": current.get(key) or general.get(key) or "forever",
-         "what": what}
+        {"policy": key, "period": current.get(key) or general.get(key) or "forever", "what": what}
         for key, what in CATALOG.items()
     ]
 
@@ -321,8 +356,7 @@ def information(settings: Settings, consents: list[dict[str, Any]]) -> dict[str,
         "source": "you (what you entered, uploaded and said), your devices (sign-in sessions), "
         "members of your teams, and the payment, telephony and email providers' notifications "
         "about what was done for you",
-        "automated_decisions": "none with legal or similarly significant effects "
-        "(GDPR Art. 22)",
+        "automated_decisions": "none with legal or similarly significant effects (GDPR Art. 22)",
         "rights": "rectification (PATCH /v1/me), erasure (DELETE /v1/me), restriction and "
         "objection (POST /v1/me/consents), portability (this archive), and a complaint to a "
         "supervisory authority",

@@ -48,7 +48,7 @@ class AdminExportOut(BaseModel):
     status: ExportStatus
     created_at: datetime
     due_at: datetime
-    overdue: bool = Field(description="Not answered and past its due date")
+    overdue: bool = Field(False, description="Not answered and past its due date")
     started_at: datetime | None
     finished_at: datetime | None
     expires_at: datetime | None

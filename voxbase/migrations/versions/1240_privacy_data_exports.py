@@ -47,7 +47,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("open_user_id", name=op.f("uq_data_exports_open_user_id")),
     )
     with op.batch_alter_table("data_exports", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_data_exports_created_at"), ["created_at"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_data_exports_created_at"), ["created_at"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_data_exports_status"), ["status"], unique=False)
         batch_op.create_index(batch_op.f("ix_data_exports_user_id"), ["user_id"], unique=False)
 
