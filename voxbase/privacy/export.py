@@ -233,9 +233,15 @@ async def build(
         row.status, row.started_at = ExportStatus.RUNNING.value, clock.now()
         row.attempts += 1
         user_id, requested_at = row.user_id, row.created_at
-        found = await identifiers_of(session, user_id)
-        user = await accounts.get_me(session, Principal(user_id=user_id))
-        consents = await consent_states(session, user_id)
+    try:
+        async with unit_of_work(db) as session:
+            found = await identifiers_of(session, user_id)
+            user = await accounts.get_me(session, Principal(user_id=user_id))
+            consents = await consent_states(session, user_id)
+    except Exception as exc:  # e.g. the account is closed: the request cannot be answered
+        log.exception("export %s failed", export_id)
+        await _failed(db, export_id, exc)
+        return
     subject = subject_of(user_id, uuid.uuid4(), found)
     about = {
         "user_id": user_id,
