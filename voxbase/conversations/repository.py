@@ -327,7 +327,7 @@ async def search_window(
     table, fts = SOURCES[kind]
     dialect = session.get_bind().dialect.name
     params: dict[str, Any] = {"uid": user_id, "n": count}
-    binds = [bindparam("uid", type_=Uuid())]
+    binds: list[Any] = [bindparam("uid", type_=Uuid())]
     if below is not None:
         params.update(_key_params(dialect, below))
     if dialect == "sqlite":
@@ -433,7 +433,7 @@ async def search_rows(
                 f"snippet({fts}, 0, '<mark>', '</mark>', '…', 16) AS snippet "
                 f"FROM {fts} WHERE {fts} MATCH :q AND {fts}.rowid IN :keys"
             )
-            statement = text(sql).bindparams(bindparam("keys", expanding=True))
+            statement: Any = text(sql).bindparams(bindparam("keys", expanding=True))
             by_key = {m.key: m.id for m in mine}
             rows = await session.execute(statement, {"q": q, "keys": list(by_key)})
             for row in rows:
@@ -466,7 +466,7 @@ async def search_rows(
     query = select(Conversation.id, Conversation.title).where(
         Conversation.id.in_({m.conversation_id for m in page})
     )
-    titles = {cid: title for cid, title in (await session.execute(query)).tuples()}
+    titles = {cid: title for cid, title in await session.execute(query)}
     return [
         SearchRow(
             kind=m.kind,
