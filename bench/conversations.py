@@ -299,8 +299,13 @@ class Bench:
             queries = [  # one word (~9% of segments match) or two (~1%)
                 " ".join(rng.sample(WORDS, rng.choice((1, 2)))) for _ in range(rounds)
             ]
-            times, back, full = [], [], []
+            times, back, full, floor = [], [], [], []
             for q in queries:
+                t = time.perf_counter()  # the HTTP floor: a query without words is no search
+                r = await self.http.get(
+                    "/v1/search", params={"q": "@@", "limit": 20}, headers=self.headers
+                )
+                floor.append((time.perf_counter() - t) * 1000)
                 t = time.perf_counter()
                 r = await self.http.get(
                     "/v1/search", params={"q": q, "limit": 20}, headers=self.headers
@@ -345,6 +350,11 @@ class Bench:
                 f"  baseline: rank every match (SQL only) at {size:,}",
                 f"p95 {pct(full, 95):.1f} ms",
                 f"p50 {pct(full, 50):.1f} ms; the same queries",
+            )
+            self.add(
+                "  HTTP floor: GET /v1/search with no words",
+                f"p95 {pct(floor, 95):.1f} ms",
+                f"p50 {pct(floor, 50):.1f} ms; auth, routing, JSON",
             )
 
     async def rank_everything(self, q: str) -> None:

@@ -311,6 +311,17 @@ def _key_params(dialect: str, below: Any) -> dict[str, Any]:
     return {"at": at, "bid": uuid.UUID(below[1])}
 
 
+WALK_BUDGET = 20  # MariaDB: rows examined per wanted match before the FULLTEXT index answers
+
+
+def statement_for(sql: str, binds: list[Any]) -> Any:
+    return (
+        text(sql)
+        .columns(id=Uuid(), conversation_id=Uuid(), created_at=UTCDateTime(), score=Float())
+        .bindparams(*binds)
+    )
+
+
 async def search_window(
     session: AsyncSession,
     user_id: uuid.UUID,
@@ -364,27 +375,39 @@ async def search_window(
         # The same walk. MATCH stays out of WHERE: there InnoDB would read every match of
         # every user from the FULLTEXT index and sort them; in the select list it is a lookup
         # per row (the index still answers it) and HAVING drops the rows that do not match.
+        # A rare word would walk all the caller's rows: the walk gives up after examining
+        # WALK_BUDGET rows per wanted match, and the FULLTEXT index answers instead (few
+        # matches to sort, since the walk found few).
+        bound = (
+            "AND (s.created_at < :at OR (s.created_at = :at AND s.id < :bid)) "
+            if below is not None
+            else ""
+        )
         sql = (
             "SELECT NULL AS k, s.id, s.conversation_id, s.created_at, "  # noqa: S608
             "MATCH(s.content) AGAINST (:q IN BOOLEAN MODE) AS score "
             f"FROM {table} s STRAIGHT_JOIN conversations c ON c.id = s.conversation_id "
-            "WHERE s.user_id = :uid AND c.deleted_at IS NULL "
-            + (
-                "AND (s.created_at < :at OR (s.created_at = :at AND s.id < :bid)) "
-                if below is not None
-                else ""
-            )
-            + "HAVING score > 0 ORDER BY s.created_at DESC, s.id DESC LIMIT :n"
+            f"WHERE s.user_id = :uid AND c.deleted_at IS NULL {bound}"
+            "HAVING score > 0 ORDER BY s.created_at DESC, s.id DESC "
+            "LIMIT :n ROWS EXAMINED :budget"
+        )
+        params["budget"] = count * WALK_BUDGET
+        fallback = (
+            "SELECT NULL AS k, s.id, s.conversation_id, s.created_at, "  # noqa: S608
+            "MATCH(s.content) AGAINST (:q IN BOOLEAN MODE) AS score "
+            f"FROM {table} s JOIN conversations c ON c.id = s.conversation_id "
+            "WHERE MATCH(s.content) AGAINST (:q IN BOOLEAN MODE) AND s.user_id = :uid "
+            f"AND c.deleted_at IS NULL {bound}"
+            "ORDER BY s.created_at DESC, s.id DESC LIMIT :n"
         )
     if "at" in params:
         binds += [bindparam("at", type_=UTCDateTime()), bindparam("bid", type_=Uuid())]
-    statement = (
-        text(sql)
-        .columns(id=Uuid(), conversation_id=Uuid(), created_at=UTCDateTime(), score=Float())
-        .bindparams(*binds)
-    )
+    statement = statement_for(sql, binds)
+    rows = (await session.execute(statement, params)).all()
+    if dialect not in ("sqlite", "postgresql") and len(rows) < count:
+        rows = (await session.execute(statement_for(fallback, binds), params)).all()
     matches = []
-    for row in await session.execute(statement, params):
+    for row in rows:
         key = int(row.k) if dialect == "sqlite" else [row.created_at.isoformat(), row.id.hex]
         matches.append(
             SearchMatch(
