@@ -360,12 +360,16 @@ async def search_window(
         # each row; for rare words the planner may prefer the GIN index and a top-N sort.
         # A custom plan per execution: a generic one cannot tell a common word from a rare one.
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        # Deleted conversations are a small hashed list: joining conversations instead let
+        # stale statistics on that table drive the plan (one GIN scan per conversation).
         sql = (
-            "SELECT NULL AS k, s.id, s.conversation_id, s.created_at, "  # noqa: S608
+            "WITH gone AS MATERIALIZED (SELECT id FROM conversations "  # noqa: S608
+            "WHERE user_id = :uid AND deleted_at IS NOT NULL) "
+            "SELECT NULL AS k, s.id, s.conversation_id, s.created_at, "
             "ts_rank(s.search_vector, plainto_tsquery('english', :q)) AS score "
-            f"FROM {table} s JOIN conversations c ON c.id = s.conversation_id "
+            f"FROM {table} s "
             "WHERE s.user_id = :uid AND s.search_vector @@ plainto_tsquery('english', :q) "
-            "AND c.deleted_at IS NULL "
+            "AND s.conversation_id NOT IN (SELECT id FROM gone) "
             + ("AND (s.created_at, s.id) < (:at, :bid) " if below is not None else "")
             + "ORDER BY s.created_at DESC, s.id DESC LIMIT :n"
         )
