@@ -7,7 +7,7 @@ Seed homes: 000 conversations/messages, 001 sessions/transcripts/guidance/summar
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -59,10 +59,32 @@ class Conversation(SoftDeleteMixin, Model):
     quality_rating: Mapped[int | None]
     cost_minutes: Mapped[int | None]
     usage_reservation_id: Mapped[str | None] = mapped_column(String(64))
+    # 003 persona_sessions: the persona talked to (no foreign key across modules: the slug and
+    # the multiplier are kept as they were when the session was created) and its daily cap
+    persona_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    persona_slug: Mapped[str | None] = mapped_column(String(64))
+    cost_multiplier: Mapped[Decimal | None] = mapped_column(Numeric(6, 3))
+    # seconds this session holds of the persona's daily usage limit (while active)
+    persona_day_held_seconds: Mapped[int | None]
     # counters (the next segment's seq is segment_count + 1)
     message_count: Mapped[int] = mapped_column(default=0)
     segment_count: Mapped[int] = mapped_column(default=0)
     last_activity_at: Mapped[datetime | None]
+
+
+class PersonaDailyUsage(Model):
+    """A user's time with one persona on one UTC day (the persona's daily usage limit):
+    seconds used by ended sessions and seconds held by running ones. Its row is the lock
+    that serialises concurrent starts of that user with that persona."""
+
+    __tablename__ = "persona_daily_usage"
+    __table_args__ = (UniqueConstraint("user_id", "persona_id", "day"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    persona_id: Mapped[uuid.UUID]
+    day: Mapped[date]
+    used_seconds: Mapped[int] = mapped_column(default=0)
+    held_seconds: Mapped[int] = mapped_column(default=0)
 
 
 class Message(Model):

@@ -15,6 +15,7 @@ from voxbase.conversations.models import (
     Conversation,
     Guidance,
     Message,
+    PersonaDailyUsage,
     Summary,
     TranscriptSegment,
 )
@@ -65,6 +66,15 @@ registry.table(
         Retention("transcripts", clear=("full_transcript",), row_days=OWN_DAYS),
         DELETED,
     ),
+)
+
+# A user's time with a persona per day (the persona's daily limit): only today's row matters.
+registry.table(
+    PersonaDailyUsage,
+    subject="user_id",
+    export="persona_daily_usage",
+    erase=DELETE,
+    retention=Retention("usage_records", after="created_at"),
 )
 
 

@@ -38,6 +38,11 @@ class ConversationCreate(Input):
     external_session_id: Short | None = Field(None, description="The client's own session id")
     agent_type: Annotated[str, StringConstraints(max_length=50)] | None = None
     data_retention_days: int = Field(30, ge=1, le=3650)
+    persona: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        None,
+        description="The slug of the persona to talk to: its cost multiplier, session time "
+        "limit and daily usage limit apply (403 naming the feature for a locked one).",
+    )
 
 
 class ConversationUpdate(Input):
@@ -79,6 +84,8 @@ class ConversationOut(BaseModel):
     silence_periods_count: int
     quality_rating: int | None
     cost_minutes: int | None
+    persona_slug: str | None
+    cost_multiplier: Decimal | None
     message_count: int
     segment_count: int
     last_activity_at: datetime | None
