@@ -417,6 +417,30 @@ async def build(app: FastAPI, client: httpx.AsyncClient, mailbox: Mailbox) -> Wo
         )
         persona = {"slug": f"coach-{tag}", "name": f"{full_name}'s coach", "system_prompt": "Hi"}
         await _ok(await user.post("/v1/personas", persona), 201)
+    if "persona_ratings" in registry.rules:  # a session with a system persona, customised, rated
+        guide = {
+            "slug": f"guide-{tag}",
+            "name": "Guide",
+            "system_prompt": "Guide the user.",
+            "is_system": True,
+            "daily_usage_limit_minutes": 30,
+            "user_customizable_fields": ["name"],
+        }
+        await _ok(await client.post("/v1/personas", json=guide, headers=admin), 201)
+        custom = {"name": f"{full_name}'s guide"}
+        await _ok(
+            await client.put(
+                f"/v1/personas/guide-{tag}/customization", json=custom, headers=user.headers
+            )
+        )
+        talk = await _ok(
+            await user.post("/v1/conversations", {"channel": "voice", "persona": f"guide-{tag}"}),
+            201,
+        )
+        await _ok(await user.post(f"/v1/conversations/{talk['id']}/start"))
+        await _ok(await user.post(f"/v1/conversations/{talk['id']}/end"))
+        rating = {"rating": 4, "feedback": f"{full_name} liked it"}
+        await _ok(await user.post(f"/v1/personas/guide-{tag}/ratings", rating), 201)
     if "webhook_endpoints" in registry.rules:  # webhooks out: an endpoint, a delivery
         await _webhook_endpoint(app, user, full_name)
 
