@@ -121,9 +121,9 @@ async def test_concurrent_raters_leave_an_exact_aggregate(client, mindbot):
         )
     )
     assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
-    listed = (
-        await raters[0].get("/v1/personas/calm-coach/ratings", params={"limit": 100})
-    ).json()["items"]
+    listed = (await raters[0].get("/v1/personas/calm-coach/ratings", params={"limit": 100})).json()[
+        "items"
+    ]
     total = sum(r["rating"] for r in listed)
     card = await persona(raters[0], "calm-coach")
     assert len(listed) == 8 and card["rating_count"] == 8
