@@ -99,6 +99,10 @@ async def test_a_customisation_changes_only_the_fields_the_persona_allows(
 CARD: dict[str, Any] = {
     "spec": "chara_card_v2",
     "spec_version": "2.0",
+    # V1 fields mirrored at the root for older readers: accepted, `data` wins.
+    "name": "Nemo (V1)",
+    "first_mes": "Welcome aboard.",
+    "talkativeness": "0.5",
     "data": {
         "name": "Captain Nemo",
         "description": "A brooding submarine captain.",

@@ -471,10 +471,8 @@ class RatedOut(BaseModel):
 # --- Character Card V2 (https://github.com/malfoyslastname/character-card-spec-v2) -----------
 
 
-class CardData(BaseModel):
+class CardData(Input):
     """The card's `data`: every V2 field, strings empty rather than absent."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=120)]
     description: LongText = ""
@@ -495,12 +493,29 @@ class CardData(BaseModel):
     extensions: dict[str, Any] = Field(default_factory=dict)
 
 
-class CharacterCardV2(BaseModel):
-    model_config = ConfigDict(extra="allow")  # V1 fields mirrored at the root are ignored
+V1Text = Annotated[str, StringConstraints(max_length=100_000)]
+
+
+class CharacterCardV2(Input):
+    """A V2 card. `data` is what counts; the V1 fields that exporters mirror at the root
+    for older readers are accepted and ignored (anything else is a 422, as everywhere)."""
 
     spec: Literal["chara_card_v2"]
     spec_version: Literal["2.0"]
     data: CardData
+    name: V1Text | None = None
+    description: V1Text | None = None
+    personality: V1Text | None = None
+    scenario: V1Text | None = None
+    first_mes: V1Text | None = None
+    mes_example: V1Text | None = None
+    creatorcomment: V1Text | None = None
+    avatar: V1Text | None = None
+    chat: V1Text | None = None
+    create_date: V1Text | None = None
+    talkativeness: V1Text | float | None = None
+    fav: bool | None = None
+    tags: list[V1Text] | None = Field(None, max_length=100)
 
 
 class PersonaImport(Input):
