@@ -87,6 +87,31 @@ class PersonaDailyUsage(Model):
     held_seconds: Mapped[int] = mapped_column(default=0)
 
 
+class RoomEvent(Model):
+    """A LiveKit webhook event, stored once by its id (ADR 0826), then applied."""
+
+    __tablename__ = "room_events"
+    __table_args__ = (UniqueConstraint("provider", "event_id"),)
+
+    provider: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str] = mapped_column(String(255))
+    event_type: Mapped[str] = mapped_column(String(64))
+    room_name: Mapped[str | None] = mapped_column(String(255), index=True)
+    participant_identity: Mapped[str | None] = mapped_column(String(255))
+    occurred_at: Mapped[datetime | None]
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # received, processed (it ended a session), ignored, failed
+    status: Mapped[str] = mapped_column(String(16), default="received")
+    error: Mapped[str | None] = mapped_column(Text)
+    processed_at: Mapped[datetime | None]
+    conversation_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="SET NULL"), index=True
+    )
+    # Whose event: the participant's user (identity `user-<id>`) or the ended session's. No
+    # foreign key: an identity naming no user must still be stored (and answered) once.
+    user_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+
+
 class Message(Model):
     """One turn. Append-only: a row is written once and never rewritten."""
 

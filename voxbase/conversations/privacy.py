@@ -16,6 +16,7 @@ from voxbase.conversations.models import (
     Guidance,
     Message,
     PersonaDailyUsage,
+    RoomEvent,
     Summary,
     TranscriptSegment,
 )
@@ -73,6 +74,16 @@ registry.table(
     PersonaDailyUsage,
     subject="user_id",
     export="persona_daily_usage",
+    erase=DELETE,
+    retention=Retention("usage_records", after="created_at"),
+)
+
+# LiveKit's webhook events: the room, the participant's identity (`user-<id>`) and the
+# provider's payload. Kept as provider records for the usage records' period.
+registry.table(
+    RoomEvent,
+    subject="user_id",
+    export="room_events",
     erase=DELETE,
     retention=Retention("usage_records", after="created_at"),
 )

@@ -26,6 +26,7 @@ from voxbase.conversations.models import (
     Guidance,
     Message,
     PersonaDailyUsage,
+    RoomEvent,
     Summary,
     TranscriptSegment,
 )
@@ -57,6 +58,31 @@ async def has_persona_session(
         .limit(1)
     )
     return (await session.execute(query)).first() is not None
+
+
+async def room_event(
+    session: AsyncSession, provider: str, event_id: str, *, lock: bool
+) -> RoomEvent | None:
+    query = select(RoomEvent).where(RoomEvent.provider == provider, RoomEvent.event_id == event_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def active_in_room(
+    session: AsyncSession, room_name: str, user_id: uuid.UUID | None
+) -> Sequence[Conversation]:
+    """Running voice sessions in the room (of one user, when given), locked, oldest first."""
+    query = select(Conversation).where(
+        Conversation.channel == "voice",
+        Conversation.room_name == room_name,
+        Conversation.status == "active",
+        Conversation.deleted_at.is_(None),
+    )
+    if user_id is not None:
+        query = query.where(Conversation.user_id == user_id)
+    query = query.order_by(Conversation.created_at, Conversation.id).with_for_update()
+    return (await session.execute(query)).scalars().all()
 
 
 async def persona_day(

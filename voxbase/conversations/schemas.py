@@ -57,6 +57,24 @@ class ConversationUpdate(Input):
     data_retention_days: int | None = Field(None, ge=1, le=3650)
 
 
+class LiveKitJoin(BaseModel):
+    """The room's join tokens (LiveKit AccessToken JWTs): one for the user's app, one for the
+    voice agent (participant kind `agent`, hidden). Shown once, at start; never stored."""
+
+    url: str | None
+    room: str
+    user_identity: str
+    user_token: str
+    agent_identity: str
+    agent_token: str
+    expires_in: int = Field(description="Seconds the tokens may be used to join")
+
+
+class RoomWebhookAck(BaseModel):
+    status: Literal["processed", "ignored", "duplicate"]
+    ended: list[uuid.UUID] = Field(description="Sessions this event ended")
+
+
 class ConversationOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -91,6 +109,9 @@ class ConversationOut(BaseModel):
     last_activity_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    livekit: LiveKitJoin | None = Field(
+        None, description="Only in the answer to a voice session's start, with LiveKit."
+    )
 
 
 class MessageFields(Input):
