@@ -6,8 +6,6 @@ a bad signature is a 401 and a failure in processing is a 500 that a redelivery 
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -18,54 +16,23 @@ from typing import Any
 import jwt
 import pytest
 from livekit import api
-from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from tests import fake_livekit
 from tests.apps import assert_problem
 from tests.conversations.conftest import Caller
+from tests.fake_livekit import KEY, SECRET, event, signed
 from tests.helpers_billing import at, profile
 from voxbase.assistants import personas as persona_service
 from voxbase.conversations import live_sessions
 from voxbase.conversations.models import RoomEvent
 from voxbase.core.db import unit_of_work
 
-KEY, SECRET = "APIvoxbasetest", "a-secret-of-at-least-thirty-two-characters"
-
 
 @pytest.fixture
 def livekit(app) -> Iterator[None]:
-    original = app.state.settings
-    app.state.settings = original.model_copy(
-        update={
-            "livekit_url": "wss://livekit.example.test",
-            "livekit_api_key": KEY,
-            "livekit_api_secret": SecretStr(SECRET),
-        }
-    )
-    with profile("mindbot"):
+    with fake_livekit.configured(app), profile("mindbot"):
         yield
-    app.state.settings = original
-
-
-def signed(event: dict[str, Any], secret: str = SECRET) -> tuple[bytes, dict[str, str]]:
-    """The body and headers LiveKit sends: Authorization is an AccessToken with the body's
-    sha256 (base64) as a claim, signed with the API secret."""
-    body = json.dumps(event).encode()
-    digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
-    token = api.AccessToken(KEY, secret).with_sha256(digest).to_jwt()
-    return body, {"Authorization": token, "Content-Type": "application/webhook+json"}
-
-
-def event(kind: str, room: str, event_id: str, identity: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "event": kind,
-        "id": event_id,
-        "createdAt": "1769940000",
-        "room": {"sid": "RM_test", "name": room},
-    }
-    if identity is not None:
-        body["participant"] = {"sid": "PA_test", "identity": identity}
-    return body
 
 
 async def post_hook(client, payload: dict[str, Any], secret: str = SECRET):
@@ -96,7 +63,7 @@ async def test_starting_a_voice_session_answers_join_tokens_for_user_and_agent(
     join = started["livekit"]
     me = (await alice.me())["id"]
     assert (join["url"], join["room"], join["user_identity"]) == (
-        "wss://livekit.example.test",
+        fake_livekit.URL,
         "room-7",
         f"user-{me}",
     )

@@ -441,6 +441,21 @@ async def build(app: FastAPI, client: httpx.AsyncClient, mailbox: Mailbox) -> Wo
         await _ok(await user.post(f"/v1/conversations/{talk['id']}/end"))
         rating = {"rating": 4, "feedback": f"{full_name} liked it"}
         await _ok(await user.post(f"/v1/personas/guide-{tag}/ratings", rating), 201)
+    if "room_events" in registry.rules:  # a voice session in a LiveKit room the user leaves
+        from tests import fake_livekit
+
+        with fake_livekit.configured(app):
+            room = f"room-{tag}"
+            talk = await _ok(
+                await user.post("/v1/conversations", {"channel": "voice", "room_name": room}), 201
+            )
+            await _ok(await user.post(f"/v1/conversations/{talk['id']}/start"))
+            left = fake_livekit.event(
+                "participant_left", room, f"EV_{tag}", identity=f"user-{person.id}"
+            )
+            body, headers = fake_livekit.signed(left)
+            hook = await client.post("/v1/webhooks/livekit", content=body, headers=headers)
+            assert (await _ok(hook))["status"] == "processed"
     if "webhook_endpoints" in registry.rules:  # webhooks out: an endpoint, a delivery
         await _webhook_endpoint(app, user, full_name)
 
