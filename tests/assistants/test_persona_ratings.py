@@ -128,3 +128,16 @@ async def test_concurrent_raters_leave_an_exact_aggregate(client, mindbot):
     card = await persona(raters[0], "calm-coach")
     assert len(listed) == 8 and card["rating_count"] == 8
     assert card["rating"] == str((Decimal(total) / 8).quantize(Decimal("0.01"), ROUND_HALF_UP))
+
+
+async def test_the_counters_are_never_typed_in(client, mindbot, admin):
+    for field, value in (("rating", "5.00"), ("rating_count", 9), ("usage_count", 100)):
+        created = await admin.post(
+            "/v1/personas",
+            json={"slug": "x", "name": "X", "system_prompt": "x", "is_system": True, field: value},
+        )
+        assert assert_problem(created, 422)
+        patched = await admin.patch("/v1/personas/calm-coach", json={field: value})
+        assert_problem(patched, 422)
+    card = (await admin.get("/v1/personas/calm-coach")).json()
+    assert (card["rating"], card["rating_count"], card["usage_count"]) == ("0.00", 0, 0)
