@@ -188,6 +188,9 @@ class Settings(BaseSettings):
     )
     guidance_engine: Literal["cues", "llm"] = "cues"
     summary_engine: Literal["extractive", "llm"] = "extractive"
+    content_engine: Literal["offline", "llm"] = Field(
+        "offline", description="Posts from conversations: offline templates, or the LLM (vision)."
+    )
     llm_base_url: str | None = Field(None, description="OpenAI-compatible API, e.g. .../v1")
     llm_api_key: SecretStr | None = None
     llm_model: str = "gpt-4o-mini"
@@ -340,7 +343,8 @@ class Settings(BaseSettings):
     def _conversation_backends(self) -> Settings:
         if self.realtime_backend == "redis" and not self.redis_url:
             raise ValueError("VOXBASE_REDIS_URL must be set when VOXBASE_REALTIME_BACKEND is redis")
-        if "llm" in (self.guidance_engine, self.summary_engine) and not self.llm_base_url:
+        engines = (self.guidance_engine, self.summary_engine, self.content_engine)
+        if "llm" in engines and not self.llm_base_url:
             raise ValueError("VOXBASE_LLM_BASE_URL must be set to use an llm engine")
         return self
 
