@@ -157,7 +157,7 @@ async def test_character_card_v2_import_and_export_round_trip(client, mindbot, a
     assert data["extensions"]["talkativeness"] == "0.5"
     assert data["extensions"]["depth_prompt"] == {"depth": 4, "prompt": "x"}
     ours = data["extensions"]["voxbase"]
-    assert ours["slug"] == "captain-nemo" and ours["base_cost_multiplier"] == "1.000"
+    assert ours["slug"] == "captain-nemo" and ours["base_cost_multiplier"] == 1
 
     # Re-importing our own export under another slug gives the same persona.
     again = await user.post("/v1/personas/import", json={"card": exported, "slug": "nemo-2"})
@@ -197,7 +197,7 @@ async def test_a_card_carries_voxbase_fields_validated_like_a_create(client, min
     assert (persona["slug"], persona["access_level"], persona["base_cost_multiplier"]) == (
         "nemo",
         "premium",
-        "2.500",
+        "2.5",
     )
     assert persona["voice"] == {"tts": "elevenlabs", "style": "deep"}
     assert persona["daily_usage_limit_minutes"] == 60

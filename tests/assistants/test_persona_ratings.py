@@ -61,19 +61,19 @@ async def test_only_someone_who_had_a_session_rates_once_and_may_change_it(
     assert first.status_code == 201, first.text
     body = first.json()
     assert body["created"] is True and body["rating"]["mine"] is True
-    assert (body["persona_rating"], body["rating_count"]) == ("5.00", 1)
+    assert (body["persona_rating"], body["rating_count"]) == (5, 1)
 
     await talk_to(bob, "calm-coach")
     second = await bob.post("/v1/personas/calm-coach/ratings", json={"rating": 2})
-    assert second.status_code == 201 and second.json()["persona_rating"] == "3.50"
+    assert second.status_code == 201 and second.json()["persona_rating"] == "3.5"
     changed = await alice.post(
         "/v1/personas/calm-coach/ratings", json={"rating": 3, "feedback": "Fine"}
     )
     assert changed.status_code == 200, changed.text
     assert changed.json()["created"] is False
-    assert (changed.json()["persona_rating"], changed.json()["rating_count"]) == ("2.50", 2)
+    assert (changed.json()["persona_rating"], changed.json()["rating_count"]) == ("2.5", 2)
     card = await persona(alice, "calm-coach")
-    assert (card["rating"], card["rating_count"], card["usage_count"]) == ("2.50", 2, 2)
+    assert (card["rating"], card["rating_count"], card["usage_count"]) == ("2.5", 2, 2)
 
     mine = (await alice.get("/v1/personas/calm-coach/ratings/mine")).json()
     assert (mine["rating"], mine["feedback"]) == (3, "Fine")
@@ -85,7 +85,7 @@ async def test_only_someone_who_had_a_session_rates_once_and_may_change_it(
     assert_problem(await bob.get("/v1/personas/calm-coach/ratings/mine"), 404)
     assert_problem(await bob.delete("/v1/personas/calm-coach/ratings/mine"), 404)
     card = await persona(alice, "calm-coach")
-    assert (card["rating"], card["rating_count"]) == ("3.00", 1)
+    assert (card["rating"], card["rating_count"]) == (3, 1)
 
 
 async def test_a_locked_or_private_persona_cannot_be_rated(client, mindbot, alice, bob):
@@ -110,7 +110,7 @@ async def test_concurrent_raters_leave_an_exact_aggregate(client, mindbot):
     assert all(a.status_code == 201 for a in answers), [a.text for a in answers]
     expected = (Decimal(sum(scores)) / len(scores)).quantize(Decimal("0.01"), ROUND_HALF_UP)
     card = await persona(raters[0], "calm-coach")
-    assert (card["rating"], card["rating_count"]) == (str(expected), 8)
+    assert (Decimal(str(card["rating"])), card["rating_count"]) == (expected, 8)
 
     # Everyone changes their rating at once, twice each: still one rating per user, exact.
     changes = [1, 2, 3, 4, 5, 1, 2, 3]
@@ -127,7 +127,8 @@ async def test_concurrent_raters_leave_an_exact_aggregate(client, mindbot):
     total = sum(r["rating"] for r in listed)
     card = await persona(raters[0], "calm-coach")
     assert len(listed) == 8 and card["rating_count"] == 8
-    assert card["rating"] == str((Decimal(total) / 8).quantize(Decimal("0.01"), ROUND_HALF_UP))
+    exact = (Decimal(total) / 8).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    assert Decimal(str(card["rating"])) == exact
 
 
 async def test_the_counters_are_never_typed_in(client, mindbot, admin):
@@ -140,4 +141,4 @@ async def test_the_counters_are_never_typed_in(client, mindbot, admin):
         patched = await admin.patch("/v1/personas/calm-coach", json={field: value})
         assert_problem(patched, 422)
     card = (await admin.get("/v1/personas/calm-coach")).json()
-    assert (card["rating"], card["rating_count"], card["usage_count"]) == ("0.00", 0, 0)
+    assert (card["rating"], card["rating_count"], card["usage_count"]) == (0, 0, 0)

@@ -95,7 +95,7 @@ async def test_a_premium_persona_pays_duration_times_its_multiplier(
     sid = await session_with(user, "dr-sage")  # x1.5, at most 60 minutes a session
     started = await user.post(f"/v1/conversations/{sid}/start")
     assert started.status_code == 200, started.text
-    assert started.json()["cost_multiplier"] == "1.500"
+    assert started.json()["cost_multiplier"] == "1.5"
     # 60 minutes x 1.5 = 90 minutes wanted; 65 are there (5 of the plan, 60 of credit).
     assert await voice_minutes(user) == {"used": 0, "reserved": 65, "remaining": 0}
     manual_clock.advance(timedelta(minutes=2, seconds=10))

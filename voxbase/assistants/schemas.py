@@ -463,7 +463,7 @@ class RatedOut(BaseModel):
     """Your rating and the persona's aggregate after it."""
 
     rating: RatingOut
-    persona_rating: Decimal
+    persona_rating: Exact
     rating_count: int
     created: bool
 

@@ -103,7 +103,7 @@ class ConversationOut(BaseModel):
     quality_rating: int | None
     cost_minutes: int | None
     persona_slug: str | None
-    cost_multiplier: Decimal | None
+    cost_multiplier: Exact | None
     message_count: int
     segment_count: int
     last_activity_at: datetime | None
