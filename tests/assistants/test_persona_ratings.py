@@ -142,3 +142,17 @@ async def test_the_counters_are_never_typed_in(client, mindbot, admin):
         assert_problem(patched, 422)
     card = (await admin.get("/v1/personas/calm-coach")).json()
     assert (card["rating"], card["rating_count"], card["usage_count"]) == (0, 0, 0)
+
+
+async def test_erasing_a_rater_recounts_the_aggregate(client, mindbot, admin, alice, bob):
+    await talk_to(alice, "calm-coach")
+    await talk_to(bob, "calm-coach")
+    await alice.post("/v1/personas/calm-coach/ratings", json={"rating": 5, "feedback": "Kind"})
+    await bob.post("/v1/personas/calm-coach/ratings", json={"rating": 2})
+    bob_id = (await bob.me())["id"]
+    erased = await admin.post(f"/v1/admin/users/{bob_id}/erase")
+    assert erased.status_code == 202, erased.text
+    card = await persona(alice, "calm-coach")
+    assert (card["rating"], card["rating_count"]) == (5, 1)
+    listed = (await alice.get("/v1/personas/calm-coach/ratings")).json()["items"]
+    assert [(r["rating"], r["feedback"]) for r in listed] == [(5, "Kind")]
