@@ -444,9 +444,11 @@ async def build(app: FastAPI, client: httpx.AsyncClient, mailbox: Mailbox) -> Wo
             await client.put(
                 f"/v1/personas/guide-{tag}/customization", json=custom, headers=user.headers
             )
+        )
         talk = await _ok(
             await user.post("/v1/conversations", {"channel": "voice", "persona": f"guide-{tag}"}),
             201,
+        )
         await _ok(await user.post(f"/v1/conversations/{talk['id']}/start"))
         await _ok(await user.post(f"/v1/conversations/{talk['id']}/end"))
         rating = {"rating": 4, "feedback": f"{full_name} liked it"}
