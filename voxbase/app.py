@@ -33,6 +33,7 @@ from voxbase.metering import api as metering_api
 from voxbase.metering import timed
 from voxbase.models import load_all_models, load_all_tasks, load_privacy_rules
 from voxbase.notifications import api as notifications_api
+from voxbase.pages import api as pages_api
 from voxbase.privacy import api as privacy_api
 from voxbase.profiles import install_from_settings
 from voxbase.providers.email import email_sender
@@ -56,6 +57,7 @@ MODULE_ROUTERS = [
     *telephony_api.routers,
     *webhooks_api.routers,
     *notifications_api.routers,
+    *pages_api.routers,
 ]
 
 

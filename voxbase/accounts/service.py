@@ -225,10 +225,12 @@ async def register(
     return await _open_session(session, kit, user, client, "password")
 
 
-async def login(
-    session: AsyncSession, kit: AuthKit, data: LoginRequest, client: Client
-) -> TokenPair:
-    login_key = data.login.strip().lower()
+async def _password_user(
+    session: AsyncSession, kit: AuthKit, login: str, password: str, client: Client
+) -> User:
+    """The account whose password this is, through the sign-in limits; the same work (one
+    lookup, three limit hits, one argon2 verification) whether or not the account exists."""
+    login_key = login.strip().lower()
     await kit.limiter.hit(kit.settings.login_limit_per_ip, "login-ip", client.ip or "-")
     # A deleted account is found too: signing in during its grace period restores it.
     user = await repository.find_user_by_login(session, login_key, deleted_ok=True)
@@ -242,12 +244,16 @@ async def login(
     )
     await kit.limiter.hit(kit.settings.login_limit_per_account, "login-account", account_key)
     # Always verify a hash, so a missing account costs the same time as a wrong password.
-    if (
-        not kit.passwords.verify(user.password_hash if user else None, data.password)
-        or user is None
-    ):
+    if not kit.passwords.verify(user.password_hash if user else None, password) or user is None:
         raise Unauthenticated(BAD_CREDENTIALS)
     _ensure_can_sign_in(user)
+    return user
+
+
+async def login(
+    session: AsyncSession, kit: AuthKit, data: LoginRequest, client: Client
+) -> TokenPair:
+    user = await _password_user(session, kit, data.login, data.password, client)
     restored = await deletion.restore_on_sign_in(session, user)
     if kit.passwords.needs_rehash(user.password_hash or ""):
         user.password_hash = kit.passwords.hash(data.password)
@@ -261,6 +267,17 @@ async def login(
         pair.session_id,
     )
     return pair
+
+
+async def check_credentials(
+    session: AsyncSession, kit: AuthKit, login: str, password: str, client: Client
+) -> Principal:
+    """The login's checks and limits without opening a session (the account pages): the
+    account, which must not be waiting for erasure, as a principal for one request."""
+    user = await _password_user(session, kit, login, password, client)
+    if user.deleted_at is not None:
+        raise Unauthenticated(BAD_CREDENTIALS)
+    return Principal(user_id=user.id, role=user.role)
 
 
 async def refresh(session: AsyncSession, kit: AuthKit, refresh_token: str) -> TokenPair:
@@ -512,7 +529,7 @@ async def _new_account_token(
 async def _send_verification(session: AsyncSession, kit: AuthKit, user: User) -> None:
     ttl = timedelta(minutes=kit.settings.email_token_ttl_minutes)
     token = await _new_account_token(session, user, "verify_email", ttl)
-    link = _email_link(kit, "/verify-email", token)
+    link = _email_link(kit, "/account/verify-email", token)
     _mail_after_commit(
         session,
         kit,
@@ -577,7 +594,7 @@ async def request_password_reset(
     await kit.limiter.hit(kit.settings.reset_limit_per_ip, "reset-account", str(user.id))
     ttl = timedelta(minutes=kit.settings.password_reset_ttl_minutes)
     token = await _new_account_token(session, user, "reset_password", ttl)
-    link = _email_link(kit, "/reset-password", token)
+    link = _email_link(kit, "/account/reset-password", token)
     _mail_after_commit(
         session,
         kit,
