@@ -37,9 +37,17 @@ from voxbase.accounts.schemas import (
     UserOut,
 )
 from voxbase.audit import service as audit
-from voxbase.core import clock, events
+from voxbase.core import background, clock, events
 from voxbase.core.config import Settings
-from voxbase.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from voxbase.core.db import Database, unit_of_work
+from voxbase.core.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    Unauthenticated,
+)
 from voxbase.core.pagination import Page, page_of
 from voxbase.core.principal import SYSTEM, Principal
 from voxbase.core.ratelimit import RateLimiter
@@ -583,30 +591,38 @@ async def verify_email(session: AsyncSession, token: str) -> None:
     )
 
 
-async def request_password_reset(
-    session: AsyncSession, kit: AuthKit, email: str, client: Client
-) -> None:
-    """Same answer whether or not the account exists; only an existing one gets mail."""
+async def request_password_reset(db: Database, kit: AuthKit, email: str, client: Client) -> None:
+    """Same answer, in the same time, whether or not the account exists (ADR 1112): the answer
+    waits only for the per-address limit; the lookup, the per-account limit, the token and the
+    mail run after it, in the background, in a unit of work of their own."""
     await kit.limiter.hit(kit.settings.reset_limit_per_ip, "reset-ip", client.ip or "-")
-    user = await repository.find_user_by_login(session, email.lower())
-    if user is None or user.status != "active" or user.email != email.lower():
-        return
-    await kit.limiter.hit(kit.settings.reset_limit_per_ip, "reset-account", str(user.id))
-    ttl = timedelta(minutes=kit.settings.password_reset_ttl_minutes)
-    token = await _new_account_token(session, user, "reset_password", ttl)
-    link = _email_link(kit, "/account/reset-password", token)
-    _mail_after_commit(
-        session,
-        kit,
-        OutgoingEmail(
-            to=user.email,
-            subject="Reset your password",
-            text=(
-                f"Someone asked to reset your Voxbase password. If it was you:\n\n{link}\n\n"
-                f"Token: {token}\n\nIf not, ignore this email; nothing has changed."
+    background.spawn(_mail_reset_link(db, kit, email.lower()), name="password-reset")
+
+
+async def _mail_reset_link(db: Database, kit: AuthKit, email: str) -> None:
+    async with unit_of_work(db) as session:
+        user = await repository.find_user_by_login(session, email)
+        if user is None or user.status != "active" or user.email != email:
+            return
+        try:
+            await kit.limiter.hit(kit.settings.reset_limit_per_ip, "reset-account", str(user.id))
+        except RateLimited:
+            return  # enough links for this account for now; telling the caller would say it exists
+        ttl = timedelta(minutes=kit.settings.password_reset_ttl_minutes)
+        token = await _new_account_token(session, user, "reset_password", ttl)
+        link = _email_link(kit, "/account/reset-password", token)
+        _mail_after_commit(
+            session,
+            kit,
+            OutgoingEmail(
+                to=user.email,
+                subject="Reset your password",
+                text=(
+                    f"Someone asked to reset your Voxbase password. If it was you:\n\n{link}\n\n"
+                    f"Token: {token}\n\nIf not, ignore this email; nothing has changed."
+                ),
             ),
-        ),
-    )
+        )
 
 
 async def reset_password(
