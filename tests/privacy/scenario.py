@@ -170,6 +170,38 @@ async def _email_to_themselves(app: FastAPI, user: User, email: str, full_name: 
         assert row is not None
         event = {"event": "delivered", "email": email, "sg_event_id": uuid.uuid4().hex}
         await emails.record_event(session, row, "sendgrid", event)
+    await _sendgrid_event(app, {**event, "sg_event_id": uuid.uuid4().hex})
+
+
+async def _sendgrid_event(app: FastAPI, event: dict[str, Any]) -> None:
+    """The signed SendGrid webhook: its inbox row keeps the payload (with the address)."""
+    import base64
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from tests.apps import http_client
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    settings = app.state.settings
+    before = settings.sendgrid_webhook_public_key
+    settings.sendgrid_webhook_public_key = base64.b64encode(public).decode()
+    payload = json.dumps([event]).encode()
+    stamp = str(int(clock.now().timestamp()))
+    signature = key.sign(stamp.encode() + payload, ec.ECDSA(hashes.SHA256()))
+    headers = {
+        "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
+        "X-Twilio-Email-Event-Webhook-Timestamp": stamp,
+        "Content-Type": "application/json",
+    }
+    try:
+        async with http_client(app) as client:
+            await _ok(await client.post("/v1/webhooks/sendgrid", content=payload, headers=headers))
+    finally:
+        settings.sendgrid_webhook_public_key = before
 
 
 @asynccontextmanager
