@@ -48,6 +48,7 @@ TASK_MODULES: tuple[str, ...] = (
     "voxbase.core.tasks",
     "voxbase.webhooks.tasks",
     "voxbase.notifications.tasks",
+    "voxbase.content.tasks",
 )
 
 
