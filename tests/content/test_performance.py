@@ -47,7 +47,7 @@ async def test_snapshots_compute_the_engagement_rate(client, manual_clock):
     assert pct(no_reach.json()["engagement_rate"]) == Decimal("3.00")  # 9 / 300 views
     nothing = await snapshot(user, idea["id"], "x")
     assert pct(nothing.json()["engagement_rate"]) == Decimal("0.00")
-    manual_clock.advance(timedelta(hours=1))
+    manual_clock.advance(timedelta(minutes=10))
     later = await snapshot(user, idea["id"], "instagram", views=2000, likes=100, reach=1500)
     assert pct(later.json()["engagement_rate"]) == Decimal("6.67")  # 100 / 1500, half up
 
@@ -73,12 +73,13 @@ async def test_analytics_best_posts_platforms_weeks_and_the_viral_score(client, 
     await upgrade(user, "professional")
     pizza = await an_idea(user, "Fig pizza", {"instagram": 9, "x": 3})
     manual_clock.advance(timedelta(days=7))  # the next week
+    await user.login()
     wine = await an_idea(user, "Natural wine", {"instagram": 7, "facebook": 2})
     await snapshot(user, pizza["id"], "instagram", likes=90, reach=1000, views=1500)  # 9.00
     await snapshot(user, pizza["id"], "x", likes=10, reach=1000, views=1200)  # 1.00
     await snapshot(user, wine["id"], "instagram", likes=50, reach=1000, views=1100)  # 5.00
     await snapshot(user, wine["id"], "facebook", likes=20, reach=1000, views=1000)  # 2.00
-    manual_clock.advance(timedelta(hours=1))
+    manual_clock.advance(timedelta(minutes=10))
     await snapshot(user, wine["id"], "facebook", likes=30, reach=1000, views=1300)  # latest: 3.00
 
     response = await user.get("/v1/content/analytics")

@@ -74,6 +74,7 @@ async def test_a_due_post_is_published_once_and_its_owner_hears(client, manual_c
     assert await run_job() == 0  # not due yet
     assert recorder.calls == []
     manual_clock.set(START + timedelta(seconds=30))
+    await user.login()
     assert await run_job() == 1
     assert await run_job() == 0  # nothing twice
     (call,) = recorder.calls
@@ -113,6 +114,7 @@ async def test_failures_are_retried_on_a_schedule_then_fail(client, manual_clock
             waits.append(due - manual_clock.now())
             assert await run_job() == 0  # not before its time
             manual_clock.set(due)
+            await user.login()
     assert waits == list(publishing.RETRY_AFTER)
     assert state["status"] == "failed" and state["next_attempt_at"] is None
     assert len(recorder.calls) == publishing.MAX_ATTEMPTS
@@ -168,6 +170,7 @@ async def test_a_worker_that_died_mid_publish_is_replaced_after_its_lease(
     assert await run_job() == 0  # its lease still runs
     manual_clock.advance(publishing.LEASE + timedelta(seconds=1))
     assert await run_job() == 1
+    await user.login()
     async with unit_of_work(app.state.db) as session:  # the dead worker's late answer is ignored
         assert await publishing.record(session, stale, Published("late")) is None
     assert len(recorder.calls) == 1
