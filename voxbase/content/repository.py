@@ -299,7 +299,7 @@ async def latest_snapshots(
     )
     seen: set[uuid.UUID] = set()
     found = []
-    for item, variant, snap in (await session.execute(query)).tuples():
+    for item, variant, snap in (await session.execute(query)).all():
         if variant.id not in seen:  # two snapshots at the same instant: the later row wins
             seen.add(variant.id)
             found.append((item, variant, snap))
