@@ -176,3 +176,39 @@ async def test_a_worker_that_died_mid_publish_is_replaced_after_its_lease(
     assert len(recorder.calls) == 1
     state = await entry(user, str(entry_id))
     assert state["status"] == "published" and state["attempts"] == 2
+
+
+async def test_the_owners_endpoint_receives_signed_content_events(
+    client, manual_clock, publisher, settings, monkeypatch
+):
+    from tests.webhooks.conftest import create_endpoint
+    from tests.webhooks.receiver import Receiver
+    from tests.webhooks.test_catalogue import valid
+
+    monkeypatch.setattr(settings, "webhooks_allow_private_networks", True)  # 127.0.0.1
+    receiver = Receiver()
+    receiver.start()
+    try:
+        manual_clock.set(START)
+        publisher(Recording(failures=1))
+        user = await User.create(client)
+        endpoint = await create_endpoint(
+            user, receiver.url(), ["content.published", "content.failed"]
+        )
+        post = await a_post(user, "facebook", "Truffle week")
+        scheduled = (await schedule(user, post["id"], START)).json()
+        assert await run_job() == 0  # the first try fails: retried, no event yet
+        manual_clock.advance(publishing.RETRY_AFTER[0])
+        assert await run_job() == 1
+        messages = [r.verify(endpoint["secret"], now=manual_clock.now()) for r in receiver.requests]
+        assert [m["type"] for m in messages] == ["content.published"]
+        (message,) = messages
+        assert valid(message), message
+        data = message["data"]
+        assert data["calendar_entry_id"] == scheduled["id"]
+        assert data["content_id"] == scheduled["content_id"] and data["variant_id"] == post["id"]
+        assert (data["platform"], data["user_id"], data["team_id"]) == ("facebook", user.id, None)
+        assert data["attempts"] == 2 and data["title"] == "Facebook: Truffle week"
+        assert data["external_url"] == f"https://social.example/p/{post['id']}"
+    finally:
+        receiver.stop()
