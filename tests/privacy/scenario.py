@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -511,6 +512,34 @@ async def build(app: FastAPI, client: httpx.AsyncClient, mailbox: Mailbox) -> Wo
                 f"/v1/teams/{person_team['id']}/brand", json=team_brand, headers=headers
             )
         )
+    if "content_items" in registry.rules:  # content: an idea, its post scheduled, metrics
+        idea = await _ok(
+            await client.post(
+                "/v1/content",
+                json={
+                    "title": f"{full_name}'s special",
+                    "variants": [{"platform": "instagram", "caption": f"Cooked by {full_name}"}],
+                },
+                headers=headers,
+            ),
+            201,
+        )
+        if "content_calendar" in registry.rules:
+            entry = {
+                "variant_id": idea["variants"][0]["id"],
+                "scheduled_for": (clock.now() + timedelta(days=1)).isoformat(),
+                "notes": f"Ask {person.email}",
+            }
+            await _ok(await client.post("/v1/content/calendar", json=entry, headers=headers), 201)
+            await _ok(await client.post("/v1/content/calendar/feed", headers=headers), 201)
+        if "content_performance" in registry.rules:
+            metrics = {"platform": "instagram", "views": 10, "likes": 2, "reach": 8}
+            await _ok(
+                await client.post(
+                    f"/v1/content/{idea['id']}/performance", json=metrics, headers=headers
+                ),
+                201,
+            )
 
     if "data_exports" in registry.rules:  # privacy: a GDPR export (its archive is stored)
         await _ok(await user.post("/v1/me/export"), 202)
