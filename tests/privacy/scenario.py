@@ -498,8 +498,8 @@ async def build(app: FastAPI, client: httpx.AsyncClient, mailbox: Mailbox) -> Wo
             left = fake_livekit.event(
                 "participant_left", room, f"EV_{tag}", identity=f"user-{person.id}"
             )
-            body, headers = fake_livekit.signed(left)
-            hook = await client.post("/v1/webhooks/livekit", content=body, headers=headers)
+            body, signature = fake_livekit.signed(left)
+            hook = await client.post("/v1/webhooks/livekit", content=body, headers=signature)
             assert (await _ok(hook))["status"] == "processed"
     if "webhook_endpoints" in registry.rules:  # webhooks out: an endpoint, a delivery
         await _webhook_endpoint(app, user, full_name)
