@@ -19,6 +19,7 @@ from voxbase.assistants import api as assistants_api
 from voxbase.audit import api as audit_api
 from voxbase.audit.logsink import SystemLogHandler, install, uninstall
 from voxbase.billing import api as billing_api
+from voxbase.content import api as content_api
 from voxbase.conversations import api as conversations_api
 from voxbase.core import background, extras, jobs, ops
 from voxbase.core.bodies import MIB, BodyLimits
@@ -56,6 +57,7 @@ MODULE_ROUTERS = [
     *telephony_api.routers,
     *webhooks_api.routers,
     *notifications_api.routers,
+    *content_api.routers,
 ]
 
 

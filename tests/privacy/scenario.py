@@ -419,6 +419,15 @@ async def build(app: FastAPI, client: httpx.AsyncClient, mailbox: Mailbox) -> Wo
         await _ok(await user.post("/v1/personas", persona), 201)
     if "webhook_endpoints" in registry.rules:  # webhooks out: an endpoint, a delivery
         await _webhook_endpoint(app, user, full_name)
+    if "brand_profiles" in registry.rules:  # content: their brand, and their team's (seed 004)
+        brand = {"business_name": f"{full_name}'s bistro", "key_messages": [person.email]}
+        await _ok(await client.put("/v1/me/brand", json=brand, headers=headers))
+        team_brand = {"business_name": "The crew's kitchen"}
+        await _ok(
+            await client.put(
+                f"/v1/teams/{person_team['id']}/brand", json=team_brand, headers=headers
+            )
+        )
 
     if "data_exports" in registry.rules:  # privacy: a GDPR export (its archive is stored)
         await _ok(await user.post("/v1/me/export"), 202)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from voxbase.core.privacy import DELETE, NULL, Pseudonymise, Retention, registry
 from voxbase.privacy.export_models import DataExport
-from voxbase.privacy.models import ConsentRecord, ErasureRecord
+from voxbase.privacy.models import ConsentRecord, ErasureRecord, PurgeRun, RetentionOverride
 
 # Erased with the person: once nobody is processed, there is no consent left to prove.
 registry.table(ConsentRecord, subject="user_id", export="consents", erase=DELETE)
@@ -36,3 +36,8 @@ registry.table(
     retention=Retention("exports", after="finished_at"),
     files="storage_key",
 )
+
+# Retention purges (purge.py): what an administrator set, and what each purge removed. The
+# purge itself trims its runs after the `purge_runs` period.
+registry.no_personal_data(RetentionOverride, "a policy's period; who set it is in the audit log")
+registry.no_personal_data(PurgeRun, "table names, cutoffs and row counts of retention purges")
