@@ -152,9 +152,24 @@ async def test_link_is_the_owners_and_expires(app, client, mailbox, manual_clock
         headers=owner.headers,
     )
     assert uploaded.status_code == 201, uploaded.text
+    live = await owner.post("/v1/conversations", {"channel": "live"})
+    assert live.status_code == 201, live.text
+    recording = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(256)) * 8
+    stored_audio = await client.put(
+        f"/v1/conversations/{live.json()['id']}/audio",
+        files={"file": ("rec.wav", recording, "audio/wav")},
+        headers=owner.headers,
+    )
+    assert stored_audio.status_code == 200, stored_audio.text
     made = await _requested(owner)
     export_id, token = await _mailed_link(mailbox, owner.email)
-    assert (await _download(client, export_id, token)).status_code == 200
+    response = await _download(client, export_id, token)
+    assert response.status_code == 200
+    # The uploaded document and the recording are in it, byte for byte.
+    archive, manifest = _unzip(response.content)
+    copied = {f["table"]: archive.read(f["file"]) for f in manifest["stored_files"]}
+    assert copied["conversations"] == recording
+    assert copied["documents"].startswith(b"%PDF")
 
     # Another user: their view of it is a 404, and so is their own export's link on it.
     assert (await stranger.get(f"/v1/me/exports/{export_id}")).status_code == 404

@@ -34,10 +34,10 @@ from voxbase.core.principal import SYSTEM, Principal
 from voxbase.core.security import JWT_ALGORITHM
 from voxbase.privacy import export_repository as repository
 from voxbase.privacy.erase import identifiers_of, subject_of
-from voxbase.privacy.export_archive import ArchiveWriter, consent_states, information
+from voxbase.privacy.export_archive import ArchiveWriter, information
 from voxbase.privacy.export_models import DataExport
 from voxbase.privacy.export_schemas import OPEN, AdminExportOut, ExportOut, ExportStatus
-from voxbase.privacy.policies import period
+from voxbase.privacy.retention import in_force
 from voxbase.providers.email import OutgoingEmail, email_sender, send_after_commit
 from voxbase.providers.storage import FileStorage
 
@@ -237,7 +237,7 @@ async def build(
         async with unit_of_work(db) as session:
             found = await identifiers_of(session, user_id)
             user = await accounts.get_me(session, Principal(user_id=user_id))
-            consents = await consent_states(session, user_id)
+            info = await information(session, settings, user_id)
     except Exception as exc:  # e.g. the account is closed: the request cannot be answered
         log.exception("export %s failed", export_id)
         await _failed(db, export_id, exc)
@@ -259,7 +259,7 @@ async def build(
         with tempfile.NamedTemporaryFile(dir=spool, suffix=".zip", delete=False) as out:
             path = Path(out.name)
             writer = ArchiveWriter(db, storage, settings, subject, out)
-            written = await writer.write(about=about, information=information(settings, consents))
+            written = await writer.write(about=about, information=info)
         size = path.stat().st_size
         await storage.put_file(key, path)
         path = None
@@ -288,7 +288,8 @@ async def _ready(
                 raise NotFound("export gone")
             now = clock.now()
             row.status, row.finished_at = ExportStatus.READY.value, now
-            row.expires_at = now + (period("exports") or DEFAULT_LINK_PERIOD)
+            periods = await in_force(session, settings.retention)
+            row.expires_at = now + (periods["exports"].delta or DEFAULT_LINK_PERIOD)
             row.storage_key, row.size_bytes, row.counts = key, size, dict(counts)
             row.open_user_id, row.error = None, None
             await session.flush()

@@ -333,26 +333,27 @@ def recipients(settings: Settings) -> list[dict[str, Any]]:
     return found
 
 
-def retention_periods() -> list[dict[str, str]]:
-    """Every retention policy and its period now (Art. 15(1)(d))."""
-    from voxbase.profiles import load_profile
-    from voxbase.profiles.loader import active_profile
+async def retention_periods(session: AsyncSession, settings: Settings) -> list[dict[str, str]]:
+    """Every retention policy and its period in force (Art. 15(1)(d))."""
+    from voxbase.privacy.retention import in_force
 
-    current = active_profile().retention
-    general = load_profile("general").retention
+    periods = await in_force(session, settings.retention)
     return [
-        {"policy": key, "period": current.get(key) or general.get(key) or "forever", "what": what}
+        {"policy": key, "period": periods[key].value, "what": what}
         for key, what in CATALOG.items()
+        if key in periods
     ]
 
 
-def information(settings: Settings, consents: list[dict[str, Any]]) -> dict[str, Any]:
+async def information(
+    session: AsyncSession, settings: Settings, user_id: uuid.UUID
+) -> dict[str, Any]:
     return {
         "purposes": PURPOSES,
-        "consents": consents,
+        "consents": await consent_states(session, user_id),
         "categories": sorted(exported_groups()),
         "recipients": recipients(settings),
-        "retention": retention_periods(),
+        "retention": await retention_periods(session, settings),
         "source": "you (what you entered, uploaded and said), your devices (sign-in sessions), "
         "members of your teams, and the payment, telephony and email providers' notifications "
         "about what was done for you",

@@ -25,11 +25,6 @@ registry.table(
     retention=Retention("erasure_records", where={"status": "done"}),
 )
 
-# Retention purges (purge.py): what an administrator set, and what each purge removed. The
-# purge itself trims its runs after the `purge_runs` period.
-registry.no_personal_data(RetentionOverride, "a policy's period; who set it is in the audit log")
-registry.no_personal_data(PurgeRun, "table names, cutoffs and row counts of retention purges")
-
 # GDPR export requests and their archives (export.py): the archive is deleted with the row,
 # on erase and once the download link's period (policy `exports`) is over.
 registry.table(
@@ -41,3 +36,8 @@ registry.table(
     retention=Retention("exports", after="finished_at"),
     files="storage_key",
 )
+
+# Retention purges (purge.py): what an administrator set, and what each purge removed. The
+# purge itself trims its runs after the `purge_runs` period.
+registry.no_personal_data(RetentionOverride, "a policy's period; who set it is in the audit log")
+registry.no_personal_data(PurgeRun, "table names, cutoffs and row counts of retention purges")
