@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -40,6 +39,7 @@ from voxbase.core.errors import InvalidInput, problem_responses
 from voxbase.core.http import DbSession
 from voxbase.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from voxbase.core.principal import Principal
+from voxbase.core.schemas import Instant
 from voxbase.realtime.hub import Hub, build_hub
 
 Reader = Annotated[Principal, Depends(require_scope(Scope.CONVERSATIONS_READ))]
@@ -52,6 +52,7 @@ Order = Annotated[Literal["asc", "desc"], Query(description="asc: oldest first; 
 NOT_FOUND = problem_responses(404)
 CONFLICT = problem_responses(404, 409)
 PAID = problem_responses(402, 404, 409)  # timed sessions: 402 when no time is left
+METERED = PAID  # token counts of a message go through the tokens quota
 
 
 async def get_hub(request: Request) -> Hub:
@@ -101,8 +102,8 @@ async def list_conversations(
     channel: Channel | None = None,
     status: Status | None = None,
     conversation_type: Annotated[str | None, Query(max_length=50)] = None,
-    since: Annotated[datetime | None, Query(description="Created at or after")] = None,
-    until: Annotated[datetime | None, Query(description="Created before")] = None,
+    since: Annotated[Instant | None, Query(description="Created at or after")] = None,
+    until: Annotated[Instant | None, Query(description="Created before")] = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[ConversationOut]:
@@ -152,7 +153,7 @@ async def delete_conversation(
 
 
 @conversations.post(
-    "/{conversation_id}/messages", status_code=201, response_model=MessageBatch, responses=CONFLICT
+    "/{conversation_id}/messages", status_code=201, response_model=MessageBatch, responses=METERED
 )
 async def append_message(
     conversation_id: uuid.UUID, data: MessageCreate, request: Request, principal: GroupWriter
@@ -370,8 +371,8 @@ async def admin_list_conversations(
     session: DbSession,
     principal: ContentReader,
     channel: Channel | None = None,
-    since: Annotated[datetime | None, Query(description="Created at or after")] = None,
-    until: Annotated[datetime | None, Query(description="Created before")] = None,
+    since: Annotated[Instant | None, Query(description="Created at or after")] = None,
+    until: Annotated[Instant | None, Query(description="Created before")] = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[ConversationOut]:

@@ -14,10 +14,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voxbase.core import context, metrics
-from voxbase.core.bodies import BodyLimits, BodyRefused, checked_receive
+from voxbase.core.bodies import BodyLimits, BodyRefused, checked_receive, declare_nul_free_strings
 from voxbase.core.db import Database, finish
 from voxbase.core.errors import PROBLEM_MEDIA_TYPE, Problem, ServiceError
 
@@ -177,9 +178,23 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(problem)
 
 
+def _allowed_methods(request: Request) -> str:
+    # Starlette names only the methods of the first route whose path matched; FastAPI makes
+    # one route per method, so collect every route of this path (RFC 9110: Allow lists all).
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     titles = {404: "Not found", 405: "Method not allowed", 401: "Authentication required"}
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
     problem = Problem(
         title=titles.get(exc.status_code, "Error"),
         status=exc.status_code,
@@ -187,7 +202,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         instance=request.url.path,
         request_id=_request_id(),
     )
-    return problem_response(problem, dict(exc.headers or {}))
+    return problem_response(problem, headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -221,4 +236,5 @@ def problem_openapi(schema: dict[str, Any]) -> dict[str, Any]:
                     response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": ref}}
                     if status == "422":
                         response["description"] = "Invalid input"
+    declare_nul_free_strings(schema)
     return schema

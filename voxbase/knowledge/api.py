@@ -82,7 +82,10 @@ async def search_documents(
     return await embeddings.search(session, principal, request.app.state.settings, q, limit)
 
 
-@documents.get("/{document_id}", response_model=DocumentDetail, responses=problem_responses(404))
+# `:uuid`: /search is its own path, so DELETE /v1/documents/search is a 405, not a bad id.
+@documents.get(
+    "/{document_id:uuid}", response_model=DocumentDetail, responses=problem_responses(404)
+)
 async def get_document(
     document_id: uuid.UUID,
     session: DbSession,
@@ -95,7 +98,7 @@ async def get_document(
     return await service.get_document(session, principal, document_id, with_text=include == "text")
 
 
-@documents.delete("/{document_id}", status_code=204, responses=problem_responses(404))
+@documents.delete("/{document_id:uuid}", status_code=204, responses=problem_responses(404))
 async def delete_document(
     document_id: uuid.UUID, session: DbSession, principal: Writer, storage: Storage
 ) -> Response:
