@@ -19,6 +19,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from voxbase.core.schemas import EXACT_JSON_SCHEMA, exact_json
+
 TEST_EVENT = "webhook.test"
 
 
@@ -42,11 +44,11 @@ class EventType:
 
 
 def plain(value: Any) -> Any:
-    """JSON-ready: ids as strings, exact decimals as strings, times in RFC 3339 UTC."""
+    """JSON-ready: ids as strings, exact decimals as in responses (ADR 1110), RFC 3339 UTC times."""
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f") if value == value.to_integral() else str(value)
+        return exact_json(value)
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, Mapping):
@@ -69,7 +71,7 @@ def _subject_owner(payload: Mapping[str, Any]) -> Owner | None:
 
 UUID = {"type": "string", "format": "uuid"}
 TIME = {"type": "string", "format": "date-time"}
-DECIMAL = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "description": "exact decimal"}
+DECIMAL = EXACT_JSON_SCHEMA
 
 
 def _object(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
