@@ -21,6 +21,7 @@ from voxbase.core import context, metrics
 from voxbase.core.bodies import BodyLimits, BodyRefused, checked_receive, declare_nul_free_strings
 from voxbase.core.db import Database, finish
 from voxbase.core.errors import PROBLEM_MEDIA_TYPE, Problem, ServiceError
+from voxbase.core.schemas import declare_decimal_text
 
 log = logging.getLogger("voxbase.http")
 access_log = logging.getLogger("voxbase.access")
@@ -236,5 +237,6 @@ def problem_openapi(schema: dict[str, Any]) -> dict[str, Any]:
                     response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": ref}}
                     if status == "422":
                         response["description"] = "Invalid input"
+    declare_decimal_text(schema)  # before the NUL rule, which takes strings with no pattern
     declare_nul_free_strings(schema)
     return schema

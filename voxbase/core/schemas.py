@@ -16,6 +16,7 @@ send either a number or a string, as before.
 
 from __future__ import annotations
 
+import re
 import types
 from datetime import datetime
 from decimal import Decimal
@@ -30,6 +31,7 @@ from pydantic import (
     WithJsonSchema,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 # Integers a JSON client reads exactly (IEEE double: 2^53). Every quantity we store fits
@@ -58,7 +60,9 @@ def _scalar(annotation: Any) -> Any:
     """The type itself, or the one type of an optional (`int | None` → `int`)."""
     if get_origin(annotation) in (Union, types.UnionType):
         others = [arg for arg in get_args(annotation) if arg is not type(None)]
-        return others[0] if len(others) == 1 else None
+        return _scalar(others[0]) if len(others) == 1 else None
+    if get_origin(annotation) is Annotated:
+        return get_args(annotation)[0]
     return annotation
 
 
@@ -77,6 +81,22 @@ def _iso_text(value: Any) -> Any:
     return value
 
 
+# A decimal sent as text: digits with an optional fraction, as the document's pattern says
+# (no exponent, no spaces, no "NaN").
+DECIMAL_TEXT = r"^[+-]?[0-9]+(\.[0-9]+)?$"
+DECIMAL_PLACES = "x-decimal-places"
+
+
+def _decimal_input(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise PydanticCustomError("decimal_type", "Decimal input should be a number or a string")
+    if isinstance(value, str) and not re.fullmatch(DECIMAL_TEXT, value):
+        raise PydanticCustomError(
+            "decimal_parsing", 'Input should be a decimal: digits, an optional fraction ("2.5")'
+        )
+    return value
+
+
 def _json_rule(annotation: Any, rules: list[Any]) -> Any:
     """The rule that keeps a field to its JSON type, unless it has one already."""
     kind = _scalar(annotation)
@@ -86,7 +106,19 @@ def _json_rule(annotation: Any, rules: list[Any]) -> Any:
         return BeforeValidator(_json_integer)
     if kind is datetime and not any(isinstance(rule, BeforeValidator) for rule in rules):
         return BeforeValidator(_iso_text)
+    if kind is Decimal and not any(isinstance(rule, BeforeValidator) for rule in rules):
+        # Appended after the field's own bounds, so they still reach the document.
+        return BeforeValidator(_decimal_input)
     return None
+
+
+def _note_decimal_places(field: FieldInfo) -> None:
+    # Pydantic leaves `decimal_places` out of the JSON schema; declare_decimal_text turns
+    # this note into `multipleOf` and the text pattern's fraction length.
+    places = [getattr(rule, "decimal_places", None) for rule in field.metadata]
+    places = [p for p in places if p is not None]
+    if places and field.json_schema_extra is None:
+        field.json_schema_extra = {DECIMAL_PLACES: places[0]}
 
 
 class Input(BaseModel):
@@ -101,6 +133,7 @@ class Input(BaseModel):
         # "true" for a boolean, "5" for an integer and 1700000000 for a date-time.
         changed = False
         for field in cls.model_fields.values():
+            _note_decimal_places(field)
             rule = _json_rule(field.annotation, field.metadata)
             if rule is not None:
                 field.metadata.append(rule)
@@ -142,6 +175,42 @@ class PatchInput(Input):
 # A date-time in a query: ISO 8601 only, as the document says (pydantic alone would also
 # read "0.5" as a Unix timestamp).
 Instant = Annotated[datetime, BeforeValidator(_iso_text)]
+
+
+def _text_pattern(number: dict[str, Any], places: int | None) -> str:
+    """The decimal strings inside a number's bounds, as far as a pattern can say it."""
+    low = number.get("minimum", number.get("exclusiveMinimum"))
+    high = number.get("maximum", number.get("exclusiveMaximum"))
+    width = None if high is None else max(1, len(str(int(high))) - 1)
+    digits = "[0-9]+" if width is None else f"[0-9]{{1,{width}}}"
+    fraction = "[0-9]+" if places is None else f"[0-9]{{1,{places}}}"
+    if low is None or low < 0:
+        return f"^[+-]?{digits}(\\.{fraction})?$"
+    if "exclusiveMinimum" in number and low == 0:  # positive: some digit is not zero
+        whole = "[1-9][0-9]*" if width is None else f"[1-9][0-9]{{0,{width - 1}}}"
+        small = "[0-9]*[1-9]" if places is None else f"[0-9]{{0,{places - 1}}}[1-9]"
+        return f"^\\+?(0*{whole}(\\.{fraction})?|0*\\.{small})$".replace("0*\\.", "0+\\.")
+    return f"^\\+?{digits}(\\.{fraction})?$"
+
+
+def declare_decimal_text(node: Any) -> None:
+    """Complete the document's decimals (`anyOf` number | string): the text form's pattern,
+    and the number's `multipleOf` for a fixed count of decimal places."""
+    if isinstance(node, dict):
+        kinds = sorted(v.get("type", "") for v in node.get("anyOf", []) if isinstance(v, dict))
+        if kinds == ["number", "string"]:
+            places = node.get(DECIMAL_PLACES)
+            number = next(v for v in node["anyOf"] if v["type"] == "number")
+            if places is not None:
+                number.setdefault("multipleOf", float(f"1e-{places}"))
+            for variant in node["anyOf"]:
+                if variant["type"] == "string" and "pattern" not in variant:
+                    variant["pattern"] = _text_pattern(number, places)
+        for value in node.values():
+            declare_decimal_text(value)
+    elif isinstance(node, list):
+        for value in node:
+            declare_decimal_text(value)
 
 
 Exact = Annotated[

@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from pydantic import WithJsonSchema
 
 from voxbase.accounts.deps import require_scope
 from voxbase.accounts.permissions import Scope
@@ -41,7 +42,12 @@ async def upload_document(
     principal: Writer,
     storage: Storage,
     file: Annotated[UploadFile, File(description="txt, md, pdf, docx, png or jpg")],
-    conversation_id: Annotated[uuid.UUID | None, Form()] = None,
+    conversation_id: Annotated[
+        uuid.UUID | None,
+        Form(),
+        # A multipart form has no null: leave the part out for none.
+        WithJsonSchema({"type": "string", "format": "uuid"}),
+    ] = None,
 ) -> DocumentOut:
     """Upload a context file; its text is extracted (OCR for images) in the background."""
     settings = request.app.state.settings
