@@ -112,10 +112,23 @@ def _json_rule(annotation: Any, rules: list[Any]) -> Any:
     return None
 
 
+def _nested_rules(annotation: Any) -> list[Any]:
+    """The metadata of an optional's `Annotated` member (`Quantity | None`)."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        return [rule for arg in get_args(annotation) for rule in _nested_rules(arg)]
+    if get_origin(annotation) is Annotated:
+        rules = get_args(annotation)[1:]
+        return [
+            r for rule in rules for r in (rule.metadata if isinstance(rule, FieldInfo) else [rule])
+        ]
+    return []
+
+
 def _note_decimal_places(field: FieldInfo) -> None:
     # Pydantic leaves `decimal_places` out of the JSON schema; declare_decimal_text turns
     # this note into `multipleOf` and the text pattern's fraction length.
-    places = [getattr(rule, "decimal_places", None) for rule in field.metadata]
+    rules = [*field.metadata, *_nested_rules(field.annotation)]
+    places = [getattr(rule, "decimal_places", None) for rule in rules]
     places = [p for p in places if p is not None]
     if places and field.json_schema_extra is None:
         field.json_schema_extra = {DECIMAL_PLACES: places[0]}
@@ -197,14 +210,15 @@ def declare_decimal_text(node: Any) -> None:
     """Complete the document's decimals (`anyOf` number | string): the text form's pattern,
     and the number's `multipleOf` for a fixed count of decimal places."""
     if isinstance(node, dict):
-        kinds = sorted(v.get("type", "") for v in node.get("anyOf", []) if isinstance(v, dict))
+        variants = [v for v in node.get("anyOf", []) if isinstance(v, dict)]
+        kinds = sorted(v.get("type", "") for v in variants if v.get("type") != "null")
         if kinds == ["number", "string"]:
             places = node.get(DECIMAL_PLACES)
-            number = next(v for v in node["anyOf"] if v["type"] == "number")
+            number = next(v for v in variants if v.get("type") == "number")
             if places is not None:
                 number.setdefault("multipleOf", float(f"1e-{places}"))
-            for variant in node["anyOf"]:
-                if variant["type"] == "string" and "pattern" not in variant:
+            for variant in variants:
+                if variant.get("type") == "string" and "pattern" not in variant:
                     variant["pattern"] = _text_pattern(number, places)
         for value in node.values():
             declare_decimal_text(value)
