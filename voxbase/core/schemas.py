@@ -199,7 +199,7 @@ def _text_pattern(number: dict[str, Any], places: int | None) -> str:
     fraction = "[0-9]+" if places is None else f"[0-9]{{1,{places}}}"
     if low is None or low < 0:
         return f"^[+-]?{digits}(\\.{fraction})?$"
-    if "exclusiveMinimum" in number and low == 0:  # positive: some digit is not zero
+    if low > 0 or "exclusiveMinimum" in number:  # positive: some digit is not zero
         whole = "[1-9][0-9]*" if width is None else f"[1-9][0-9]{{0,{width - 1}}}"
         small = "[0-9]*[1-9]" if places is None else f"[0-9]{{0,{places - 1}}}[1-9]"
         return f"^\\+?(0*{whole}(\\.{fraction})?|0*\\.{small})$".replace("0*\\.", "0+\\.")
