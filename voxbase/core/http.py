@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -14,7 +15,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voxbase.core import context, metrics
@@ -179,15 +179,26 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(problem)
 
 
+def _method_table(app: FastAPI) -> list[tuple[re.Pattern[str], str]]:
+    """Each documented path as a pattern, with its methods: what `Allow` lists (RFC 9110)."""
+    table = getattr(app.state, "allow_table", None)
+    if table is None:
+        table = [
+            (
+                re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$"),
+                ", ".join(sorted(method.upper() for method in operations)),
+            )
+            for path, operations in app.openapi().get("paths", {}).items()
+        ]
+        app.state.allow_table = table
+    return table
+
+
 def _allowed_methods(request: Request) -> str:
-    # Starlette names only the methods of the first route whose path matched; FastAPI makes
-    # one route per method, so collect every route of this path (RFC 9110: Allow lists all).
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods.update(getattr(route, "methods", None) or ())
-    return ", ".join(sorted(methods))
+    for pattern, methods in _method_table(request.app):
+        if pattern.match(request.url.path):
+            return methods
+    return ""
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -3,7 +3,7 @@
 `Input`: the base of every request body; it refuses fields it does not know. A client that
 misspells a field, or sends one that belongs to another route (brand fields to `PATCH /v1/me`),
 gets a 422 whose `errors` name the field instead of a silent drop. Booleans, integers and
-date-times take JSON's own types (ADR 1199): `"true"` or `1` for a flag, `"5"` for a count,
+date-times take JSON's own types (ADR 1190): `"true"` or `1` for a flag, `"5"` for a count,
 `1700000000` for a date-time are refused as the document says, not guessed at.
 
 `PatchInput`: a PATCH body whose `_required` fields may be left out but never set to `null`.
