@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import types
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Self, Union, get_args, get_origin
 
@@ -77,7 +77,7 @@ def _iso_text(value: Any) -> Any:
     if isinstance(value, (int, float)) or (
         isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit()
     ):
-        raise ValueError("a date-time is written in ISO 8601 (e.g. 2026-01-31T12:00:00Z)")
+        raise ValueError("write it in ISO 8601 (e.g. 2026-01-31 or 2026-01-31T12:00:00Z)")
     return value
 
 
@@ -188,6 +188,7 @@ class PatchInput(Input):
 # A date-time in a query: ISO 8601 only, as the document says (pydantic alone would also
 # read "0.5" as a Unix timestamp).
 Instant = Annotated[datetime, BeforeValidator(_iso_text)]
+Day = Annotated[date, BeforeValidator(_iso_text)]  # likewise a calendar day: 2026-01-31
 
 
 def _text_pattern(number: dict[str, Any], places: int | None) -> str:
