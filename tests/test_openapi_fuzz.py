@@ -91,7 +91,7 @@ def _schemathesis(url: str, token: str, *options: str) -> subprocess.CompletedPr
 def _assert_clean(run: subprocess.CompletedProcess[str], log: Path) -> None:
     # Exit code 0 only when no check failed and nothing errored; the report says what did,
     # the server's log why (a 5xx's traceback).
-    report = run.stdout[-20000:] + run.stderr[-5000:]
+    report = run.stdout + run.stderr[-5000:]
     assert run.returncode == 0, report + "\n--- server log ---\n" + log.read_text()[-20000:]
 
 

@@ -234,6 +234,15 @@ def problem_openapi(schema: dict[str, Any]) -> dict[str, Any]:
     components.pop("ValidationError", None)
     for path in schema.get("paths", {}).values():
         for operation in path.values():
+            multipart = "multipart/form-data" in operation.get("requestBody", {}).get("content", {})
+            if multipart:  # a body its parser cannot read at all
+                operation.setdefault("responses", {}).setdefault(
+                    "400",
+                    {
+                        "description": "Malformed multipart body",
+                        "content": {"application/json": {"schema": ref}},
+                    },
+                )
             if "requestBody" in operation:  # the edge refuses oversized bodies (core/bodies.py)
                 operation.setdefault("responses", {}).setdefault(
                     "413",
