@@ -14,10 +14,13 @@ MODEL_MODULES = (
     "voxbase.knowledge.models",
     "voxbase.teams.models",
     "voxbase.privacy.models",
+    "voxbase.privacy.export_models",
     "voxbase.admin.models",
     "voxbase.telephony.models",
     "voxbase.webhooks.models",
     "voxbase.notifications.models",
+    "voxbase.monetization.models",
+    "voxbase.content.models",
     "voxbase.core.idempotency",
 )
 
@@ -44,6 +47,7 @@ TASK_MODULES: tuple[str, ...] = (
     "voxbase.knowledge.tasks",
     "voxbase.telephony.tasks",
     "voxbase.privacy.tasks",
+    "voxbase.privacy.export_tasks",
     "voxbase.core.tasks",
     "voxbase.webhooks.tasks",
     "voxbase.notifications.tasks",

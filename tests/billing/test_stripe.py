@@ -206,9 +206,7 @@ async def test_checkout_and_subscription_events_out_of_order(
         "stripe",
         "sub_1",
     )
-    assert (await user.meter("calls"))["limit"] == "-1.000000" or Decimal(
-        (await user.meter("calls"))["limit"]
-    ) == -1
+    assert (await user.meter("calls"))["limit"] == -1
 
     # Invoices: a failed one makes the subscription past due, a paid one settles it.
     invoice = {

@@ -25,4 +25,4 @@ async def test_a_batch_can_answer_with_counts_and_refused_items_only(client):
     replay = again.json()
     assert (replay["accepted"], replay["replayed"], replay["refused"]) == (0, 5, 2)
     assert [r["status"] for r in replay["results"]] == ["replayed"] * 5 + ["refused"] * 2
-    assert (await user.meter("calls"))["used"] in ("5", "5.000000", 5)
+    assert (await user.meter("calls"))["used"] == 5

@@ -40,7 +40,7 @@ async def test_sum_meter_refuses_what_does_not_fit_and_keeps_the_rest(client):
     assert (await user.use("voice_minutes", "29.5")).status_code == 201
     refused = await user.use("voice_minutes", "0.75")
     assert refused.status_code == 402
-    assert refused.json()["remaining"] == 0.5
+    assert refused.json()["remaining"] == "0.5"
     assert (await user.use("voice_minutes", "0.5")).status_code == 201
     assert Decimal((await user.meter("voice_minutes"))["remaining"]) == 0
 
@@ -197,10 +197,7 @@ async def test_credits_burn_after_allowance_in_order(app, client, manual_clock):
     never = await grant(10, 100, None)
     first = await grant(5, 10, 60)
     response = await user.use("voice_minutes", 35)  # 30 allowance + 5 credits
-    assert (
-        response.json()["event"]["from_allowance"] == "30.000000"
-        or Decimal(response.json()["event"]["from_allowance"]) == 30
-    )
+    assert response.json()["event"]["from_allowance"] == 30
     assert Decimal(response.json()["event"]["from_credits"]) == 5
     await user.use("voice_minutes", 12)
     credits = {c["id"]: c for c in (await user.get("/v1/me/credits")).json()}

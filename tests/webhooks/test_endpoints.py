@@ -122,7 +122,7 @@ async def test_domain_events_reach_subscribed_endpoints_only(client, receiver: R
     assert payload["type"] == "usage.threshold"
     data = payload["data"]
     assert (data["subject_type"], data["subject_id"], data["meter"]) == ("user", user.id, "calls")
-    assert (data["threshold"], data["limit"], data["used"]) == (80, "5", "4")
+    assert (data["threshold"], data["limit"], data["used"]) == (80, 5, 4)
 
     assert (await user.use("calls")).status_code == 201  # 100 %
     assert [r.path for r in receiver.requests] == ["/usage", "/usage"]

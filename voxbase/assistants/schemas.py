@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from voxbase.core.schemas import Input
+from voxbase.core.schemas import Exact, Input
 
 GuidanceType = Literal["ask", "clarify", "avoid", "suggest", "warn"]
 ConversationType = Annotated[
@@ -307,7 +307,7 @@ class _PersonaFields(Input):
     age_restriction: int | None = Field(None, ge=0, le=21)
     version: Annotated[str, StringConstraints(min_length=1, max_length=20)] = "1.0"
     is_active: bool = True
-    base_cost_multiplier: Decimal = Field(
+    base_cost_multiplier: Exact = Field(
         Decimal(1), ge=Decimal("0.1"), le=Decimal(100), decimal_places=3
     )
     session_time_limit_minutes: Minutes | None = None
@@ -351,7 +351,7 @@ class PersonaUpdate(_NoNulls):
     age_restriction: int | None = Field(None, ge=0, le=21)
     version: Annotated[str, StringConstraints(min_length=1, max_length=20)] | None = None
     is_active: bool | None = None
-    base_cost_multiplier: Decimal | None = Field(
+    base_cost_multiplier: Exact | None = Field(
         None, ge=Decimal("0.1"), le=Decimal(100), decimal_places=3
     )
     session_time_limit_minutes: Minutes | None = None
@@ -375,9 +375,9 @@ class PersonaCard(BaseModel):
     required_feature: str | None
     voice: PersonaVoice
     ad_supported: bool
-    base_cost_multiplier: Decimal
+    base_cost_multiplier: Exact
     usage_count: int
-    rating: Decimal
+    rating: Exact
     rating_count: int
 
 

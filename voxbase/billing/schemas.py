@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints
 
-from voxbase.core.schemas import Input
+from voxbase.core.schemas import Exact, Input
 from voxbase.metering.schemas import CreditGrantOut
 
 PlanKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
@@ -24,7 +24,7 @@ MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 MetadataValue = Annotated[str, StringConstraints(max_length=500)] | int | float | bool
 PaymentMetadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=50)]
 MinorUnits = Annotated[int, Field(ge=0, le=10**12, description="Integer minor units (cents)")]
-Limit = Annotated[Decimal, Field(ge=-1, le=Decimal("1e12"), description="-1 unlimited, 0 none")]
+Limit = Annotated[Exact, Field(ge=-1, le=Decimal("1e12"), description="-1 unlimited, 0 none")]
 
 
 class PlanOut(BaseModel):
@@ -36,7 +36,7 @@ class PlanOut(BaseModel):
     price_yearly: int
     stripe_price_id_monthly: str | None
     stripe_price_id_yearly: str | None
-    limits: dict[str, Decimal]
+    limits: dict[str, Exact]
     overage: dict[str, int] = Field(description="Price per unit past the limit, minor units")
     features: list[str]
     trial_days: int
@@ -123,7 +123,7 @@ class InvoiceLineOut(BaseModel):
 
     kind: str
     description: str
-    quantity: Decimal
+    quantity: Exact
     unit_amount: int
     amount: int
     meter_key: str | None
@@ -239,7 +239,7 @@ class TimeCardActivate(Input):
 
 class RefundOut(BaseModel):
     card: CreditGrantOut
-    unused_minutes: Decimal
+    unused_minutes: Exact
     refunded_amount: int
     currency: str
 

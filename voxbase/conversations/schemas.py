@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from voxbase.assistants.schemas import ConversationType
-from voxbase.core.schemas import Input
+from voxbase.core.schemas import Exact, Input
 
 Channel = Literal["chat", "voice", "live", "phone", "sms", "email"]
 Status = Literal["draft", "active", "completed", "archived", "error", "cancelled"]
@@ -25,7 +25,7 @@ Language = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z]{2,3}(-[A-Za-z0-9
 Title = Annotated[str, StringConstraints(max_length=255, strip_whitespace=True)]
 Short = Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
 Url = Annotated[str, StringConstraints(max_length=1024, pattern=r"^(https?|s3|file)://\S+$")]
-Seconds = Annotated[Decimal, Field(ge=0, le=Decimal("9999999.999"), decimal_places=3)]
+Seconds = Annotated[Exact, Field(ge=0, le=Decimal("9999999.999"), decimal_places=3)]
 
 
 class ConversationCreate(Input):
@@ -73,6 +73,9 @@ class ConversationOut(BaseModel):
     recording_ended_at: datetime | None
     recording_duration_seconds: int
     audio_deleted_at: datetime | None
+    audio_stored: bool = Field(
+        False, description="Audio is held in file storage (GET /v1/conversations/{id}/audio)"
+    )
     data_retention_days: int
     total_words_spoken: int
     user_talk_time_seconds: int
@@ -140,7 +143,7 @@ class SegmentIn(Input):
     speaker: Speaker = "user"
     start_seconds: Seconds
     end_seconds: Seconds | None = None
-    confidence: Decimal | None = Field(None, ge=0, le=1, decimal_places=2)
+    confidence: Exact | None = Field(None, ge=0, le=1, decimal_places=2)
     stt_provider: Annotated[str, StringConstraints(max_length=50)] | None = None
     is_final: bool = True
 
@@ -162,9 +165,9 @@ class SegmentOut(BaseModel):
     seq: int
     speaker: str
     text: str = Field(validation_alias="content")
-    start_seconds: Decimal
-    end_seconds: Decimal | None
-    confidence: Decimal | None
+    start_seconds: Exact
+    end_seconds: Exact | None
+    confidence: Exact | None
     stt_provider: str | None
     is_final: bool
     created_at: datetime
@@ -181,7 +184,7 @@ class GuidanceOut(BaseModel):
     guidance_type: str
     priority: int
     context_snippet: str | None
-    triggered_at_seconds: Decimal | None
+    triggered_at_seconds: Exact | None
     was_displayed: bool
     was_clicked: bool
     was_dismissed: bool
@@ -262,7 +265,7 @@ class SummaryOut(BaseModel):
     full_transcript: str | None
     structured_notes: str | None
     model_used: str | None
-    generation_time_seconds: Decimal | None
+    generation_time_seconds: Exact | None
     export_count: int
     last_exported_at: datetime | None
     is_marked_done: bool

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from voxbase.core.schemas import Exact
 
 
 class DocumentOut(BaseModel):
@@ -27,7 +28,7 @@ class DocumentOut(BaseModel):
         "was dropped"
     )
     page_count: int | None
-    ocr_confidence: Decimal | None
+    ocr_confidence: Exact | None
     embedding_status: str = Field(description="pending, disabled, completed or failed")
     embedding_error: str | None = None
     vector_id: str | None = Field(None, description="Where its vectors are (seed 001)")

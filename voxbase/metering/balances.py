@@ -19,6 +19,7 @@ from voxbase.audit import service as audit
 from voxbase.core import clock
 from voxbase.core.errors import Forbidden, NotFound, QuotaExceeded
 from voxbase.core.principal import Principal
+from voxbase.core.schemas import exact_json
 from voxbase.core.writer import group_of
 from voxbase.metering import repository
 from voxbase.metering.models import (
@@ -72,8 +73,8 @@ def subject_of(principal: Principal) -> Subject:
     return Subject.user(principal.user_id)
 
 
-def _num(value: Decimal) -> int | float:
-    return int(value) if value == value.to_integral_value() else float(value)
+def _num(value: Decimal) -> int | str:
+    return exact_json(value)  # problem members in the form of every response (ADR 1110)
 
 
 def _meter(key: str) -> MeterDef:

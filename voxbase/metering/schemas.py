@@ -9,13 +9,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from voxbase.core.schemas import Input
+from voxbase.core.schemas import Exact, Input
 
 MeterKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 IdempotencyKey = Annotated[
     str, StringConstraints(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")
 ]
-PositiveQuantity = Annotated[Decimal, Field(gt=0, le=Decimal("1e12"), decimal_places=6)]
+PositiveQuantity = Annotated[Exact, Field(gt=0, le=Decimal("1e12"), decimal_places=6)]
 MAX_BATCH = 1000
 
 
@@ -53,9 +53,9 @@ class UsageBatchIn(Input):
 
 class BalanceOut(BaseModel):
     meter: str
-    limit: Decimal = Field(description="-1 unlimited, 0 none")
-    used: Decimal
-    remaining: Decimal | None = Field(description="Allowance + credits - reserved; null: no cap")
+    limit: Exact = Field(description="-1 unlimited, 0 none")
+    used: Exact
+    remaining: Exact | None = Field(description="Allowance + credits - reserved; null: no cap")
 
 
 class UsageEventOut(BaseModel):
@@ -63,12 +63,12 @@ class UsageEventOut(BaseModel):
 
     id: uuid.UUID
     meter: str = Field(validation_alias="meter_key")
-    quantity: Decimal
+    quantity: Exact
     occurred_at: datetime
     idempotency_key: str
-    from_allowance: Decimal
-    from_credits: Decimal
-    overage: Decimal
+    from_allowance: Exact
+    from_credits: Exact
+    overage: Exact
     reservation_id: uuid.UUID | None
     conversation_id: uuid.UUID | None = Field(None, description="Where it came from (seed 001)")
     unit_price: int | None = Field(
@@ -103,12 +103,12 @@ class MeterUsage(BaseModel):
     meter: str
     unit: str
     aggregation: str
-    limit: Decimal = Field(description="-1 unlimited, 0 none")
-    used: Decimal = Field(description="Consumed this period from every source")
-    remaining: Decimal | None = Field(description="What may still be consumed; null: unlimited")
-    reserved: Decimal
-    credits: Decimal = Field(description="Units left on active credit grants")
-    overage: Decimal
+    limit: Exact = Field(description="-1 unlimited, 0 none")
+    used: Exact = Field(description="Consumed this period from every source")
+    remaining: Exact | None = Field(description="What may still be consumed; null: unlimited")
+    reserved: Exact
+    credits: Exact = Field(description="Units left on active credit grants")
+    overage: Exact
     period_start: datetime
     resets_at: datetime | None
 
@@ -119,7 +119,7 @@ class UsageOut(BaseModel):
 
 class RollupBucket(BaseModel):
     bucket: str = Field(description="YYYY-MM-DD (day) or YYYY-MM (month), UTC")
-    meters: dict[str, Decimal]
+    meters: dict[str, Exact]
     events: dict[str, int]
 
 
@@ -141,7 +141,7 @@ class ReservationExtend(Input):
 
 
 class ReservationCommit(Input):
-    quantity: Annotated[Decimal, Field(ge=0, le=Decimal("1e12"), decimal_places=6)]
+    quantity: Annotated[Exact, Field(ge=0, le=Decimal("1e12"), decimal_places=6)]
 
 
 class ReservationOut(BaseModel):
@@ -149,10 +149,10 @@ class ReservationOut(BaseModel):
 
     id: uuid.UUID
     meter: str = Field(validation_alias="meter_key")
-    quantity: Decimal
+    quantity: Exact
     status: Literal["held", "committed", "released", "expired"]
     expires_at: datetime
-    committed_quantity: Decimal | None
+    committed_quantity: Exact | None
     event_id: uuid.UUID | None
     created_at: datetime
 
@@ -163,8 +163,8 @@ class CreditGrantOut(BaseModel):
     id: uuid.UUID
     meter: str = Field(validation_alias="meter_key")
     source: str
-    total: Decimal
-    remaining: Decimal
+    total: Exact
+    remaining: Exact
     priority: int
     status: Literal["pending", "active", "expired", "used", "refunded"]
     expires_at: datetime | None
@@ -193,7 +193,7 @@ class FeatureOut(BaseModel):
 
 class EntitlementsOut(BaseModel):
     features: list[FeatureOut]
-    limits: dict[str, Decimal]
+    limits: dict[str, Exact]
 
 
 class FeatureOverride(Input):
@@ -208,16 +208,16 @@ class TimedSessionOut(BaseModel):
     meter: str
     status: Literal["running", "ended"]
     end_reason: Literal["completed", "exhausted", "lapsed"] | None
-    multiplier: Decimal
+    multiplier: Exact
     cap_seconds: int = Field(description="Most session time one session may use")
     started_at: datetime
     last_beat_at: datetime = Field(description="The last sign of life (what a lapse charges)")
     ended_at: datetime | None
-    held: Decimal = Field(description="Units of the meter on hold now (0 once ended)")
+    held: Exact = Field(description="Units of the meter on hold now (0 once ended)")
     covered_seconds: int = Field(description="Session time the hold (or the charge) pays for")
     elapsed_seconds: int
     remaining_seconds: int = Field(description="Paid time left; 0: the time is used up")
     exhausted: bool = Field(description="The session has used all the time it could pay for")
     duration_seconds: int | None = Field(description="Paid duration, once ended")
-    charged: Decimal = Field(description="Units of the meter committed")
+    charged: Exact = Field(description="Units of the meter committed")
     reservation_id: uuid.UUID | None = Field(description="The hold (settled by the session)")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
-from voxbase.core.schemas import Input
+from voxbase.core.schemas import Exact, Input
 
 CallStatus = Literal[
     "initiating",
@@ -91,7 +90,7 @@ class CallOut(BaseModel):
     answered_by: AnsweredBy | None
     end_reason: str | None
     error_code: str | None
-    price: Decimal | None
+    price: Exact | None
     price_currency: str | None
     usage_state: Literal["none", "held", "kept", "released"]
     machine_detection: bool

@@ -19,7 +19,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from voxbase.core.schemas import EXACT_JSON_SCHEMA, exact_json
+
 TEST_EVENT = "webhook.test"
+USER_ERASED = "user.erased"
 
 
 @dataclass(frozen=True)
@@ -39,14 +42,17 @@ class EventType:
     data_schema: dict[str, Any]
     owner: Callable[[Mapping[str, Any]], Owner | None] = lambda payload: None
     data: Callable[[Mapping[str, Any]], dict[str, Any]] = lambda payload: dict(payload)
+    # "owner": the endpoints of `owner(payload)`; "erased": those told of an erasure
+    # (webhooks/erased.py: the person's own endpoints are gone with them, ADR 1241).
+    audience: str = "owner"
 
 
 def plain(value: Any) -> Any:
-    """JSON-ready: ids as strings, exact decimals as strings, times in RFC 3339 UTC."""
+    """JSON-ready: ids as strings, exact decimals as in responses (ADR 1110), RFC 3339 UTC times."""
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f") if value == value.to_integral() else str(value)
+        return exact_json(value)
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, Mapping):
@@ -69,7 +75,7 @@ def _subject_owner(payload: Mapping[str, Any]) -> Owner | None:
 
 UUID = {"type": "string", "format": "uuid"}
 TIME = {"type": "string", "format": "date-time"}
-DECIMAL = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "description": "exact decimal"}
+DECIMAL = EXACT_JSON_SCHEMA
 
 
 def _object(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
@@ -202,6 +208,31 @@ EVENT_TYPES: tuple[EventType, ...] = (
             data=lambda p: {"user_id": p["user_id"], "subscription_id": p["subscription_id"]},
         )
         for name, description in _BILLING.items()
+    ),
+    EventType(
+        USER_ERASED,
+        "An account was erased with its data (GDPR Art. 17), so that recipients of it erase "
+        "theirs (Art. 19). Nothing in it names the person: `token` is the erased-subject token "
+        "under which the records the law makes us keep (invoices, the audit trail) stay. Sent "
+        "to the endpoints of every team the person belonged to and to the personal endpoints "
+        "of administrators that list `user.erased` explicitly; the person's own endpoints are "
+        "erased with them.",
+        USER_ERASED,
+        _object(
+            {
+                "erasure_id": UUID,
+                "token": UUID,
+                "erased_at": TIME,
+                "reason": {"type": "string"},
+            }
+        ),
+        data=lambda p: {
+            "erasure_id": p["erasure_id"],
+            "token": p["token"],
+            "erased_at": p["erased_at"],
+            "reason": p["reason"],
+        },
+        audience="erased",
     ),
 )
 
