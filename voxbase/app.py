@@ -19,6 +19,7 @@ from voxbase.assistants import api as assistants_api
 from voxbase.audit import api as audit_api
 from voxbase.audit.logsink import SystemLogHandler, install, uninstall
 from voxbase.billing import api as billing_api
+from voxbase.content import api as content_api
 from voxbase.conversations import api as conversations_api
 from voxbase.core import background, extras, jobs, ops
 from voxbase.core.bodies import MIB, BodyLimits
@@ -32,6 +33,7 @@ from voxbase.knowledge import api as knowledge_api
 from voxbase.metering import api as metering_api
 from voxbase.metering import timed
 from voxbase.models import load_all_models, load_all_tasks, load_privacy_rules
+from voxbase.monetization import api as monetization_api
 from voxbase.notifications import api as notifications_api
 from voxbase.pages import api as pages_api
 from voxbase.privacy import api as privacy_api
@@ -58,6 +60,8 @@ MODULE_ROUTERS = [
     *webhooks_api.routers,
     *notifications_api.routers,
     *pages_api.routers,
+    *monetization_api.routers,
+    *content_api.routers,
 ]
 
 

@@ -18,6 +18,8 @@ MODEL_MODULES = (
     "voxbase.telephony.models",
     "voxbase.webhooks.models",
     "voxbase.notifications.models",
+    "voxbase.monetization.models",
+    "voxbase.content.models",
     "voxbase.core.idempotency",
 )
 

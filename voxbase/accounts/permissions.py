@@ -86,3 +86,5 @@ class Scope(StrEnum):
     ACCOUNT_READ = "account:read"
     WEBHOOKS_READ = "webhooks:read"
     WEBHOOKS_WRITE = "webhooks:write"
+    CONTENT_READ = "content:read"
+    CONTENT_WRITE = "content:write"

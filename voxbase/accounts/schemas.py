@@ -15,12 +15,15 @@ from pydantic import (
     EmailStr,
     Field,
     HttpUrl,
+    ModelWrapValidatorHandler,
     StringConstraints,
+    ValidationError,
     field_validator,
     model_validator,
 )
 
 from voxbase.accounts.permissions import Role, Scope
+from voxbase.content.fields import point_to_brand
 from voxbase.core.schemas import Input
 
 Password = Annotated[str, Field(min_length=8, max_length=128, description="8 to 128 characters")]
@@ -161,6 +164,17 @@ class MeUpdate(Input):
     preferred_language: Language | None = None
     onboarding_completed: bool | None = None
     profile: ProfileUpdate | None = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _brand_fields_point_to_the_brand(
+        cls, data: Any, handler: ModelWrapValidatorHandler[Any]
+    ) -> Any:
+        """Brand fields live in the brand profile: their 422 says `PUT /v1/me/brand`."""
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            raise point_to_brand(exc) from None
 
 
 class TokenPair(BaseModel):

@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     # Product profile (voxbase/profiles/presets/<name>.toml, or a path to a TOML file):
     # meters, plans, limits, features, pricing tiers.
     profile: str = Field("general", description="Preset name or path to a profile TOML file.")
+    # Retention (docs/privacy.md): periods per policy that beat the profile's, e.g.
+    # VOXBASE_RETENTION='{"transcripts": "14d"}'; an administrator's override beats these.
+    retention: dict[str, str] = Field(default_factory=dict)
+    purge_batch_size: int = Field(
+        500, ge=1, le=10000, description="Rows per transaction of a retention purge."
+    )
 
     # Billing and metering
     payment_provider: Literal["manual", "stripe"] = "manual"
@@ -182,11 +188,17 @@ class Settings(BaseSettings):
     )
     guidance_engine: Literal["cues", "llm"] = "cues"
     summary_engine: Literal["extractive", "llm"] = "extractive"
+    content_engine: Literal["offline", "llm"] = Field(
+        "offline", description="Posts from conversations: offline templates, or the LLM (vision)."
+    )
     llm_base_url: str | None = Field(None, description="OpenAI-compatible API, e.g. .../v1")
     llm_api_key: SecretStr | None = None
     llm_model: str = "gpt-4o-mini"
     llm_timeout_seconds: float = Field(20.0, gt=0)
     documents_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    audio_max_bytes: int = Field(
+        500 * 1024 * 1024, ge=1024, description="Largest recording uploaded to a conversation."
+    )
     documents_ocr: bool = Field(True, description="OCR uploaded images (rapidocr, offline).")
     documents_max_text_chars: int = Field(
         2_000_000, ge=1000, description="Extracted text kept per document; the rest is dropped."
@@ -287,6 +299,16 @@ class Settings(BaseSettings):
             raise ValueError("must be memory:// or a redis:// URL")
         return value
 
+    @field_validator("retention")
+    @classmethod
+    def _retention_periods(cls, value: dict[str, str]) -> dict[str, str]:
+        from voxbase.privacy.policies import check_policies
+
+        problems = check_policies(value, "retention")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
     @model_validator(mode="after")
     def _production_needs_secret(self) -> Settings:
         if self.environment == "production" and self.secret_key is None:
@@ -334,7 +356,8 @@ class Settings(BaseSettings):
     def _conversation_backends(self) -> Settings:
         if self.realtime_backend == "redis" and not self.redis_url:
             raise ValueError("VOXBASE_REDIS_URL must be set when VOXBASE_REALTIME_BACKEND is redis")
-        if "llm" in (self.guidance_engine, self.summary_engine) and not self.llm_base_url:
+        engines = (self.guidance_engine, self.summary_engine, self.content_engine)
+        if "llm" in engines and not self.llm_base_url:
             raise ValueError("VOXBASE_LLM_BASE_URL must be set to use an llm engine")
         return self
 

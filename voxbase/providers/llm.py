@@ -42,7 +42,7 @@ class ChatClient:
         return cls(settings.llm_base_url, settings.llm_model, key, settings.llm_timeout_seconds)
 
     async def complete(
-        self, messages: list[dict[str, str]], *, json_mode: bool = True, temperature: float = 0.2
+        self, messages: list[dict[str, Any]], *, json_mode: bool = True, temperature: float = 0.2
     ) -> ChatResult:
         body: dict[str, Any] = {
             "model": self.model,
@@ -77,7 +77,7 @@ class ChatClient:
         )
 
     async def complete_json(
-        self, messages: list[dict[str, str]]
+        self, messages: list[dict[str, Any]]
     ) -> tuple[dict[str, Any], ChatResult]:
         result = await self.complete(messages, json_mode=True)
         text = result.content.strip()

@@ -1,0 +1,1 @@
+"""Content studio (seed 004, ChefSocial Voice): brand, generated posts, calendar, performance."""
