@@ -390,14 +390,17 @@ async def export_summary(
 
 @search_router.get("", response_model=SearchPage)
 async def search(
+    request: Request,
     session: DbSession,
     principal: Reader,
     q: Annotated[str, Query(min_length=1, max_length=200)],
     cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> SearchPage:
-    """Full-text search over your messages and final transcript segments, best first."""
-    return await service.search(session, principal, q, cursor=cursor, limit=limit)
+    """Full-text search over your messages and final transcript segments: your newest
+    `VOXBASE_SEARCH_RANK_WINDOW` (1,000) matches best first, then the next older ones."""
+    window = request.app.state.settings.search_rank_window
+    return await service.search(session, principal, q, cursor=cursor, limit=limit, window=window)
 
 
 admin = APIRouter(

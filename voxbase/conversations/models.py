@@ -79,6 +79,8 @@ class Message(Model):
     __tablename__ = "messages"
     __table_args__ = (
         Index("ix_messages_conversation_id_created_at_id", "conversation_id", "created_at", "id"),
+        # search walks the caller's newest rows (ADR 1010)
+        Index("ix_messages_user_id_created_at_id", "user_id", "created_at", "id"),
     )
 
     conversation_id: Mapped[uuid.UUID] = mapped_column(
@@ -105,7 +107,11 @@ class TranscriptSegment(Model):
     """A final transcript segment (partials are broadcast, never stored)."""
 
     __tablename__ = "transcript_segments"
-    __table_args__ = (UniqueConstraint("conversation_id", "seq"),)
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "seq"),
+        # search walks the caller's newest rows (ADR 1010)
+        Index("ix_transcript_segments_user_id_created_at_id", "user_id", "created_at", "id"),
+    )
 
     conversation_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("conversations.id", ondelete="CASCADE")

@@ -195,6 +195,12 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     llm_model: str = "gpt-4o-mini"
     llm_timeout_seconds: float = Field(20.0, gt=0)
+    search_rank_window: int = Field(
+        1000,
+        ge=1,
+        le=100_000,
+        description="GET /v1/search ranks the caller's newest this many matches per page window.",
+    )
     documents_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
     audio_max_bytes: int = Field(
         500 * 1024 * 1024, ge=1024, description="Largest recording uploaded to a conversation."
