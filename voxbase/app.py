@@ -62,6 +62,9 @@ MODULE_ROUTERS = [
     *pages_api.routers,
     *monetization_api.routers,
     *content_api.routers,
+    *monetization_api.routers,
+    *content_api.routers,
+    *pages_api.routers,
 ]
 
 
