@@ -243,3 +243,30 @@ async def test_team_posts_use_the_team_brand_and_pool(client, mailbox):
     assert Decimal(str(images["used"])) == 1
     assert await used(member, "images_generated") == 0
     assert_problem(await generate(viewer, cid, team_id=team["id"]), 403)
+
+
+async def test_a_generation_by_api_key_counts_an_api_call(client):
+    user = await User.create(client)
+    cid = await spoken(user)
+    made = await user.post(
+        "/v1/api-keys", {"name": "kitchen tablet", "scopes": ["content:write", "content:read"]}
+    )
+    assert made.status_code == 201, made.text
+    key = {"Authorization": f"Bearer {made.json()['key']}"}
+    body = {"conversation_id": cid, "platforms": ["x"]}
+    # Starter sells no API calls: integrations need a plan with them.
+    refused = await client.post("/v1/content/generate", json=body, headers=key)
+    assert assert_problem(refused, 402)["meter"] == "api_calls"
+    await upgrade(user, "professional")
+    ok = await client.post("/v1/content/generate", json=body, headers=key)
+    assert ok.status_code == 201, ok.text
+    assert await used(user, "api_calls") == 1
+    assert await used(user, "voice_minutes") == 1
+    # The app's own requests are no API calls.
+    assert (await generate(user, cid, platforms=["x"])).status_code == 201
+    assert await used(user, "api_calls") == 1
+    assert (await client.get("/v1/content", headers=key)).status_code == 200
+    other = await user.post("/v1/api-keys", {"name": "reader", "scopes": ["account:read"]})
+    unscoped = {"Authorization": f"Bearer {other.json()['key']}"}
+    denied = await client.post("/v1/content/generate", json=body, headers=unscoped)
+    assert assert_problem(denied, 403)["required_scope"] == "content:write"
