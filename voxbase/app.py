@@ -33,6 +33,7 @@ from voxbase.knowledge import api as knowledge_api
 from voxbase.metering import api as metering_api
 from voxbase.metering import timed
 from voxbase.models import load_all_models, load_all_tasks, load_privacy_rules
+from voxbase.monetization import api as monetization_api
 from voxbase.notifications import api as notifications_api
 from voxbase.privacy import api as privacy_api
 from voxbase.profiles import install_from_settings
@@ -57,6 +58,7 @@ MODULE_ROUTERS = [
     *telephony_api.routers,
     *webhooks_api.routers,
     *notifications_api.routers,
+    *monetization_api.routers,
     *content_api.routers,
 ]
 

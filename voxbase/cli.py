@@ -26,8 +26,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database migrations, backup and restore.", no_args_is_help=True)
 users_app = typer.Typer(help="User administration.", no_args_is_help=True)
+privacy_app = typer.Typer(help="Retention purges and privacy.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+app.add_typer(privacy_app, name="privacy")
 console = Console(stderr=True)
 
 
@@ -277,6 +279,79 @@ def _page_progress(verb: str) -> Iterator[Callable[[int, int], None]]:
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(verb, total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+@privacy_app.command("purge")
+def privacy_purge(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only count what would be removed")
+    ] = False,
+    table: Annotated[
+        list[str] | None, typer.Option("--table", help="Only this table (repeatable)")
+    ] = None,
+) -> None:
+    """Remove what the retention policies say is past its period, now (the job runs hourly)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.table import Table
+
+    from voxbase.core.db import Database
+    from voxbase.privacy.purge import Plan, TableRun, describe, purge
+    from voxbase.profiles.loader import install_from_settings
+    from voxbase.providers.storage import file_storage
+
+    settings = _settings()
+    install_from_settings(settings)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+
+    async def run(bar: Progress, task: object) -> object:
+        def progress(plan: Plan, done: TableRun, finished: int, total: int) -> None:
+            bar.update(
+                task,  # type: ignore[arg-type]
+                completed=finished,
+                total=total,
+                description=f"{describe(plan)}: {done.rows} rows",
+            )
+
+        db = Database(settings.resolved_database_url)
+        try:
+            return await purge(
+                db,
+                file_storage(settings),
+                settings_retention=settings.retention,
+                dry_run=dry_run,
+                batch_size=settings.purge_batch_size,
+                tables=table or None,
+                progress=progress,
+            )
+        finally:
+            await db.dispose()
+
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("Purging" if not dry_run else "Counting", total=None)
+        try:
+            report = asyncio.run(run(bar, task))
+        except Exception as exc:
+            _fail(f"purge failed: {exc}")
+    from voxbase.privacy.purge import PurgeReport
+
+    assert isinstance(report, PurgeReport)
+    shown = Table("table", "policy", "period", "cutoff", "rows", "files", "ms", "error")
+    for done in report.tables:
+        shown.add_row(
+            done.table,
+            done.policy,
+            done.period,
+            done.cutoff.isoformat(timespec="seconds") if done.cutoff else "per row",
+            str(done.rows),
+            str(done.files_deleted),
+            str(done.duration_ms),
+            done.error or "",
+        )
+    Console().print(shown)
+    verb = "would remove" if dry_run else "removed"
+    console.print(f"[green]✓[/] {verb} {report.rows} rows in {len(report.tables)} tables")
+    if report.errors:
+        _fail(f"{len(report.errors)} tables failed (see the error column)", code=1)
 
 
 @users_app.command("create-admin")

@@ -18,6 +18,7 @@ MODEL_MODULES = (
     "voxbase.telephony.models",
     "voxbase.webhooks.models",
     "voxbase.notifications.models",
+    "voxbase.monetization.models",
     "voxbase.content.models",
     "voxbase.core.idempotency",
 )

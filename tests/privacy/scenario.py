@@ -31,6 +31,7 @@ from voxbase.core import clock, context
 from voxbase.core.db import unit_of_work
 from voxbase.core.privacy import registry
 from voxbase.models import load_privacy_rules
+from voxbase.profiles import load_profile, using
 from voxbase.providers.payments import stripe_signature
 
 STRIPE_SECRET = "whsec_privacy_scenario"
@@ -418,6 +419,17 @@ async def build(app: FastAPI, client: httpx.AsyncClient, mailbox: Mailbox) -> Wo
         )
         persona = {"slug": f"coach-{tag}", "name": f"{full_name}'s coach", "system_prompt": "Hi"}
         await _ok(await user.post("/v1/personas", persona), 201)
+    if "ad_interactions" in registry.rules:  # monetization: a completed ad view (seed 003)
+        mindbot = load_profile("mindbot")
+        assert mindbot.ads is not None
+        every_plan = mindbot.model_copy(
+            update={"ads": mindbot.ads.model_copy(update={"plans": []})}
+        )
+        with using(every_plan):  # its impression id happens to carry their email
+            ad = {"impression_id": f"imp-{person.email}", "ad_id": "ad-1", "ad_type": "video"}
+            ad |= {"view_duration_seconds": 30, "completed": True, "revenue": "0.002"}
+            viewed = await _ok(await user.post("/v1/ads/interactions", ad), 201)
+            assert viewed["outcome"] == "granted", viewed
     if "webhook_endpoints" in registry.rules:  # webhooks out: an endpoint, a delivery
         await _webhook_endpoint(app, user, full_name)
     if "brand_profiles" in registry.rules:  # content: their brand, and their team's (seed 004)

@@ -11,6 +11,7 @@ it has passed, the privacy module's job erases the account and everything of it
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,6 @@ from voxbase.audit import service as audit
 from voxbase.core import clock, events
 from voxbase.core.errors import Forbidden, NotFound
 from voxbase.core.principal import Principal
-from voxbase.privacy.policies import period
 
 if TYPE_CHECKING:
     from voxbase.accounts.service import AuthKit
@@ -33,12 +33,20 @@ GRACE_POLICY = "deleted_accounts"
 OWNER = "owner"  # users.deleted_reason of an account its owner deleted
 
 
-def grace_period() -> timedelta | None:
-    return period(GRACE_POLICY)
+async def grace_period(
+    session: AsyncSession, settings_retention: Mapping[str, str] | None = None
+) -> timedelta | None:
+    """The `deleted_accounts` period in force (an administrator's override, the settings, the
+    profile)."""
+    from voxbase.privacy.retention import in_force
+
+    return (await in_force(session, settings_retention))[GRACE_POLICY].delta
 
 
-def erase_after(deleted_at: datetime) -> datetime | None:
-    grace = grace_period()
+async def erase_after(
+    session: AsyncSession, deleted_at: datetime, settings_retention: Mapping[str, str] | None = None
+) -> datetime | None:
+    grace = await grace_period(session, settings_retention)
     return None if grace is None else deleted_at + grace
 
 
@@ -84,7 +92,7 @@ async def delete_me(
             "api_keys_revoked": keys,
         },
     )
-    until = erase_after(now)
+    until = await erase_after(session, now, kit.settings.retention)
     await events.publish(session, "user.deleted", {"user_id": user.id, "erase_after": until})
     detail = (
         f"The account is deleted. Sign in before {until.isoformat()} to restore it; after that "
@@ -95,12 +103,14 @@ async def delete_me(
     return AccountDeleted(deleted_at=now, erase_after=until, detail=detail)
 
 
-def restorable(user: User) -> bool:
+async def restorable(
+    session: AsyncSession, user: User, settings_retention: Mapping[str, str] | None = None
+) -> bool:
     """An account its owner deleted, whose grace period has not ended (one an administrator
     deleted is restored only by an administrator)."""
     if user.deleted_at is None or user.deleted_reason != OWNER:
         return False
-    until = erase_after(user.deleted_at)
+    until = await erase_after(session, user.deleted_at, settings_retention)
     return until is None or clock.now() < until
 
 

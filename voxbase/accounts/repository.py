@@ -356,3 +356,12 @@ async def identifiers_of(session: AsyncSession, user_id: uuid.UUID) -> Identifie
     texts.update(email for (email,) in mailed)
     keys = await session.execute(select(ApiKey.id).where(ApiKey.user_id == user_id))
     return Identifiers(ids=frozenset(k for (k,) in keys), texts=frozenset(texts))
+
+
+async def forget_session_analytics(session: AsyncSession, user_id: uuid.UUID) -> int:
+    result = await session.execute(
+        update(AuthSession)
+        .where(AuthSession.user_id == user_id)
+        .values(page_views=0, country_code=None, city=None)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

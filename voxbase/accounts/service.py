@@ -44,6 +44,8 @@ from voxbase.core.pagination import Page, page_of
 from voxbase.core.principal import SYSTEM, Principal
 from voxbase.core.ratelimit import RateLimiter
 from voxbase.core.security import AccessTokens, Passwords, TokenError, new_token, token_digest
+from voxbase.privacy import consents
+from voxbase.privacy.schemas import Purpose
 from voxbase.providers.email import EmailSender, OutgoingEmail, send_after_commit
 from voxbase.providers.oidc import IdTokenError, OidcVerifier
 
@@ -140,7 +142,9 @@ async def _open_session(
 ) -> TokenPair:
     now = clock.now()
     agent = devices.parse_user_agent(client.user_agent)
-    place = devices.locate(kit.settings.geoip_database, client.ip)
+    # Where a session signed in from is app-session analytics: only with consent to it.
+    analytics = await consents.has_consent(session, user.id, Purpose.ANALYTICS)
+    place = devices.locate(kit.settings.geoip_database if analytics else None, client.ip)
     device = AuthSession(
         user_id=user.id,
         device_name=client.device_name,
@@ -232,7 +236,11 @@ async def login(
     await kit.limiter.hit(kit.settings.login_limit_per_ip, "login-ip", client.ip or "-")
     # A deleted account is found too: signing in during its grace period restores it.
     user = await repository.find_user_by_login(session, login_key, deleted_ok=True)
-    if user is not None and user.deleted_at is not None and not deletion.restorable(user):
+    if (
+        user is not None
+        and user.deleted_at is not None
+        and not await deletion.restorable(session, user, kit.settings.retention)
+    ):
         user = None  # its grace period is over: it is waiting to be erased
     # Per account, whichever of its names is typed; an unknown login counts the same way.
     account_key = str(user.id) if user else login_key
@@ -336,6 +344,7 @@ async def count_page_views(session: AsyncSession, principal: Principal, count: i
     user_id = _user_id(principal)
     if principal.session_id is None:
         raise Forbidden("Page views belong to a signed-in session.")
+    await consents.require_consent(session, user_id, Purpose.ANALYTICS)
     await repository.count_page_views(session, principal.session_id, count, clock.now())
     row = await repository.get_session_of(session, principal.session_id, user_id)
     if row is None:
@@ -628,7 +637,11 @@ async def google_sign_in(
     user = (
         await repository.get_user(session, identity.user_id, deleted_ok=True) if identity else None
     )
-    if user is not None and user.deleted_at is not None and not deletion.restorable(user):
+    if (
+        user is not None
+        and user.deleted_at is not None
+        and not await deletion.restorable(session, user, kit.settings.retention)
+    ):
         user = None
     if identity is None:
         try:
@@ -945,3 +958,8 @@ async def create_admin(
         after=audit.snapshot(user, USER_FIELDS),
     )
     return user, created
+
+
+async def forget_analytics(session: AsyncSession, user_id: uuid.UUID) -> int:
+    """Consent to analytics withdrawn: the sessions' page views and places are dropped."""
+    return await repository.forget_session_analytics(session, user_id)

@@ -6,12 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 
 from voxbase.accounts.deps import require_permission, require_scope, require_writer_scope
 from voxbase.accounts.permissions import Permission, Scope
 from voxbase.conversations import admin as staff
-from voxbase.conversations import live, service
+from voxbase.conversations import audio, live, service
 from voxbase.conversations.engines import Engines, build_engines
 from voxbase.conversations.schemas import (
     Channel,
@@ -40,6 +40,7 @@ from voxbase.core.errors import InvalidInput, problem_responses
 from voxbase.core.http import DbSession
 from voxbase.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from voxbase.core.principal import Principal
+from voxbase.providers.storage import app_storage
 from voxbase.realtime.hub import Hub, build_hub
 
 Reader = Annotated[Principal, Depends(require_scope(Scope.CONVERSATIONS_READ))]
@@ -299,6 +300,48 @@ async def update_guidance(
 ) -> GuidanceOut:
     """Record that a chip was displayed, clicked or dismissed, and the user's feedback."""
     return await service.update_guidance(session, principal, conversation_id, guidance_id, data)
+
+
+@conversations.put(
+    "/{conversation_id}/audio",
+    response_model=ConversationOut,
+    responses=problem_responses(403, 404, 409, 413, 415),
+)
+async def upload_audio(
+    conversation_id: uuid.UUID,
+    request: Request,
+    session: DbSession,
+    principal: Writer,
+    file: Annotated[UploadFile, File(description="The recording (wav, mp3, m4a, ogg, webm...)")],
+) -> ConversationOut:
+    """Store the session's recording (needs consent to `recording`). It is deleted from
+    storage as soon as the summary is generated (`audio_deleted_at` is then set)."""
+    limit = request.app.state.settings.audio_max_bytes
+    data = await file.read(limit + 1)
+    return await audio.store_audio(
+        session,
+        principal,
+        app_storage(request.app.state),
+        conversation_id,
+        data,
+        file.content_type or "",
+        limit,
+    )
+
+
+@conversations.get(
+    "/{conversation_id}/audio",
+    response_class=Response,
+    responses={200: {"content": {"audio/*": {}}}, **NOT_FOUND},
+)
+async def download_audio(
+    conversation_id: uuid.UUID, request: Request, session: DbSession, principal: Reader
+) -> Response:
+    """The recording, while it is kept (until the summary is generated)."""
+    data, content_type = await audio.read_audio(
+        session, principal, app_storage(request.app.state), conversation_id
+    )
+    return Response(data, media_type=content_type)
 
 
 @conversations.get("/{conversation_id}/summary", response_model=SummaryOut, responses=NOT_FOUND)

@@ -43,6 +43,8 @@ from voxbase.core import clock
 from voxbase.core.db import after_commit
 from voxbase.core.errors import Conflict, NotFound, QuotaExceeded
 from voxbase.core.principal import Principal
+from voxbase.privacy import consents
+from voxbase.privacy.schemas import Purpose
 from voxbase.realtime.hub import Hub
 
 log = logging.getLogger("voxbase.conversations")
@@ -162,7 +164,8 @@ async def append_segments(
 
     produced: dict[int, list[Guidance]] = {}
     all_guidance: list[Guidance] = []
-    if finals:
+    # Guidance reads the transcript with an AI engine: not without consent to ai_processing.
+    if finals and await consents.has_consent(session, row.user_id, Purpose.AI_PROCESSING):
         template = await assistants.template_by_id(session, row.template_id)
         given: list[tuple[str, Decimal | None]] | None = None  # loaded on the first chip
         window: Sequence[TranscriptSegment] = []

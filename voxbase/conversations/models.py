@@ -50,6 +50,10 @@ class Conversation(SoftDeleteMixin, Model):
     recording_ended_at: Mapped[datetime | None]
     recording_duration_seconds: Mapped[int] = mapped_column(default=0)
     audio_deleted_at: Mapped[datetime | None]
+    # Audio uploaded to Voxbase's file storage (PUT /v1/conversations/{id}/audio): deleted once
+    # the summary is generated (audio_deleted_at set), at the latest after the `audio` period.
+    audio_key: Mapped[str | None] = mapped_column(String(512))
+    audio_content_type: Mapped[str | None] = mapped_column(String(100))
     data_retention_days: Mapped[int] = mapped_column(default=30)
     # 001 statistics, computed at end
     total_words_spoken: Mapped[int] = mapped_column(default=0)
@@ -63,6 +67,10 @@ class Conversation(SoftDeleteMixin, Model):
     message_count: Mapped[int] = mapped_column(default=0)
     segment_count: Mapped[int] = mapped_column(default=0)
     last_activity_at: Mapped[datetime | None]
+
+    @property
+    def audio_stored(self) -> bool:
+        return self.audio_key is not None
 
 
 class Message(Model):

@@ -31,7 +31,17 @@ registry.table(
     mentions="title",
     export="conversations",
     erase=DELETE,
-    retention=DELETED,
+    retention=(
+        # Audio goes once the summary is generated (conversations/audio.py); this is the backstop.
+        Retention(
+            "audio",
+            after=("recording_ended_at", "ended_at"),
+            clear=("audio_key", "audio_content_type", "audio_url"),
+            stamp="audio_deleted_at",
+        ),
+        DELETED,
+    ),
+    files=("audio_key",),
 )
 registry.table(
     Message,

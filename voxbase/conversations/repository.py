@@ -389,3 +389,12 @@ async def forget_audio(session: AsyncSession, user_id: uuid.UUID, at: datetime) 
         .values(audio_url=None, audio_deleted_at=at)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def conversations_with_audio(
+    session: AsyncSession, user_id: uuid.UUID
+) -> Sequence[Conversation]:
+    query = select(Conversation).where(
+        Conversation.user_id == user_id, Conversation.audio_key.is_not(None)
+    )
+    return (await session.scalars(query)).all()

@@ -73,6 +73,9 @@ class ConversationOut(BaseModel):
     recording_ended_at: datetime | None
     recording_duration_seconds: int
     audio_deleted_at: datetime | None
+    audio_stored: bool = Field(
+        False, description="Audio is held in file storage (GET /v1/conversations/{id}/audio)"
+    )
     data_retention_days: int
     total_words_spoken: int
     user_talk_time_seconds: int

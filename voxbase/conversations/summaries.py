@@ -23,12 +23,16 @@ from voxbase.conversations.summarizer import Line, Summarizer, SummaryInput
 from voxbase.core import clock, events
 from voxbase.core.errors import Conflict, NotFound
 from voxbase.core.principal import SYSTEM, Principal
+from voxbase.privacy import consents
+from voxbase.privacy.schemas import Purpose
 
 # Domain events (notifications and outgoing webhooks subscribe to them).
 SUMMARY_READY = "conversation.summary_ready"
 SUMMARY_FAILED = "conversation.summary_failed"
 
 # Summaries -----------------------------------------------------------------------------------
+
+NO_AI_CONSENT = "No summary: consent to ai_processing is withdrawn (POST /v1/me/consents)."
 
 
 async def _summary(
@@ -127,6 +131,10 @@ async def generate_summary(
     row = await repository.get_summary(session, conversation_id, lock=True)
     conversation = await repository.get_conversation_any(session, conversation_id)
     if row is None or conversation is None or row.status == "completed":
+        return
+    if not await consents.has_consent(session, row.user_id, Purpose.AI_PROCESSING):
+        row.status, row.error = "failed", NO_AI_CONSENT
+        await session.flush()
         return
     started = time.perf_counter()
     segments = await repository.all_segments(session, conversation_id)

@@ -9,9 +9,10 @@ from datetime import timedelta
 
 from huey import crontab
 
-from voxbase.conversations import service
+from voxbase.conversations import audio, service
 from voxbase.conversations.engines import build_engines
 from voxbase.core import jobs
+from voxbase.providers.storage import file_storage
 
 log = logging.getLogger("voxbase.conversations.tasks")
 
@@ -29,6 +30,10 @@ def generate_summary(conversation_id: str) -> None:
         log.warning("summary of %s failed: %r", conversation_id, exc)
         message = f"{type(exc).__name__}: {exc}"
         jobs.run(lambda session: service.fail_summary(session, cid, message))
+        return
+    # Seed 001: the recording goes once the summary is written (audio_deleted_at set).
+    storage = file_storage(jobs.settings())
+    jobs.run(lambda session: audio.drop_audio(session, storage, cid))
 
 
 @jobs.queue.periodic_task(crontab(minute="*/5"))

@@ -35,6 +35,7 @@ from voxbase.core.pagination import Page, page_of
 from voxbase.core.principal import Principal
 from voxbase.privacy import consents
 from voxbase.privacy.schemas import Purpose
+from voxbase.providers.storage import FileStorage
 
 # Conversations -------------------------------------------------------------------------------
 
@@ -291,6 +292,14 @@ async def daily_stats(
     return [DailyStats(date=day, **found[day]) for day in sorted(found)]
 
 
-async def forget_recordings(session: AsyncSession, user_id: uuid.UUID) -> int:
-    """Drop the audio references of a person's conversations (consent to recording withdrawn)."""
-    return await repository.forget_audio(session, user_id, clock.now())
+async def forget_recordings(
+    session: AsyncSession, user_id: uuid.UUID, storage: FileStorage | None = None
+) -> int:
+    """Drop the audio references of a person's conversations (consent to recording withdrawn),
+    and delete the recordings held in file storage."""
+    from voxbase.conversations.audio import forget_stored_audio
+
+    count = await repository.forget_audio(session, user_id, clock.now())
+    if storage is not None:
+        count += await forget_stored_audio(session, storage, user_id)
+    return count

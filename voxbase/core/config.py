@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     # Product profile (voxbase/profiles/presets/<name>.toml, or a path to a TOML file):
     # meters, plans, limits, features, pricing tiers.
     profile: str = Field("general", description="Preset name or path to a profile TOML file.")
+    # Retention (docs/privacy.md): periods per policy that beat the profile's, e.g.
+    # VOXBASE_RETENTION='{"transcripts": "14d"}'; an administrator's override beats these.
+    retention: dict[str, str] = Field(default_factory=dict)
+    purge_batch_size: int = Field(
+        500, ge=1, le=10000, description="Rows per transaction of a retention purge."
+    )
 
     # Billing and metering
     payment_provider: Literal["manual", "stripe"] = "manual"
@@ -190,6 +196,9 @@ class Settings(BaseSettings):
     llm_model: str = "gpt-4o-mini"
     llm_timeout_seconds: float = Field(20.0, gt=0)
     documents_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    audio_max_bytes: int = Field(
+        500 * 1024 * 1024, ge=1024, description="Largest recording uploaded to a conversation."
+    )
     documents_ocr: bool = Field(True, description="OCR uploaded images (rapidocr, offline).")
     documents_max_text_chars: int = Field(
         2_000_000, ge=1000, description="Extracted text kept per document; the rest is dropped."
@@ -288,6 +297,16 @@ class Settings(BaseSettings):
     def _storage_scheme(cls, value: str) -> str:
         if not value.startswith(("memory://", "redis://", "rediss://", "async+redis://")):
             raise ValueError("must be memory:// or a redis:// URL")
+        return value
+
+    @field_validator("retention")
+    @classmethod
+    def _retention_periods(cls, value: dict[str, str]) -> dict[str, str]:
+        from voxbase.privacy.policies import check_policies
+
+        problems = check_policies(value, "retention")
+        if problems:
+            raise ValueError("; ".join(problems))
         return value
 
     @model_validator(mode="after")

@@ -227,8 +227,9 @@ class Retention:
     `policy` is a key of the policy catalog (`voxbase/privacy/policies.py`; periods come from
     the profile, settings and admins). The period counts from `after` (a column, or several:
     whichever passes first). `where` limits the rows (`{"status": "expired"}` or a function of
-    the table). `clear` names columns to empty instead of deleting the row. `row_days` lets a
-    per-row setting shorten the period (seed 001 data_retention_days).
+    the table). `clear` names columns to empty instead of deleting the row, and `stamp` a
+    column set to the time they were emptied. `row_days` lets a per-row setting shorten the
+    period (seed 001 data_retention_days).
     """
 
     policy: str
@@ -236,6 +237,7 @@ class Retention:
     where: Mapping[str, Any] | Callable[[Table], ColumnElement[bool]] | None = None
     clear: Sequence[str] = ()
     row_days: RowDays | None = None
+    stamp: str | None = None
 
     @property
     def after_columns(self) -> tuple[str, ...]:
@@ -396,6 +398,8 @@ class Registry:
         for r in rule.retention:
             if isinstance(r.where, Mapping):
                 named += list(r.where)
+            if r.stamp:
+                named.append(r.stamp)
             if r.row_days and r.row_days.via is None:
                 named.append(r.row_days.column)
             if r.row_days and r.row_days.via:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from voxbase.accounts.deps import CurrentUser, require_permission, require_scope
 from voxbase.accounts.permissions import Permission, Scope
@@ -13,7 +13,9 @@ from voxbase.core.errors import problem_responses
 from voxbase.core.http import DbSession
 from voxbase.core.principal import Principal
 from voxbase.privacy import erasure, service
+from voxbase.privacy.purge_api import retention_admin
 from voxbase.privacy.schemas import ConsentDecision, ConsentRecordOut, Consents, ErasureOut
+from voxbase.providers.storage import app_storage
 
 Reader = Annotated[Principal, Depends(require_scope(Scope.ACCOUNT_READ))]
 
@@ -32,11 +34,11 @@ async def list_consents(session: DbSession, principal: Reader) -> Consents:
     "", status_code=201, response_model=ConsentRecordOut, responses=problem_responses(422)
 )
 async def decide(
-    data: ConsentDecision, session: DbSession, principal: CurrentUser
+    data: ConsentDecision, request: Request, session: DbSession, principal: CurrentUser
 ) -> ConsentRecordOut:
     """Grant or withdraw consent to a purpose (a signed-in person, not an API key).
     Withdrawing `recording` also drops the audio references of your conversations at once."""
-    return await service.decide(session, principal, data)
+    return await service.decide(session, principal, data, app_storage(request.app.state))
 
 
 admin = APIRouter(
@@ -65,4 +67,4 @@ async def get_erasure(erasure_id: uuid.UUID, session: DbSession, _: UsersReader)
     return await erasure.get_erasure(session, erasure_id)
 
 
-routers = [consents, admin]
+routers = [consents, admin, retention_admin]

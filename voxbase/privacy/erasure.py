@@ -4,6 +4,7 @@ deletion grace period is over (policy `deleted_accounts`)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,12 +40,14 @@ async def get_erasure(session: AsyncSession, erasure_id: uuid.UUID) -> ErasureOu
     return ErasureOut.model_validate(record)
 
 
-async def erase_expired_accounts(db: Database, storage: FileStorage) -> list[uuid.UUID]:
+async def erase_expired_accounts(
+    db: Database, storage: FileStorage, settings_retention: Mapping[str, str] | None = None
+) -> list[uuid.UUID]:
     """Erase deleted accounts whose grace period is over, and finish interrupted erasures.
 
     Returns the erasure record ids."""
-    grace = deletion.grace_period()
     async with unit_of_work(db) as session:
+        grace = await deletion.grace_period(session, settings_retention)
         pending = await repository.running_user_ids(session)
         if grace is not None:
             pending += await deletion.deleted_before(session, clock.now() - grace, JOB_BATCH)

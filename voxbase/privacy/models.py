@@ -50,3 +50,33 @@ class ErasureRecord(Model):
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # table -> rows changed
     files_deleted: Mapped[int] = mapped_column(default=0)
     finished_at: Mapped[datetime | None]
+
+
+class RetentionOverride(Model):
+    """An administrator's period for one retention policy; it beats the settings and the
+    profile (`PUT /v1/admin/privacy/retention/{policy}`, audited)."""
+
+    __tablename__ = "retention_overrides"
+
+    policy: Mapped[str] = mapped_column(String(40), unique=True)
+    period: Mapped[str] = mapped_column(String(16))  # who set it: the audit log says
+
+
+class PurgeRun(Model):
+    """One retention purge of one table under one policy: what was (or would be) removed."""
+
+    __tablename__ = "purge_runs"
+    __table_args__ = (Index("ix_purge_runs_table_name_created_at", "table_name", "created_at"),)
+
+    run_id: Mapped[uuid.UUID] = mapped_column(index=True)  # the runs of one purge share it
+    table_name: Mapped[str] = mapped_column(String(64))
+    policy: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(8))  # delete / clear
+    period: Mapped[str] = mapped_column(String(16))
+    cutoff: Mapped[datetime | None]  # None: only per-row periods (data_retention_days)
+    dry_run: Mapped[bool] = mapped_column(default=False)
+    rows_changed: Mapped[int] = mapped_column(default=0)  # removed (or, in a dry run, to remove)
+    files_deleted: Mapped[int] = mapped_column(default=0)
+    batches: Mapped[int] = mapped_column(default=0)
+    duration_ms: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(String(1000))

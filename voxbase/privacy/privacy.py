@@ -7,7 +7,7 @@ engine clears them in its last step (this rule), together with the users row.
 from __future__ import annotations
 
 from voxbase.core.privacy import DELETE, NULL, Pseudonymise, Retention, registry
-from voxbase.privacy.models import ConsentRecord, ErasureRecord
+from voxbase.privacy.models import ConsentRecord, ErasureRecord, PurgeRun, RetentionOverride
 
 # Erased with the person: once nobody is processed, there is no consent left to prove.
 registry.table(ConsentRecord, subject="user_id", export="consents", erase=DELETE)
@@ -23,3 +23,8 @@ registry.table(
     ),
     retention=Retention("erasure_records", where={"status": "done"}),
 )
+
+# Retention purges (purge.py): what an administrator set, and what each purge removed. The
+# purge itself trims its runs after the `purge_runs` period.
+registry.no_personal_data(RetentionOverride, "a policy's period; who set it is in the audit log")
+registry.no_personal_data(PurgeRun, "table names, cutoffs and row counts of retention purges")

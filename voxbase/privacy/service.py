@@ -12,6 +12,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from voxbase.accounts import service as accounts
 from voxbase.audit import service as audit
 from voxbase.conversations import service as conversations
 from voxbase.core import context
@@ -27,6 +28,7 @@ from voxbase.privacy.schemas import (
     ConsentState,
     Purpose,
 )
+from voxbase.providers.storage import FileStorage
 
 
 def _user_id(principal: Principal) -> uuid.UUID:
@@ -65,7 +67,10 @@ def _state(purpose: Purpose, row: ConsentRecord | None) -> ConsentState:
 
 
 async def decide(
-    session: AsyncSession, principal: Principal, data: ConsentDecision
+    session: AsyncSession,
+    principal: Principal,
+    data: ConsentDecision,
+    storage: FileStorage | None = None,
 ) -> ConsentRecordOut:
     """Record a grant or a withdrawal; withdrawing takes effect at once."""
     user_id = _user_id(principal)
@@ -89,5 +94,7 @@ async def decide(
         after={"purpose": row.purpose, "policy_version": row.policy_version},
     )
     if not data.granted and data.purpose is Purpose.RECORDING:
-        await conversations.forget_recordings(session, user_id)
+        await conversations.forget_recordings(session, user_id, storage)
+    if not data.granted and data.purpose is Purpose.ANALYTICS:
+        await accounts.forget_analytics(session, user_id)
     return ConsentRecordOut.model_validate(row)

@@ -27,7 +27,12 @@ async def _with_database(work: Callable[[Database, FileStorage], Awaitable[objec
 @jobs.queue.periodic_task(crontab(minute="41"), retries=2, retry_delay=60)
 def erase_deleted_accounts() -> None:
     """Erase accounts whose deletion grace period is over; finish interrupted erasures."""
-    asyncio.run(_with_database(erasure.erase_expired_accounts))
+    retention = jobs.settings().retention
+
+    async def work(db: Database, storage: FileStorage) -> None:
+        await erasure.erase_expired_accounts(db, storage, retention)
+
+    asyncio.run(_with_database(work))
 
 
 @jobs.queue.task(retries=3, retry_delay=30)
@@ -36,5 +41,23 @@ def erase_account(user_id: str) -> None:
 
     async def work(db: Database, storage: FileStorage) -> None:
         await erase_user(db, storage, uuid.UUID(user_id), reason="admin")
+
+    asyncio.run(_with_database(work))
+
+
+@jobs.queue.periodic_task(crontab(minute="23"), retries=1, retry_delay=300)
+def purge_expired_data() -> None:
+    """Retention purge: delete (in batches) what every table's policy says is past its period."""
+    from voxbase.privacy.purge import purge
+
+    settings = jobs.settings()
+
+    async def work(db: Database, storage: FileStorage) -> None:
+        await purge(
+            db,
+            storage,
+            settings_retention=settings.retention,
+            batch_size=settings.purge_batch_size,
+        )
 
     asyncio.run(_with_database(work))

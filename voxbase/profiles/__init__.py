@@ -1,6 +1,7 @@
 """Product profiles: one preset per product (meters, plans, limits, features, pricing tiers)."""
 
 from voxbase.profiles.loader import (
+    AdsDef,
     FeatureDef,
     MeterDef,
     PlanDef,
@@ -15,6 +16,7 @@ from voxbase.profiles.loader import (
 )
 
 __all__ = [
+    "AdsDef",
     "FeatureDef",
     "MeterDef",
     "PlanDef",

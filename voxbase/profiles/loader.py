@@ -103,6 +103,27 @@ class PricingTierDef(_Strict):
         return self.hours * 60 + self.bonus_minutes
 
 
+class AdsDef(_Strict):
+    """Ad-funded minutes (seed 003 ad_interactions): what a completed ad view earns the user."""
+
+    meter: Key = "voice_minutes"
+    minutes_per_completed_ad: Decimal = Field(gt=0, le=1440, decimal_places=6)
+    daily_cap_minutes: Decimal = Field(ge=0, le=1440, decimal_places=6)
+    plans: list[Key] = Field(
+        default_factory=list,
+        description="Ad-supported plans: only their subscribers earn minutes (empty: every plan)",
+    )
+    min_view_seconds: int = Field(0, ge=0, le=3600)
+    grant_priority: int = Field(
+        40, description="Burn-down priority of the granted minutes (time cards are 50)"
+    )
+    grant_validity_days: int | None = Field(30, ge=1, le=3650)
+
+
+# How many units of a meter one minute is, for the meters ads may grant.
+MINUTE_IN_UNITS = {"second": Decimal(60), "minute": Decimal(1), "hour": Decimal(1) / 60}
+
+
 class Profile(_Strict):
     key: Key
     name: str
@@ -135,6 +156,9 @@ class Profile(_Strict):
         default_factory=dict,
         description="Persona access levels that need a plan feature: level -> feature.",
     )
+    ads: AdsDef | None = Field(
+        None, description="Ad-funded minutes: none unless the profile declares the rule."
+    )
     retention: dict[str, str] = Field(
         default_factory=dict,
         description="Retention period per policy (voxbase/privacy/policies.py): 24h, 30d, "
@@ -166,6 +190,13 @@ class Profile(_Strict):
         for level, feature in self.persona_access.items():
             if feature not in features:
                 raise ValueError(f"persona_access {level}: unknown feature {feature!r}")
+        if self.ads is not None:
+            ads_meter = self.meter(self.ads.meter)
+            if ads_meter is None or ads_meter.unit not in MINUTE_IN_UNITS:
+                raise ValueError(f"ads: {self.ads.meter!r} is not a meter of seconds or minutes")
+            for plan_key in self.ads.plans:
+                if plan_key not in plans:
+                    raise ValueError(f"ads: unknown plan {plan_key!r}")
         for tier in self.pricing_tiers:
             if tier.meter not in meters:
                 raise ValueError(f"pricing tier {tier.key}: unknown meter {tier.meter!r}")

@@ -1,0 +1,62 @@
+"""Monetization tables: ad_interactions (seed 003) and the per-day tally of ad-funded minutes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import Date, Index, Numeric, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from voxbase.core.db import Model
+
+Amount = Numeric(20, 6)
+ZERO = Decimal(0)
+
+
+class AdInteraction(Model):
+    """One ad impression a user saw (seed 003 ad_interactions), stored once per impression id.
+
+    `revenue` is what the impression earned the service (an exact decimal in `currency`, often
+    a fraction of a cent); `minutes_granted` what it earned the user, through a metering credit
+    grant (`grant_id`); `outcome` why it earned that much (or nothing).
+    """
+
+    __tablename__ = "ad_interactions"
+    __table_args__ = (
+        UniqueConstraint("user_id", "impression_id"),
+        Index("ix_ad_interactions_user_id_created_at", "user_id", "created_at"),
+        Index("ix_ad_interactions_day", "day"),
+    )
+
+    user_id: Mapped[uuid.UUID]
+    impression_id: Mapped[str] = mapped_column(String(128))
+    ad_id: Mapped[str] = mapped_column(String(128))
+    ad_type: Mapped[str] = mapped_column(String(32))
+    persona_slug: Mapped[str | None] = mapped_column(String(64))
+    view_duration_seconds: Mapped[int]
+    completed: Mapped[bool] = mapped_column(default=False)
+    interacted: Mapped[bool] = mapped_column(default=False)
+    revenue: Mapped[Decimal] = mapped_column(Amount, default=ZERO)
+    currency: Mapped[str] = mapped_column(String(3), default="usd")
+    # The UTC day the view was recorded on: the daily cap's day and the report's.
+    day: Mapped[date] = mapped_column(Date)
+    minutes_granted: Mapped[Decimal] = mapped_column(Amount, default=ZERO)
+    grant_id: Mapped[uuid.UUID | None]
+    outcome: Mapped[str] = mapped_column(String(32))
+    # SHA-256 of the request's fields: a different body under the same impression id is a 409.
+    body_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AdDailyGrant(Model):
+    """Minutes one user earned from ads on one UTC day. Every ad view of the user locks this
+    row first, so concurrent views are checked against the daily cap one at a time."""
+
+    __tablename__ = "ad_daily_grants"
+    __table_args__ = (UniqueConstraint("user_id", "day"),)
+
+    user_id: Mapped[uuid.UUID]
+    day: Mapped[date] = mapped_column(Date)
+    minutes_granted: Mapped[Decimal] = mapped_column(Amount, default=ZERO)
+    views_granted: Mapped[int] = mapped_column(default=0)
