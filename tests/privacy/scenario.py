@@ -470,6 +470,9 @@ async def build(app: FastAPI, client: httpx.AsyncClient, mailbox: Mailbox) -> Wo
                 201,
             )
 
+    if "data_exports" in registry.rules:  # privacy: a GDPR export (its archive is stored)
+        await _ok(await user.post("/v1/me/export"), 202)
+
     # audit: a system log written during one of the person's requests.
     token = context.bind(
         context.RequestContext(request_id=f"req-{tag}", user_id=uuid.UUID(person.id))

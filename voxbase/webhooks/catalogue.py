@@ -22,6 +22,7 @@ from typing import Any
 from voxbase.core.schemas import EXACT_JSON_SCHEMA, exact_json
 
 TEST_EVENT = "webhook.test"
+USER_ERASED = "user.erased"
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,9 @@ class EventType:
     data_schema: dict[str, Any]
     owner: Callable[[Mapping[str, Any]], Owner | None] = lambda payload: None
     data: Callable[[Mapping[str, Any]], dict[str, Any]] = lambda payload: dict(payload)
+    # "owner": the endpoints of `owner(payload)`; "erased": those told of an erasure
+    # (webhooks/erased.py: the person's own endpoints are gone with them, ADR 1241).
+    audience: str = "owner"
 
 
 def plain(value: Any) -> Any:
@@ -229,6 +233,31 @@ EVENT_TYPES: tuple[EventType, ...] = (
             data=lambda p: {"user_id": p["user_id"], "subscription_id": p["subscription_id"]},
         )
         for name, description in _BILLING.items()
+    ),
+    EventType(
+        USER_ERASED,
+        "An account was erased with its data (GDPR Art. 17), so that recipients of it erase "
+        "theirs (Art. 19). Nothing in it names the person: `token` is the erased-subject token "
+        "under which the records the law makes us keep (invoices, the audit trail) stay. Sent "
+        "to the endpoints of every team the person belonged to and to the personal endpoints "
+        "of administrators that list `user.erased` explicitly; the person's own endpoints are "
+        "erased with them.",
+        USER_ERASED,
+        _object(
+            {
+                "erasure_id": UUID,
+                "token": UUID,
+                "erased_at": TIME,
+                "reason": {"type": "string"},
+            }
+        ),
+        data=lambda p: {
+            "erasure_id": p["erasure_id"],
+            "token": p["token"],
+            "erased_at": p["erased_at"],
+            "reason": p["reason"],
+        },
+        audience="erased",
     ),
     EventType(
         "content.published",
