@@ -35,6 +35,7 @@ from voxbase.metering import timed
 from voxbase.models import load_all_models, load_all_tasks, load_privacy_rules
 from voxbase.monetization import api as monetization_api
 from voxbase.notifications import api as notifications_api
+from voxbase.pages import api as pages_api
 from voxbase.privacy import api as privacy_api
 from voxbase.profiles import install_from_settings
 from voxbase.providers.email import email_sender
@@ -60,6 +61,7 @@ MODULE_ROUTERS = [
     *notifications_api.routers,
     *monetization_api.routers,
     *content_api.routers,
+    *pages_api.routers,
 ]
 
 
