@@ -68,7 +68,8 @@ MODULE_ROUTERS = [
 def body_limits(settings: Settings) -> BodyLimits:
     return BodyLimits(
         json_bytes=settings.json_body_max_bytes,
-        upload_bytes=settings.documents_max_bytes + MIB,  # room for the multipart framing
+        # the largest upload (a document or a recording), and room for the multipart framing
+        upload_bytes=max(settings.documents_max_bytes, settings.audio_max_bytes) + MIB,
         json_depth=settings.json_max_depth,
     )
 

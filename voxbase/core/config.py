@@ -209,7 +209,7 @@ class Settings(BaseSettings):
     )
     documents_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
     audio_max_bytes: int = Field(
-        500 * 1024 * 1024, ge=1024, description="Largest recording uploaded to a conversation."
+        100 * 1024 * 1024, ge=1024, description="Largest recording uploaded to a conversation."
     )
     documents_ocr: bool = Field(True, description="OCR uploaded images (rapidocr, offline).")
     documents_max_text_chars: int = Field(
