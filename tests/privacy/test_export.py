@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from tests.conftest import bearer, make_admin
 from tests.helpers_billing import User
@@ -258,3 +258,27 @@ async def test_erase_removes_the_export_and_its_archive(app, client, mailbox):
         raise AssertionError("the archive outlived the erasure")
     except FileNotFoundError:
         pass
+
+
+async def test_concurrent_requests_never_leave_two_open(app, client, mailbox):
+    """Requests racing each other: each one is either refused (409) or starts after the
+    previous one has finished; never two open at once (the unique `open_user_id`)."""
+    import asyncio
+    import itertools
+
+    user = await User.create(client)
+    answers = await asyncio.gather(*(user.post("/v1/me/export") for _ in range(4)))
+    codes = sorted(a.status_code for a in answers)
+    assert set(codes) <= {202, 409} and 202 in codes, [a.text for a in answers]
+    async with unit_of_work(app.state.db) as session:
+        rows = (
+            await session.scalars(
+                select(DataExport)
+                .where(DataExport.user_id == uuid.UUID(user.id))
+                .order_by(DataExport.created_at)
+            )
+        ).all()
+    assert len(rows) == codes.count(202)
+    for earlier, later in itertools.pairwise(rows):
+        assert earlier.finished_at is not None and earlier.finished_at <= later.created_at
+    assert all(r.status == "ready" and r.open_user_id is None for r in rows)
