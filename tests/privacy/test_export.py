@@ -227,6 +227,13 @@ async def test_one_open_request_at_a_time_due_in_a_month_admins_see_it(
     assert mine[0]["due_at"] == made["due_at"] and mine[0]["overdue"] is False
     assert "download_url" not in mine[0]
 
+    # While its worker renews its lease, another worker leaves it alone.
+    storage = file_storage(app.state.settings)
+    await export.build(app.state.db, storage, app.state.settings, uuid.UUID(made["id"]))
+    shown = (await user.get(f"/v1/me/exports/{made['id']}")).json()
+    assert shown["status"] == "running"
+    assert await export.sweep(app.state.db, storage) == ([], 0)
+
     # A month and a day later it is overdue; the sweeper hands it to a worker again.
     manual_clock.advance(timedelta(days=32))
     admin = bearer((await make_admin(app, client))["access_token"])  # new tokens
