@@ -51,6 +51,7 @@ TASK_MODULES: tuple[str, ...] = (
     "voxbase.core.tasks",
     "voxbase.webhooks.tasks",
     "voxbase.notifications.tasks",
+    "voxbase.content.tasks",
 )
 
 

@@ -198,8 +198,8 @@ class OfflineEngine:
         if brand.business_name:
             base_tags.append(_tag(brand.business_name))
         base_tags += [_tag(s) for s in brand.specialties]
-        base_tags += [_tag(k) for k in keywords]
         base_tags += list(text.tags)
+        base_tags += [_tag(k) for k in keywords]
         unique_tags: list[str] = []
         for tag in base_tags:
             if tag and tag.lower() not in {t.lower() for t in unique_tags}:

@@ -6,7 +6,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -25,10 +25,15 @@ from voxbase.conversations.models import (
     Conversation,
     Guidance,
     Message,
+    PersonaDailyUsage,
+    RoomEvent,
     Summary,
     TranscriptSegment,
 )
-from voxbase.core.db import UTCDateTime
+from voxbase.core.db import (
+    UTCDateTime,
+    insert_if_absent,  # noqa: F401  (re-exported for the services)
+)
 from voxbase.core.pagination import paginate_newest_first, paginate_oldest_first
 
 
@@ -38,6 +43,59 @@ async def add(session: AsyncSession, *rows: object) -> None:
 
 
 # Conversations -------------------------------------------------------------------------------
+
+
+async def has_persona_session(
+    session: AsyncSession, user_id: uuid.UUID, persona_id: uuid.UUID
+) -> bool:
+    query = (
+        select(Conversation.id)
+        .where(
+            Conversation.user_id == user_id,
+            Conversation.persona_id == persona_id,
+            Conversation.started_at.is_not(None),
+        )
+        .limit(1)
+    )
+    return (await session.execute(query)).first() is not None
+
+
+async def room_event(
+    session: AsyncSession, provider: str, event_id: str, *, lock: bool
+) -> RoomEvent | None:
+    query = select(RoomEvent).where(RoomEvent.provider == provider, RoomEvent.event_id == event_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def active_in_room(
+    session: AsyncSession, room_name: str, user_id: uuid.UUID | None
+) -> Sequence[Conversation]:
+    """Running voice sessions in the room (of one user, when given), locked, oldest first."""
+    query = select(Conversation).where(
+        Conversation.channel == "voice",
+        Conversation.room_name == room_name,
+        Conversation.status == "active",
+        Conversation.deleted_at.is_(None),
+    )
+    if user_id is not None:
+        query = query.where(Conversation.user_id == user_id)
+    query = query.order_by(Conversation.created_at, Conversation.id).with_for_update()
+    return (await session.execute(query)).scalars().all()
+
+
+async def persona_day(
+    session: AsyncSession, user_id: uuid.UUID, persona_id: uuid.UUID, day: date, *, lock: bool
+) -> PersonaDailyUsage | None:
+    query = select(PersonaDailyUsage).where(
+        PersonaDailyUsage.user_id == user_id,
+        PersonaDailyUsage.persona_id == persona_id,
+        PersonaDailyUsage.day == day,
+    )
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return (await session.execute(query)).scalar_one_or_none()
 
 
 async def get_conversation(

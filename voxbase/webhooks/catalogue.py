@@ -109,6 +109,31 @@ _BILLING: dict[str, str] = {
     "invoice.payment_failed": "Paying an invoice failed.",
 }
 
+
+def _content_owner(payload: Mapping[str, Any]) -> Owner | None:
+    if payload.get("team_id"):
+        return Owner("team", uuid.UUID(str(payload["team_id"])))
+    return _user_owner(payload)
+
+
+CONTENT_POST = {
+    "content_id": UUID,
+    "variant_id": UUID,
+    "calendar_entry_id": UUID,
+    "platform": {"enum": ["instagram", "tiktok", "facebook", "x", "linkedin"]},
+    "title": {"type": "string"},
+    "user_id": {"anyOf": [UUID, {"type": "null"}]},
+    "team_id": {"anyOf": [UUID, {"type": "null"}]},
+    "scheduled_for": TIME,
+    "attempts": {"type": "integer"},
+}
+
+
+def _content_data(*extra: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    keys = (*CONTENT_POST, *extra)
+    return lambda payload: {k: payload.get(k) for k in keys}
+
+
 EVENT_TYPES: tuple[EventType, ...] = (
     EventType(
         TEST_EVENT,
@@ -233,6 +258,29 @@ EVENT_TYPES: tuple[EventType, ...] = (
             "reason": p["reason"],
         },
         audience="erased",
+    ),
+    EventType(
+        "content.published",
+        "A scheduled post went out on its platform (content studio); fetch it with "
+        "`GET /v1/content/{content_id}`.",
+        "content.published",
+        _object(
+            {
+                **CONTENT_POST,
+                "published_at": TIME,
+                "external_url": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            }
+        ),
+        owner=_content_owner,
+        data=_content_data("published_at", "external_url"),
+    ),
+    EventType(
+        "content.failed",
+        "Publishing a scheduled post failed on its last retry; reschedule it to try again.",
+        "content.failed",
+        _object({**CONTENT_POST, "error": {"type": "string"}}),
+        owner=_content_owner,
+        data=_content_data("error"),
     ),
 )
 
