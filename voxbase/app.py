@@ -135,6 +135,8 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             uninstall(sink)
             if getattr(app.state, "hub", None) is not None:  # realtime fan-out (conversations)
                 await app.state.hub.close()
+            if getattr(app.state, "live_ingest", None) is not None:  # its Redis sequence
+                await app.state.live_ingest.close()
             if stop_invalidations is not None:
                 await stop_invalidations()
             await app.state.db.dispose()

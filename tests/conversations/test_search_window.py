@@ -78,9 +78,12 @@ async def test_common_word_ranks_newest_window_then_pages_back(
         scores = [h["score"] for h in chunk]
         assert scores == sorted(scores, reverse=True)
         assert all("<mark>" in h["snippet"] for h in chunk)
-    # The best match is old: it leads the last window, after twelve weaker newer ones.
-    assert hits[16 - K]["id"] == posted[0]
-    assert hits[16 - K]["score"] == max(h["score"] for h in hits) > hits[0]["score"]
+    # The best message is old: it comes in the last window, after twelve weaker newer hits.
+    # (Scores compare within a source: MariaDB weighs words per table, ADR 203.)
+    messages = [h for h in hits if h["kind"] == "message"]
+    assert next(h["id"] for h in messages if h in hits[16 - K :]) == posted[0]
+    best = next(h for h in messages if h["id"] == posted[0])
+    assert all(best["score"] > h["score"] for h in messages if h is not best)
 
     # Paging by 3 (pages cross window borders) walks the same order back to the oldest match.
     pages = await _pages(alice, "budget", limit=3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -103,3 +104,26 @@ async def test_session_shared_across_instances(alice, two_instances):
             assert ended.status_code == 200
         for ws in (near, far):
             assert (await receive_until(ws, "ended"))[-1]["conversation"]["status"] == "completed"
+
+
+async def test_two_processes_number_one_session_without_collisions(alice, two_instances):
+    """The segment numbers of a session come from Redis when processes share it (ADR 1011)."""
+    (_, base_one), (_, base_two) = two_instances
+    cid = (await alice.conversation(channel="live"))["id"]
+    assert (await alice.post(f"/v1/conversations/{cid}/start")).status_code == 200
+    path = f"/v1/conversations/{cid}/live?token={alice.token}"
+    async with connect(base_one + path) as one, connect(base_two + path) as two:
+        for ws in (one, two):
+            assert (await receive(ws))["type"] == "ready"
+
+        async def speak(ws, name: str) -> list[int]:
+            stored: list[int] = []
+            for i in range(10):
+                await ws.send(json.dumps({"type": "segment", **seg(f"{name} {i}", i)}))
+                stored += (await receive_until(ws, "ack"))[-1]["stored"]
+            return stored
+
+        first, second = await asyncio.gather(speak(one, "one"), speak(two, "two"))
+    assert sorted(first + second) == list(range(1, 21))
+    stored = (await alice.get(f"/v1/conversations/{cid}/segments")).json()["items"]
+    assert [s["seq"] for s in stored] == list(range(1, 21))

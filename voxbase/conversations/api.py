@@ -12,6 +12,7 @@ from voxbase.accounts.permissions import Permission, Scope
 from voxbase.conversations import admin as staff
 from voxbase.conversations import audio, live, rooms, service
 from voxbase.conversations.engines import Engines, build_engines
+from voxbase.conversations.live_ingest import ingest_for
 from voxbase.conversations.schemas import (
     Channel,
     ConversationCreate,
@@ -236,14 +237,15 @@ async def heartbeat(
 async def append_segments(
     conversation_id: uuid.UUID,
     data: SegmentBatchIn,
-    session: DbSession,
-    principal: Writer,
+    request: Request,
+    principal: GroupWriter,
     hub: HubDep,
     engines: EnginesDep,
 ) -> SegmentBatchOut:
-    """A batch of transcript segments: finals are stored, partials only broadcast."""
-    return await service.append_segments(
-        session, principal, conversation_id, data.segments, hub=hub, guidance=engines.guidance
+    """A batch of transcript segments: finals are stored, partials only broadcast. Live
+    observers receive them before they are stored; the answer comes after the commit."""
+    return await ingest_for(request.app.state, hub).append(
+        principal, conversation_id, data.segments, guidance=engines.guidance
     )
 
 
@@ -276,16 +278,20 @@ async def list_segments(
 @conversations.post("/{conversation_id}/end", response_model=ConversationOut, responses=CONFLICT)
 async def end_session(
     conversation_id: uuid.UUID,
-    session: DbSession,
-    principal: Writer,
+    request: Request,
+    principal: GroupWriter,
     hub: HubDep,
     data: SessionEnd | None = None,
 ) -> ConversationOut:
     """End the session (`{"status": "error"}` or `"cancelled"` to say how; default completed):
     duration and statistics computed, the time used paid and the rest released, summary
-    queued."""
-    return await service.end_session(
-        session, principal, conversation_id, hub=hub, status=data.status if data else "completed"
+    queued. Batches this process already sent to observers are stored first (ADR 1011)."""
+    status = data.status if data else "completed"
+    return await ingest_for(request.app.state, hub).end(
+        conversation_id,
+        lambda session: service.end_session(
+            session, principal, conversation_id, hub=hub, status=status
+        ),
     )
 
 

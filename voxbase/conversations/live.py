@@ -14,6 +14,7 @@ Server → client (every subscriber, in publish order):
   {"type": "ready", "conversation": {...}, "can_write": bool}    once, after subscribing
   {"type": "segment", "final": bool, "seq": n | null, ...}       partials have no seq
   {"type": "guidance", ...}                                       right after its segment
+  {"type": "retracted", "seqs": [n...], "reason": ...}            finals seen but not stored
   {"type": "time_up", ...}                                        the paid time is used up
   {"type": "ended", "reason": "ended" | "time_up", "conversation": {...}}  then it closes
   {"type": "pong", "remaining_seconds": n, "ended": bool}          to a pinging writer
@@ -25,7 +26,10 @@ Each batch of segments re-checks the credential, so an expired access token or a
 key stops writes (error 401; send a fresh auth message to go on). Observers are not cut off.
 
 No database session is held for the life of the socket: authentication and each batch of
-segments run in their own short unit of work.
+segments run in their own short unit of work. A batch's segments reach the observers as soon
+as they are numbered, before they are stored; the sender's `ack` comes after the commit. A
+batch that could not be stored is an error to the sender and
+`{"type": "retracted", "seqs": [...], "reason": ...}` to every subscriber (ADR 1011).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from voxbase.accounts import service as accounts
 from voxbase.accounts.permissions import Scope
 from voxbase.conversations import service
 from voxbase.conversations.engines import Engines, build_engines
+from voxbase.conversations.live_ingest import ingest_for
 from voxbase.conversations.ownership import ENDED
 from voxbase.conversations.schemas import ConversationOut, SegmentIn
 from voxbase.core.db import Database, unit_of_work
@@ -216,6 +221,21 @@ async def _reauthenticate(
     client.token, client.principal = token, principal
 
 
+async def _principal(websocket: WebSocket, db: Database, token: str) -> Principal:
+    """The socket's caller for this batch: from the principal cache, or authenticated as a
+    unit of the group writer (the batch itself holds no transaction)."""
+    kit = websocket.app.state.auth
+    cached = kit.principals.get(token)
+    if cached is not None:
+        return cached
+    generation = kit.principals.generation
+    principal, until = await db.writer.run(
+        lambda session: accounts.authenticate_until(session, kit, token)
+    )
+    kit.principals.put(token, principal, generation, until)
+    return principal
+
+
 async def _heartbeat(
     websocket: WebSocket, db: Database, client: _Client, conversation_id: uuid.UUID, hub: Hub
 ) -> dict[str, Any]:
@@ -284,16 +304,14 @@ async def _handle(
         )
         return
     try:
-        async with _writer_turn(websocket, db), unit_of_work(db) as session:
-            # Every batch re-checks the credential: an expired token or a revoked key stops
-            # writing (send a fresh {"type": "auth"} to go on).
-            principal = await accounts.authenticate(session, websocket.app.state.auth, client.token)
-            client.principal = principal
-            if not client.can_write:
-                raise Forbidden("Sending segments needs conversations:write.")
-            result = await service.append_segments(
-                session, principal, conversation_id, items, hub=hub, guidance=engines.guidance
-            )
+        # Every batch re-checks the credential: an expired token or a revoked key stops
+        # writing (send a fresh {"type": "auth"} to go on).
+        client.principal = await _principal(websocket, db, client.token)
+        if not client.can_write:
+            raise Forbidden("Sending segments needs conversations:write.")
+        result = await ingest_for(websocket.app.state, hub).append(
+            client.principal, conversation_id, items, guidance=engines.guidance
+        )
     except ServiceError as exc:
         await socket.send(_problem(exc))
         return

@@ -230,6 +230,13 @@ async def list_segments(
     return (await session.execute(query)).scalars().all()
 
 
+async def max_seq(session: AsyncSession, conversation_id: uuid.UUID) -> int:
+    query = select(func.max(TranscriptSegment.seq)).where(
+        TranscriptSegment.conversation_id == conversation_id
+    )
+    return int((await session.execute(query)).scalar_one_or_none() or 0)
+
+
 async def all_segments(
     session: AsyncSession, conversation_id: uuid.UUID
 ) -> Sequence[TranscriptSegment]:

@@ -1,0 +1,148 @@
+"""Live ingest (ADR 1011): observers receive a segment before it is stored, the sender's ack
+comes after the commit, and a batch that could not be stored is retracted."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from websockets.asyncio.client import connect
+
+from tests.conversations.conftest import Caller, seg
+from tests.realtime.conftest import receive, receive_until
+from tests.realtime.test_live import live_url
+from voxbase.conversations.models import TranscriptSegment
+from voxbase.core.ids import new_id
+
+
+async def _live(alice: Caller) -> str:
+    cid = (await alice.conversation(channel="live"))["id"]
+    assert (await alice.post(f"/v1/conversations/{cid}/start")).status_code == 200
+    return str(cid)
+
+
+async def test_observer_receives_a_segment_before_the_sender_is_acknowledged(
+    alice: Caller, ws_base: str, app: FastAPI
+):
+    cid = await _live(alice)
+    writer = app.state.db.writer
+    async with (
+        connect(live_url(ws_base, cid, alice.token)) as speaker,
+        connect(live_url(ws_base, cid, alice.token)) as observer,
+    ):
+        assert (await receive(speaker))["type"] == "ready"
+        assert (await receive(observer))["type"] == "ready"
+        await speaker.send(json.dumps({"type": "segment", **seg("one", 0)}))
+        assert (await receive_until(speaker, "ack"))[-1]["stored"] == [1]
+        assert (await receive(observer))["seq"] == 1
+
+        # Hold the group writer: nothing can commit until the gate opens.
+        gate, holding = asyncio.Event(), asyncio.Event()
+
+        async def hold(session: AsyncSession) -> None:
+            holding.set()
+            await gate.wait()
+
+        blocker = asyncio.create_task(writer.run(hold))
+        await holding.wait()
+        groups = writer.groups
+        await speaker.send(
+            json.dumps({"type": "segments", "items": [seg("two", 1), seg("three", 2)]})
+        )
+        seen = [await receive(observer), await receive(observer)]
+        assert [(e["type"], e["seq"], e["text"]) for e in seen] == [
+            ("segment", 2, "two"),
+            ("segment", 3, "three"),
+        ]
+        assert writer.groups == groups and not blocker.done()  # not committed, not acked
+        gate.set()
+        await blocker
+        own = [await receive(speaker) for _ in range(3)]  # the sender watches too
+        assert [e["seq"] for e in own if e["type"] == "segment"] == [2, 3]
+        assert [e for e in own if e["type"] == "ack"] == [
+            {"type": "ack", "stored": [2, 3], "partials": 0}
+        ]
+        assert writer.groups > groups
+    stored = (await alice.get(f"/v1/conversations/{cid}/segments")).json()["items"]
+    assert [(s["seq"], s["text"]) for s in stored] == [(1, "one"), (2, "two"), (3, "three")]
+    assert [s["id"] for s in stored[1:]] == [e["id"] for e in seen]  # the ids observers saw
+
+
+async def test_a_failed_write_is_reported_and_retracted(alice: Caller, ws_base: str, app: FastAPI):
+    cid = await _live(alice)
+    user_id = uuid.UUID((await alice.me())["id"])
+    async with (
+        connect(live_url(ws_base, cid, alice.token)) as speaker,
+        connect(live_url(ws_base, cid, alice.token)) as observer,
+    ):
+        assert (await receive(speaker))["type"] == "ready"
+        assert (await receive(observer))["type"] == "ready"
+        await speaker.send(json.dumps({"type": "segment", **seg("one", 0)}))
+        assert (await receive_until(speaker, "ack"))[-1]["stored"] == [1]
+        assert (await receive(observer))["seq"] == 1
+
+        # Someone stores seq 2 behind this process's back (another process without Redis):
+        # the next batch is numbered 2 from the cache, and its write fails.
+        now = datetime.now(UTC)
+        async with app.state.db.engine.begin() as connection:
+            await connection.execute(
+                insert(TranscriptSegment).values(
+                    id=new_id(),
+                    conversation_id=uuid.UUID(cid),
+                    user_id=user_id,
+                    seq=2,
+                    speaker="other",
+                    content="from elsewhere",
+                    start_seconds=1,
+                    is_final=True,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        await speaker.send(json.dumps({"type": "segment", **seg("two", 2)}))
+        seen = [await receive(observer), await receive(observer)]
+        assert seen[0]["type"] == "segment" and seen[0]["seq"] == 2 and seen[0]["text"] == "two"
+        assert seen[1]["type"] == "retracted" and seen[1]["seqs"] == [2]
+        # The sender gets the error (its own subscription brings the segment and the
+        # retraction; the two streams of one socket are not ordered with each other).
+        answer = [await receive(speaker) for _ in range(3)]
+        assert sorted(e["type"] for e in answer) == ["error", "retracted", "segment"]
+        assert [e["status"] for e in answer if e["type"] == "error"] == [503]
+
+        # Sent again, it is numbered after what is stored, and stored.
+        await speaker.send(json.dumps({"type": "segment", **seg("two", 2)}))
+        assert (await receive_until(speaker, "ack"))[-1]["stored"] == [3]
+        assert (await receive(observer))["seq"] == 3
+    stored = (await alice.get(f"/v1/conversations/{cid}/segments")).json()["items"]
+    assert [(s["seq"], s["text"]) for s in stored] == [
+        (1, "one"),
+        (2, "from elsewhere"),
+        (3, "two"),
+    ]
+    assert (await alice.get(f"/v1/conversations/{cid}")).json()["segment_count"] == 3
+
+
+async def test_http_batches_answer_after_commit_and_keep_order(alice: Caller, ws_base: str):
+    cid = await _live(alice)
+    async with connect(live_url(ws_base, cid, alice.token)) as observer:
+        assert (await receive(observer))["type"] == "ready"
+
+        async def post(n: int) -> list[int]:
+            body = {"segments": [seg(f"line {n}.{i}", n * 10 + i) for i in range(5)]}
+            r = await alice.post(f"/v1/conversations/{cid}/segments", json=body)
+            assert r.status_code == 200, r.text
+            return [s["seq"] for s in r.json()["stored"]]
+
+        answers = await asyncio.gather(*(post(n) for n in range(8)))
+        seqs = [event["seq"] for event in [await receive(observer) for _ in range(40)]]
+    assert seqs == list(range(1, 41))  # observers see one order, without gaps
+    assert sorted(s for answer in answers for s in answer) == list(range(1, 41))
+    for answer in answers:  # each batch numbered in one run
+        assert answer == list(range(answer[0], answer[0] + 5))
+    stored = (await alice.get(f"/v1/conversations/{cid}/segments", params={"limit": 100})).json()
+    assert [s["seq"] for s in stored["items"]] == list(range(1, 41))
