@@ -56,6 +56,8 @@ def parse_period(value: str) -> timedelta | None:
     if match is None:
         raise ValueError(f"{value!r} is not a period like 24h, 30d, 6w, 7y or 'forever'")
     amount, unit = int(match.group(1)), match.group(2)
+    if amount == 0:  # would purge everything of the policy at the next run
+        raise ValueError(f"{value!r}: a period is at least 1h (or 'forever')")
     return timedelta(days=365 * amount) if unit == "y" else amount * _UNITS[unit]
 
 
