@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from tests.apps import assert_problem
 from tests.content.conftest import generate, set_brand, spoken
 from tests.helpers_billing import User
-from tests.helpers_teams import upgrade
+from tests.helpers_teams import join, upgrade
 from tests.realtime.conftest import serve
 from voxbase.content import platforms
 from voxbase.content.generate import build_engine
@@ -216,3 +216,57 @@ async def test_the_llm_engine_sees_the_photo_and_its_posts_are_kept_in_the_rules
     sent = json.loads(user_part[0]["text"])
     assert sent["brand"]["business_name"] == "Chez Marcel"
     assert sent["image_analysis"] == ANALYSIS and "wood-fired pizza" in sent["transcript"]
+
+
+async def test_team_posts_use_the_team_brand_and_pool(client, mailbox):
+    owner, member, viewer = [await User.create(client) for _ in range(3)]
+    await upgrade(owner, "professional")
+    team = (await owner.post("/v1/teams", {"name": "Chez Marcel crew"})).json()
+    await join(owner, member, team["id"], mailbox, "member")
+    await join(owner, viewer, team["id"], mailbox, "viewer")
+    team_brand = {"business_name": "La Cantine", "language": "fr", "key_messages": ["À ce soir !"]}
+    saved = await owner.client.put(
+        f"/v1/teams/{team['id']}/brand", json=team_brand, headers=owner.headers
+    )
+    assert saved.status_code == 200, saved.text
+    cid = await spoken(member)
+    made = await generate(member, cid, team_id=team["id"], image_url=PHOTO, platforms=["instagram"])
+    assert made.status_code == 201, made.text
+    idea = made.json()
+    assert idea["owner"] == {"type": "team", "id": team["id"]} and idea["language"] == "fr"
+    (post,) = idea["variants"]
+    assert "LaCantine" in post["hashtags"] and "À ce soir !" in post["caption"]
+    # The team's pool paid the image, not the member's own allowance.
+    pool = await member.get("/v1/me/usage", params={"team_id": team["id"]})
+    assert pool.status_code == 200, pool.text
+    images = next(m for m in pool.json()["meters"] if m["meter"] == "images_generated")
+    assert Decimal(str(images["used"])) == 1
+    assert await used(member, "images_generated") == 0
+    assert_problem(await generate(viewer, cid, team_id=team["id"]), 403)
+
+
+async def test_a_generation_by_api_key_counts_an_api_call(client):
+    user = await User.create(client)
+    cid = await spoken(user)
+    made = await user.post(
+        "/v1/api-keys", {"name": "kitchen tablet", "scopes": ["content:write", "content:read"]}
+    )
+    assert made.status_code == 201, made.text
+    key = {"Authorization": f"Bearer {made.json()['key']}"}
+    body = {"conversation_id": cid, "platforms": ["x"]}
+    # Starter sells no API calls: integrations need a plan with them.
+    refused = await client.post("/v1/content/generate", json=body, headers=key)
+    assert assert_problem(refused, 402)["meter"] == "api_calls"
+    await upgrade(user, "professional")
+    ok = await client.post("/v1/content/generate", json=body, headers=key)
+    assert ok.status_code == 201, ok.text
+    assert await used(user, "api_calls") == 1
+    assert await used(user, "voice_minutes") == 1
+    # The app's own requests are no API calls.
+    assert (await generate(user, cid, platforms=["x"])).status_code == 201
+    assert await used(user, "api_calls") == 1
+    assert (await client.get("/v1/content", headers=key)).status_code == 200
+    other = await user.post("/v1/api-keys", {"name": "reader", "scopes": ["account:read"]})
+    unscoped = {"Authorization": f"Bearer {other.json()['key']}"}
+    denied = await client.post("/v1/content/generate", json=body, headers=unscoped)
+    assert assert_problem(denied, 403)["required_scope"] == "content:write"

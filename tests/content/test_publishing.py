@@ -212,3 +212,33 @@ async def test_the_owners_endpoint_receives_signed_content_events(
         assert data["external_url"] == f"https://social.example/p/{post['id']}"
     finally:
         receiver.stop()
+
+
+async def test_a_post_that_fails_for_good_sends_content_failed(
+    client, manual_clock, publisher, settings, monkeypatch
+):
+    from tests.webhooks.conftest import create_endpoint
+    from tests.webhooks.receiver import Receiver
+    from tests.webhooks.test_catalogue import valid
+
+    monkeypatch.setattr(settings, "webhooks_allow_private_networks", True)
+    receiver = Receiver()
+    receiver.start()
+    try:
+        manual_clock.set(START)
+        publisher(Recording(failures=99))
+        user = await User.create(client)
+        endpoint = await create_endpoint(user, receiver.url(), ["content.failed"])
+        post = await a_post(user, "linkedin", "Truffle week")
+        await schedule(user, post["id"], START)
+        for wait in (*publishing.RETRY_AFTER, None):
+            assert await run_job() == 0
+            if wait is not None:
+                manual_clock.advance(wait)
+        (received,) = receiver.requests
+        message = received.verify(endpoint["secret"], now=manual_clock.now())
+        assert message["type"] == "content.failed" and valid(message), message
+        assert message["data"]["attempts"] == publishing.MAX_ATTEMPTS
+        assert message["data"]["error"] == "network said no (5)"
+    finally:
+        receiver.stop()

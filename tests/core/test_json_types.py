@@ -59,10 +59,11 @@ async def test_a_flag_is_true_or_false_and_a_date_time_is_iso_text(client):
     hook = {"url": "https://example.com/hook", "event_types": ["*"], "enabled": "true"}
     made = await client.post("/v1/webhook-endpoints", json=hook, headers=bearer(token))
     _field_error(assert_problem(made, 422), "enabled")
-    listed = await client.get(
-        "/v1/conversations", params={"since": "1700000000"}, headers=bearer(token)
-    )
-    _field_error(assert_problem(listed, 422), "since")
+    for since in ("1700000000", "0001-01-01T00:13:00+07:00"):  # a number; before year 1 in UTC
+        listed = await client.get(
+            "/v1/conversations", params={"since": since}, headers=bearer(token)
+        )
+        _field_error(assert_problem(listed, 422), "since")
 
 
 async def test_the_document_declares_what_the_edge_enforces(client):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import types
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Self, Union, get_args, get_origin
 
@@ -29,6 +29,7 @@ from pydantic import (
     PlainSerializer,
     Strict,
     WithJsonSchema,
+    WrapValidator,
     model_validator,
 )
 from pydantic.fields import FieldInfo
@@ -97,6 +98,17 @@ def _decimal_input(value: Any) -> Any:
     return value
 
 
+def _iso_datetime(value: Any, handler: Any) -> Any:
+    # ISO text only, and an instant that exists in UTC (0001-01-01T00:13+07:00 does not).
+    parsed = handler(_iso_text(value))
+    if isinstance(parsed, datetime) and parsed.tzinfo is not None:
+        try:
+            parsed.astimezone(UTC)
+        except OverflowError:
+            raise PydanticCustomError("datetime_range", "The date-time is out of range") from None
+    return parsed
+
+
 def _json_rule(annotation: Any, rules: list[Any]) -> Any:
     """The rule that keeps a field to its JSON type, unless it has one already."""
     kind = _scalar(annotation)
@@ -104,8 +116,8 @@ def _json_rule(annotation: Any, rules: list[Any]) -> Any:
         return Strict()
     if kind is int and not any(isinstance(rule, BeforeValidator) for rule in rules):
         return BeforeValidator(_json_integer)
-    if kind is datetime and not any(isinstance(rule, BeforeValidator) for rule in rules):
-        return BeforeValidator(_iso_text)
+    if kind is datetime and not any(isinstance(rule, WrapValidator) for rule in rules):
+        return WrapValidator(_iso_datetime)
     if kind is Decimal and not any(isinstance(rule, BeforeValidator) for rule in rules):
         # Appended after the field's own bounds, so they still reach the document.
         return BeforeValidator(_decimal_input)
@@ -187,7 +199,7 @@ class PatchInput(Input):
 
 # A date-time in a query: ISO 8601 only, as the document says (pydantic alone would also
 # read "0.5" as a Unix timestamp).
-Instant = Annotated[datetime, BeforeValidator(_iso_text)]
+Instant = Annotated[datetime, WrapValidator(_iso_datetime)]
 Day = Annotated[date, BeforeValidator(_iso_text)]  # likewise a calendar day: 2026-01-31
 
 
