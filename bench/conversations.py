@@ -9,7 +9,8 @@ Measures, on a fresh database:
   as one conversation grows to each size: it should stay flat (keyset paging on an index);
 - WebSocket ingest → subscriber latency, p50/p99, with 100 concurrent live sessions over a
   real uvicorn server (one speaker and one observer each);
-- full-text search p50/p95 over the largest size of final segments.
+- full-text search p50/p95 at each size of final segments (first page, the page past the
+  first ranking window), beside the unbounded ranking of every match (ADR 1010).
 Bulk data is loaded with multi-row inserts (the FTS triggers/indexes still apply).
 """
 
@@ -33,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import insert
+from sqlalchemy import Uuid, bindparam, insert, text
 from websockets.asyncio.client import connect
 
 from tests.databases import fresh_database
@@ -261,49 +262,135 @@ class Bench:
             f"p99 {pct(latencies, 99):.1f} ms; {len(latencies) / elapsed:,.0f} segments/s stored",
         )
 
-    async def search(self, size: int) -> None:
+    async def search(self, sizes: list[int], rounds: int) -> None:
+        """GET /v1/search p50/p95 as the caller's final segments grow to each size, beside
+        the baseline of the same run: the unbounded ranking of every match (before ADR 1010),
+        as one SQL query without snippets."""
         rng = random.Random(2)
         conversations = [uuid.UUID(await self.conversation(channel="phone")) for _ in range(100)]
-        t = time.perf_counter()
         loaded = 0
-        while loaded < size:
-            chunk = min(5000, size - loaded)
-            now = datetime.now(UTC)
-            rows = []
-            for i in range(chunk):
-                n = loaded + i
-                rows.append(
-                    {
-                        "id": new_id(),
-                        "conversation_id": conversations[n % len(conversations)],
-                        "user_id": self.user_id,
-                        "seq": n // len(conversations) + 1,
-                        "speaker": "user",
-                        "content": sentence(rng),
-                        "start_seconds": n // len(conversations),
-                        "is_final": True,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                )
-            await self.bulk(TranscriptSegment, rows)
-            loaded += chunk
-        await self.analyze("transcript_segments")
-        load_s = time.perf_counter() - t
-        times = []
-        for _ in range(100):  # one word (~10% of segments match) or two (~1%)
-            q = " ".join(rng.sample(WORDS, rng.choice((1, 2))))
+        window = self.app.state.settings.search_rank_window
+        for size in sizes:
             t = time.perf_counter()
-            r = await self.http.get(
-                "/v1/search", params={"q": q, "limit": 20}, headers=self.headers
+            while loaded < size:
+                chunk = min(5000, size - loaded)
+                now = datetime.now(UTC)
+                rows = []
+                for i in range(chunk):
+                    n = loaded + i
+                    rows.append(
+                        {
+                            "id": new_id(),
+                            "conversation_id": conversations[n % len(conversations)],
+                            "user_id": self.user_id,
+                            "seq": n // len(conversations) + 1,
+                            "speaker": "user",
+                            "content": sentence(rng),
+                            "start_seconds": n // len(conversations),
+                            "is_final": True,
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                    )
+                await self.bulk(TranscriptSegment, rows)
+                loaded += chunk
+            await self.analyze("transcript_segments")
+            load_s = time.perf_counter() - t
+            queries = [  # one word (~9% of segments match) or two (~1%)
+                " ".join(rng.sample(WORDS, rng.choice((1, 2)))) for _ in range(rounds)
+            ]
+            times, back, full, floor = [], [], [], []
+            for q in queries:
+                t = time.perf_counter()  # the HTTP floor: a query without words is no search
+                r = await self.http.get(
+                    "/v1/search", params={"q": "@@", "limit": 20}, headers=self.headers
+                )
+                floor.append((time.perf_counter() - t) * 1000)
+                t = time.perf_counter()
+                r = await self.http.get(
+                    "/v1/search", params={"q": q, "limit": 20}, headers=self.headers
+                )
+                times.append((time.perf_counter() - t) * 1000)
+                assert r.status_code == 200, r.text
+                t = time.perf_counter()
+                await self.rank_everything(q)
+                full.append((time.perf_counter() - t) * 1000)
+            # Paging back past the first window: the page just below it (the cursor of the
+            # window's last page), for the common words.
+            for q in [q for q in queries if " " not in q][: max(5, rounds // 10)]:
+                cursor = None
+                for _ in range(-(-window // 100)):  # the real cursor at the window's end
+                    params: dict[str, Any] = {"q": q, "limit": 100}
+                    if cursor:
+                        params["cursor"] = cursor
+                    page = await self.http.get("/v1/search", params=params, headers=self.headers)
+                    cursor = page.json()["next_cursor"]
+                if cursor is None:
+                    continue
+                t = time.perf_counter()
+                r = await self.http.get(
+                    "/v1/search",
+                    params={"q": q, "limit": 20, "cursor": cursor},
+                    headers=self.headers,
+                )
+                back.append((time.perf_counter() - t) * 1000)
+                assert r.status_code == 200, r.text
+            self.add(
+                f"full-text search over {size:,} segments, first page (K={window:,})",
+                f"p95 {pct(times, 95):.1f} ms",
+                f"p50 {pct(times, 50):.1f} ms; {rounds} queries (load {load_s:.0f} s)",
             )
-            times.append((time.perf_counter() - t) * 1000)
-            assert r.status_code == 200, r.text
-        self.add(
-            f"full-text search over {size:,} segments",
-            f"p95 {pct(times, 95):.1f} ms",
-            f"p50 {pct(times, 50):.1f} ms (load {load_s:.0f} s)",
-        )
+            if back:
+                self.add(
+                    f"  the page past the first window at {size:,}",
+                    f"p95 {pct(back, 95):.1f} ms",
+                    f"p50 {pct(back, 50):.1f} ms; {len(back)} common-word queries",
+                )
+            self.add(
+                f"  baseline: rank every match (SQL only) at {size:,}",
+                f"p95 {pct(full, 95):.1f} ms",
+                f"p50 {pct(full, 50):.1f} ms; the same queries",
+            )
+            self.add(
+                "  HTTP floor: GET /v1/search with no words",
+                f"p95 {pct(floor, 95):.1f} ms",
+                f"p50 {pct(floor, 50):.1f} ms; auth, routing, JSON",
+            )
+
+    async def rank_everything(self, q: str) -> None:
+        """The pre-ADR-1010 ranking: score and sort every match of the caller's segments."""
+        tokens = q.split()
+        backend = self.app.state.db.backend
+        if backend == "sqlite":
+            arg = " ".join(f'"{t}"' for t in tokens)
+            sql = (
+                "SELECT s.id, -bm25(transcript_segments_fts) AS score FROM transcript_segments_fts "
+                "JOIN transcript_segments s ON s.rowid = transcript_segments_fts.rowid "
+                "JOIN conversations c ON c.id = s.conversation_id "
+                "WHERE transcript_segments_fts MATCH :q AND s.user_id = :uid "
+                "AND c.deleted_at IS NULL ORDER BY bm25(transcript_segments_fts) LIMIT 21"
+            )
+        elif backend == "postgresql":
+            arg = q
+            sql = (
+                "WITH q AS (SELECT plainto_tsquery('english', :q) AS q), "
+                "hits AS MATERIALIZED (SELECT s.id, s.conversation_id, "
+                "ts_rank(s.search_vector, q.q) AS score FROM transcript_segments s, q "
+                "WHERE s.search_vector @@ q.q AND s.user_id = :uid) "
+                "SELECT h.id, h.score FROM hits h JOIN conversations c ON c.id = h.conversation_id "
+                "WHERE c.deleted_at IS NULL ORDER BY h.score DESC, h.id LIMIT 21"
+            )
+        else:
+            arg = " ".join("+" + t for t in tokens)
+            sql = (
+                "SELECT s.id, MATCH(s.content) AGAINST (:q IN BOOLEAN MODE) AS score "
+                "FROM transcript_segments s JOIN conversations c ON c.id = s.conversation_id "
+                "WHERE MATCH(s.content) AGAINST (:q IN BOOLEAN MODE) AND s.user_id = :uid "
+                "AND c.deleted_at IS NULL ORDER BY score DESC, s.id LIMIT 21"
+            )
+        statement = text(sql).bindparams(bindparam("uid", type_=Uuid()))
+        async with self.app.state.db.engine.connect() as connection:
+            (await connection.execute(statement, {"q": arg, "uid": self.user_id})).all()
 
 
 async def main() -> None:
@@ -313,6 +400,7 @@ async def main() -> None:
     parser.add_argument("--appends", type=int, default=2000)
     parser.add_argument("--sessions", type=int, default=100)
     parser.add_argument("--segments", type=int, default=20)
+    parser.add_argument("--search-rounds", type=int, default=100)
     parser.add_argument(
         "--only", default="appends,history,live,search", help="comma-separated sections"
     )
@@ -353,7 +441,7 @@ async def main() -> None:
                     if "live" in only:
                         await bench.live(args.sessions, args.segments)
                     if "search" in only:
-                        await bench.search(max(sizes))
+                        await bench.search(sizes, args.search_rounds)
     table = Table(title=f"Voxbase conversations benchmark ({args.database})")
     for column in ("measure", "result", "detail"):
         table.add_column(column)

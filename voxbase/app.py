@@ -35,6 +35,7 @@ from voxbase.metering import timed
 from voxbase.models import load_all_models, load_all_tasks, load_privacy_rules
 from voxbase.monetization import api as monetization_api
 from voxbase.notifications import api as notifications_api
+from voxbase.pages import api as pages_api
 from voxbase.privacy import api as privacy_api
 from voxbase.profiles import install_from_settings
 from voxbase.providers.email import email_sender
@@ -60,13 +61,15 @@ MODULE_ROUTERS = [
     *notifications_api.routers,
     *monetization_api.routers,
     *content_api.routers,
+    *pages_api.routers,
 ]
 
 
 def body_limits(settings: Settings) -> BodyLimits:
     return BodyLimits(
         json_bytes=settings.json_body_max_bytes,
-        upload_bytes=settings.documents_max_bytes + MIB,  # room for the multipart framing
+        # the largest upload (a document or a recording), and room for the multipart framing
+        upload_bytes=max(settings.documents_max_bytes, settings.audio_max_bytes) + MIB,
         json_depth=settings.json_max_depth,
     )
 

@@ -14,6 +14,7 @@ MODEL_MODULES = (
     "voxbase.knowledge.models",
     "voxbase.teams.models",
     "voxbase.privacy.models",
+    "voxbase.privacy.export_models",
     "voxbase.admin.models",
     "voxbase.telephony.models",
     "voxbase.webhooks.models",
@@ -46,9 +47,11 @@ TASK_MODULES: tuple[str, ...] = (
     "voxbase.knowledge.tasks",
     "voxbase.telephony.tasks",
     "voxbase.privacy.tasks",
+    "voxbase.privacy.export_tasks",
     "voxbase.core.tasks",
     "voxbase.webhooks.tasks",
     "voxbase.notifications.tasks",
+    "voxbase.content.tasks",
 )
 
 

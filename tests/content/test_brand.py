@@ -119,7 +119,7 @@ async def test_concurrent_first_puts_make_one_brand(app, client):
 
 async def test_team_brand_members_read_admins_edit(client, mailbox):
     owner, admin, member, viewer, outsider = [await User.create(client) for _ in range(5)]
-    await upgrade(owner, "pro")
+    await upgrade(owner, "professional")
     team = await new_team(owner)
     for user, role in ((admin, "admin"), (member, "member"), (viewer, "viewer")):
         await join(owner, user, team["id"], mailbox, role)

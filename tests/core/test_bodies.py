@@ -18,7 +18,12 @@ JSON = {"content-type": "application/json"}
 @pytest.fixture
 async def small(app: FastAPI, settings: Settings) -> AsyncIterator[FastAPI]:
     """An app with tiny limits, so the tests send kilobytes rather than megabytes."""
-    limits = {"json_body_max_bytes": 4096, "documents_max_bytes": 8192, "json_max_depth": 8}
+    limits = {
+        "json_body_max_bytes": 4096,
+        "documents_max_bytes": 8192,
+        "audio_max_bytes": 4096,
+        "json_max_depth": 8,
+    }
     async with running_app(app, settings.model_copy(update=limits)) as second:
         yield second
 

@@ -6,31 +6,13 @@ import asyncio
 import uuid
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import bearer
 from tests.helpers_billing import User
-from voxbase.core.db import Database
 from voxbase.metering.models import UsageEvent
 
 CLIENTS = 64
-
-
-@pytest.fixture(autouse=True)
-async def patient_sqlite(app):
-    """SQLite has one writer at a time: 64 queued writers need a longer busy timeout than
-    the 5 s default (VOXBASE_SQLITE_BUSY_TIMEOUT_MS in production)."""
-    if app.state.db.backend != "sqlite":
-        yield
-        return
-    shared = app.state.db
-    app.state.db = Database(shared.url, busy_timeout_ms=60_000)
-    try:
-        yield
-    finally:
-        await app.state.db.dispose()
-        app.state.db = shared
 
 
 async def _api_key(user: User) -> str:

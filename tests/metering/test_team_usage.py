@@ -10,7 +10,6 @@ from tests.apps import assert_problem
 from tests.conftest import bearer
 from tests.helpers_billing import User
 from tests.helpers_teams import join, new_team, upgrade
-from tests.metering.test_races import patient_sqlite  # noqa: F401  (autouse fixture)
 
 TOKENS = 5_000_000  # the pro plan's tokens limit
 CHUNK = 250_000  # 20 of these fit

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -170,6 +171,38 @@ async def _email_to_themselves(app: FastAPI, user: User, email: str, full_name: 
         assert row is not None
         event = {"event": "delivered", "email": email, "sg_event_id": uuid.uuid4().hex}
         await emails.record_event(session, row, "sendgrid", event)
+    await _sendgrid_event(app, {**event, "sg_event_id": uuid.uuid4().hex})
+
+
+async def _sendgrid_event(app: FastAPI, event: dict[str, Any]) -> None:
+    """The signed SendGrid webhook: its inbox row keeps the payload (with the address)."""
+    import base64
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from tests.apps import http_client
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    settings = app.state.settings
+    before = settings.sendgrid_webhook_public_key
+    settings.sendgrid_webhook_public_key = base64.b64encode(public).decode()
+    payload = json.dumps([event]).encode()
+    stamp = str(int(clock.now().timestamp()))
+    signature = key.sign(stamp.encode() + payload, ec.ECDSA(hashes.SHA256()))
+    headers = {
+        "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
+        "X-Twilio-Email-Event-Webhook-Timestamp": stamp,
+        "Content-Type": "application/json",
+    }
+    try:
+        async with http_client(app) as client:
+            await _ok(await client.post("/v1/webhooks/sendgrid", content=payload, headers=headers))
+    finally:
+        settings.sendgrid_webhook_public_key = before
 
 
 @asynccontextmanager
@@ -429,6 +462,45 @@ async def build(app: FastAPI, client: httpx.AsyncClient, mailbox: Mailbox) -> Wo
             ad |= {"view_duration_seconds": 30, "completed": True, "revenue": "0.002"}
             viewed = await _ok(await user.post("/v1/ads/interactions", ad), 201)
             assert viewed["outcome"] == "granted", viewed
+    if "persona_ratings" in registry.rules:  # a session with a system persona, customised, rated
+        guide = {
+            "slug": f"guide-{tag}",
+            "name": "Guide",
+            "system_prompt": "Guide the user.",
+            "is_system": True,
+            "daily_usage_limit_minutes": 30,
+            "user_customizable_fields": ["name"],
+        }
+        await _ok(await client.post("/v1/personas", json=guide, headers=admin), 201)
+        custom = {"name": f"{full_name}'s guide"}
+        await _ok(
+            await client.put(
+                f"/v1/personas/guide-{tag}/customization", json=custom, headers=user.headers
+            )
+        )
+        talk = await _ok(
+            await user.post("/v1/conversations", {"channel": "voice", "persona": f"guide-{tag}"}),
+            201,
+        )
+        await _ok(await user.post(f"/v1/conversations/{talk['id']}/start"))
+        await _ok(await user.post(f"/v1/conversations/{talk['id']}/end"))
+        rating = {"rating": 4, "feedback": f"{full_name} liked it"}
+        await _ok(await user.post(f"/v1/personas/guide-{tag}/ratings", rating), 201)
+    if "room_events" in registry.rules:  # a voice session in a LiveKit room the user leaves
+        from tests import fake_livekit
+
+        with fake_livekit.configured(app):
+            room = f"room-{tag}"
+            talk = await _ok(
+                await user.post("/v1/conversations", {"channel": "voice", "room_name": room}), 201
+            )
+            await _ok(await user.post(f"/v1/conversations/{talk['id']}/start"))
+            left = fake_livekit.event(
+                "participant_left", room, f"EV_{tag}", identity=f"user-{person.id}"
+            )
+            body, signature = fake_livekit.signed(left)
+            hook = await client.post("/v1/webhooks/livekit", content=body, headers=signature)
+            assert (await _ok(hook))["status"] == "processed"
     if "webhook_endpoints" in registry.rules:  # webhooks out: an endpoint, a delivery
         await _webhook_endpoint(app, user, full_name)
     if "brand_profiles" in registry.rules:  # content: their brand, and their team's (seed 004)
@@ -440,6 +512,37 @@ async def build(app: FastAPI, client: httpx.AsyncClient, mailbox: Mailbox) -> Wo
                 f"/v1/teams/{person_team['id']}/brand", json=team_brand, headers=headers
             )
         )
+    if "content_items" in registry.rules:  # content: an idea, its post scheduled, metrics
+        idea = await _ok(
+            await client.post(
+                "/v1/content",
+                json={
+                    "title": f"{full_name}'s special",
+                    "variants": [{"platform": "instagram", "caption": f"Cooked by {full_name}"}],
+                },
+                headers=headers,
+            ),
+            201,
+        )
+        if "content_calendar" in registry.rules:
+            entry = {
+                "variant_id": idea["variants"][0]["id"],
+                "scheduled_for": (clock.now() + timedelta(days=1)).isoformat(),
+                "notes": f"Ask {person.email}",
+            }
+            await _ok(await client.post("/v1/content/calendar", json=entry, headers=headers), 201)
+            await _ok(await client.post("/v1/content/calendar/feed", headers=headers), 201)
+        if "content_performance" in registry.rules:
+            metrics = {"platform": "instagram", "views": 10, "likes": 2, "reach": 8}
+            await _ok(
+                await client.post(
+                    f"/v1/content/{idea['id']}/performance", json=metrics, headers=headers
+                ),
+                201,
+            )
+
+    if "data_exports" in registry.rules:  # privacy: a GDPR export (its archive is stored)
+        await _ok(await user.post("/v1/me/export"), 202)
 
     # audit: a system log written during one of the person's requests.
     token = context.bind(

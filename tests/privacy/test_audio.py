@@ -109,3 +109,15 @@ async def test_no_recording_is_kept_without_consent(app, client):
     refused = assert_problem(await _upload(client, auth, cid), 403)
     assert refused["purpose"] == "recording"
     assert await _audio_key(db, cid) is None
+
+
+async def test_a_recording_larger_than_the_limit_is_refused(app, settings):
+    from tests.apps import http_client, running_app
+
+    limited = settings.model_copy(update={"audio_max_bytes": 2048})
+    async with running_app(app, limited) as second, http_client(second) as client:
+        auth = bearer((await register(client))["access_token"])
+        cid = await _live_session(client, auth)
+        assert (await _upload(client, auth, cid, data=b"\0" * 2048)).status_code == 200
+        refused = assert_problem(await _upload(client, auth, cid, data=b"\0" * 2049), 413)
+        assert "2048" in refused["detail"]

@@ -359,3 +359,34 @@ async def test_the_deletion_grace_period_follows_an_override(app, client, manual
     assert await erasure.erase_expired_accounts(app.state.db, storage) == []
     manual_clock.advance(2 * SECOND)
     assert len(await erasure.erase_expired_accounts(app.state.db, storage)) == 1
+
+
+async def test_files_of_rows_deleted_with_their_parent_go_too(app, client, manual_clock):
+    """A soft-deleted conversation is purged after `deleted_items`; the document attached to it
+    goes with it (ON DELETE CASCADE), and so does its file in storage."""
+    from voxbase.knowledge.models import Document
+
+    db, storage = app.state.db, app_storage(app.state)
+    headers = bearer((await register(client))["access_token"])
+    made = await client.post("/v1/conversations", json={"channel": "chat"}, headers=headers)
+    conversation = made.json()["id"]
+    uploaded = await client.post(
+        "/v1/documents",
+        files={"file": ("notes.txt", b"Agenda for the call", "text/plain")},
+        data={"conversation_id": conversation},
+        headers=headers,
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    async with unit_of_work(db) as session:
+        key = await session.scalar(select(Document.storage_key))
+    assert key and await storage.get(key) == b"Agenda for the call"
+    deleted = await client.delete(f"/v1/conversations/{conversation}", headers=headers)
+    assert deleted.status_code == 204, deleted.text
+
+    manual_clock.advance(timedelta(days=30) + SECOND)  # general: deleted_items 30d
+    report = await purge(db, storage, tables=["conversations"], policies=["deleted_items"])
+    assert report.tables[0].rows == 1 and report.tables[0].files_deleted == 1
+    async with unit_of_work(db) as session:
+        assert (await session.scalars(select(Document.id))).all() == []
+    with pytest.raises(FileNotFoundError):
+        await storage.get(key)

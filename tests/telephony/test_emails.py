@@ -233,3 +233,42 @@ async def test_log_delivery_for_development(app, database_url, tmp_root, mailbox
 
 async def test_sendgrid_webhook_is_off_without_a_key(client):
     assert_problem(await client.post("/v1/webhooks/sendgrid", content=b"[]"), 404)
+
+
+async def test_a_failed_event_fails_its_batch_and_is_processed_on_redelivery(
+    sendgrid_app, monkeypatch
+):
+    """ADR 1103 for SendGrid: an event that fails makes the batch a 500 (SendGrid delivers it
+    again); the events before it stay processed, the failed one is processed on redelivery."""
+    from voxbase.telephony import emails
+
+    http = sendgrid_app
+    user = await User.create(http)
+    email_id = (await http.post("/v1/emails", json=MAIL, headers=user.headers)).json()["id"]
+    real, seen = emails.record_event, []
+
+    async def hiccup_once(session, email, provider, event):
+        seen.append(event["sg_event_id"])
+        if event["sg_event_id"] == "f2" and seen.count("f2") == 1:
+            raise RuntimeError("the database went away mid-batch")
+        return await real(session, email, provider, event)
+
+    monkeypatch.setattr(emails, "record_event", hiccup_once)
+    now = int(time.time())
+    batch = [
+        {"event": "delivered", "sg_event_id": "f1", "email_id": email_id, "timestamp": now - 9},
+        {"event": "open", "sg_event_id": "f2", "email_id": email_id, "timestamp": now - 5},
+    ]
+    payload = json.dumps(batch).encode()
+    first = await http.post("/v1/webhooks/sendgrid", content=payload, headers=signed(payload))
+    assert first.status_code == 500, first.text
+    detail = (await http.get(f"/v1/emails/{email_id}", headers=user.headers)).json()
+    assert detail["delivered_at"] is not None and detail["opened_at"] is None
+
+    again = await http.post("/v1/webhooks/sendgrid", content=payload, headers=signed(payload))
+    assert again.status_code == 200, again.text
+    assert again.json() == {"processed": 1, "duplicate": 1, "ignored": 0}
+    detail = (await http.get(f"/v1/emails/{email_id}", headers=user.headers)).json()
+    assert detail["opened_at"] is not None
+    third = await http.post("/v1/webhooks/sendgrid", content=payload, headers=signed(payload))
+    assert third.json() == {"processed": 0, "duplicate": 2, "ignored": 0}

@@ -216,3 +216,45 @@ async def test_callbacks_for_unknown_calls_are_ignored(twilio_app):
 async def test_twilio_webhooks_are_off_without_a_token(client):
     response = await client.post("/v1/webhooks/twilio/call-status", data={"CallSid": "CA1"})
     assert_problem(response, 404)
+
+
+async def test_a_failed_callback_is_not_acknowledged_and_its_redelivery_is_processed(
+    twilio_app, db, monkeypatch
+):
+    """ADR 1103 for Twilio, through the shared inbox: a failure is a 500 with the callback kept
+    `failed`; the redelivery applies it, a third delivery is a duplicate."""
+    from sqlalchemy import select
+
+    from voxbase.telephony import timeline
+    from voxbase.telephony.models import TelephonyWebhookEvent
+
+    http = twilio_app
+    user = await User.create(http)
+    call, sid, query = await place(http, user)
+    real, calls = timeline._settle_usage, []
+
+    async def hiccup_once(session, call):
+        calls.append(call.id)
+        if len(calls) == 1:
+            raise RuntimeError("the database went away mid-callback")
+        await real(session, call)
+
+    monkeypatch.setattr(timeline, "_settle_usage", hiccup_once)
+    form = status_form(sid, "completed", 3, CallDuration="12")
+    path = f"/v1/webhooks/twilio/call-status{query}"
+    first = await hook(http, path, form)
+    assert first.status_code == 500, first.text  # not acknowledged: delivered again
+    assert first.headers["content-type"].startswith("application/problem+json")
+    assert (await user.get(f"/v1/calls/{call['id']}")).json()["status"] == "queued"
+    async with db.sessions() as session:
+        [row] = (await session.execute(select(TelephonyWebhookEvent))).scalars().all()
+        assert (row.status, row.kind) == ("failed", "call") and "went away" in (row.error or "")
+
+    again = await hook(http, path, form)
+    assert again.status_code == 200 and again.json() == {"status": "processed"}, again.text
+    assert (await hook(http, path, form)).json() == {"status": "duplicate"}
+    detail = (await user.get(f"/v1/calls/{call['id']}")).json()
+    assert (detail["status"], detail["duration_seconds"]) == ("completed", 12)
+    async with db.sessions() as session:
+        [row] = (await session.execute(select(TelephonyWebhookEvent))).scalars().all()
+        assert (row.status, row.error) == ("processed", None)

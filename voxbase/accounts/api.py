@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from voxbase.accounts import deletion, service
 from voxbase.accounts.deps import (
@@ -111,10 +111,11 @@ async def verify_email(data: EmailTokenRequest, session: DbSession) -> Response:
     "/password-reset", status_code=202, response_model=Accepted, responses=problem_responses(429)
 )
 async def password_reset(
-    data: PasswordResetRequest, session: DbSession, kit: Kit, client: RequestClient
+    data: PasswordResetRequest, request: Request, kit: Kit, client: RequestClient
 ) -> Accepted:
-    """Mail a reset link if the account exists. The answer is the same either way."""
-    await service.request_password_reset(session, kit, data.email, client)
+    """Mail a reset link if the account exists. The answer is the same, in the same time,
+    either way (the link is made and mailed after the answer)."""
+    await service.request_password_reset(request.app.state.db, kit, data.email, client)
     return Accepted(detail="If an account uses this address, a reset link is on its way.")
 
 

@@ -37,9 +37,17 @@ from voxbase.accounts.schemas import (
     UserOut,
 )
 from voxbase.audit import service as audit
-from voxbase.core import clock, events
+from voxbase.core import background, clock, events
 from voxbase.core.config import Settings
-from voxbase.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from voxbase.core.db import Database, unit_of_work
+from voxbase.core.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    Unauthenticated,
+)
 from voxbase.core.pagination import Page, page_of
 from voxbase.core.principal import SYSTEM, Principal
 from voxbase.core.ratelimit import RateLimiter
@@ -229,10 +237,12 @@ async def register(
     return await _open_session(session, kit, user, client, "password")
 
 
-async def login(
-    session: AsyncSession, kit: AuthKit, data: LoginRequest, client: Client
-) -> TokenPair:
-    login_key = data.login.strip().lower()
+async def _password_user(
+    session: AsyncSession, kit: AuthKit, login: str, password: str, client: Client
+) -> User:
+    """The account whose password this is, through the sign-in limits; the same work (one
+    lookup, three limit hits, one argon2 verification) whether or not the account exists."""
+    login_key = login.strip().lower()
     await kit.limiter.hit(kit.settings.login_limit_per_ip, "login-ip", client.ip or "-")
     # A deleted account is found too: signing in during its grace period restores it.
     user = await repository.find_user_by_login(session, login_key, deleted_ok=True)
@@ -250,12 +260,16 @@ async def login(
     )
     await kit.limiter.hit(kit.settings.login_limit_per_account, "login-account", account_key)
     # Always verify a hash, so a missing account costs the same time as a wrong password.
-    if (
-        not kit.passwords.verify(user.password_hash if user else None, data.password)
-        or user is None
-    ):
+    if not kit.passwords.verify(user.password_hash if user else None, password) or user is None:
         raise Unauthenticated(BAD_CREDENTIALS)
     _ensure_can_sign_in(user)
+    return user
+
+
+async def login(
+    session: AsyncSession, kit: AuthKit, data: LoginRequest, client: Client
+) -> TokenPair:
+    user = await _password_user(session, kit, data.login, data.password, client)
     restored = await deletion.restore_on_sign_in(session, user)
     if kit.passwords.needs_rehash(user.password_hash or ""):
         user.password_hash = kit.passwords.hash(data.password)
@@ -269,6 +283,17 @@ async def login(
         pair.session_id,
     )
     return pair
+
+
+async def check_credentials(
+    session: AsyncSession, kit: AuthKit, login: str, password: str, client: Client
+) -> Principal:
+    """The login's checks and limits without opening a session (the account pages): the
+    account, which must not be waiting for erasure, as a principal for one request."""
+    user = await _password_user(session, kit, login, password, client)
+    if user.deleted_at is not None:
+        raise Unauthenticated(BAD_CREDENTIALS)
+    return Principal(user_id=user.id, role=user.role)
 
 
 async def refresh(session: AsyncSession, kit: AuthKit, refresh_token: str) -> TokenPair:
@@ -521,7 +546,7 @@ async def _new_account_token(
 async def _send_verification(session: AsyncSession, kit: AuthKit, user: User) -> None:
     ttl = timedelta(minutes=kit.settings.email_token_ttl_minutes)
     token = await _new_account_token(session, user, "verify_email", ttl)
-    link = _email_link(kit, "/verify-email", token)
+    link = _email_link(kit, "/account/verify-email", token)
     _mail_after_commit(
         session,
         kit,
@@ -575,30 +600,38 @@ async def verify_email(session: AsyncSession, token: str) -> None:
     )
 
 
-async def request_password_reset(
-    session: AsyncSession, kit: AuthKit, email: str, client: Client
-) -> None:
-    """Same answer whether or not the account exists; only an existing one gets mail."""
+async def request_password_reset(db: Database, kit: AuthKit, email: str, client: Client) -> None:
+    """Same answer, in the same time, whether or not the account exists (ADR 1112): the answer
+    waits only for the per-address limit; the lookup, the per-account limit, the token and the
+    mail run after it, in the background, in a unit of work of their own."""
     await kit.limiter.hit(kit.settings.reset_limit_per_ip, "reset-ip", client.ip or "-")
-    user = await repository.find_user_by_login(session, email.lower())
-    if user is None or user.status != "active" or user.email != email.lower():
-        return
-    await kit.limiter.hit(kit.settings.reset_limit_per_ip, "reset-account", str(user.id))
-    ttl = timedelta(minutes=kit.settings.password_reset_ttl_minutes)
-    token = await _new_account_token(session, user, "reset_password", ttl)
-    link = _email_link(kit, "/reset-password", token)
-    _mail_after_commit(
-        session,
-        kit,
-        OutgoingEmail(
-            to=user.email,
-            subject="Reset your password",
-            text=(
-                f"Someone asked to reset your Voxbase password. If it was you:\n\n{link}\n\n"
-                f"Token: {token}\n\nIf not, ignore this email; nothing has changed."
+    background.spawn(_mail_reset_link(db, kit, email.lower()), name="password-reset")
+
+
+async def _mail_reset_link(db: Database, kit: AuthKit, email: str) -> None:
+    async with unit_of_work(db) as session:
+        user = await repository.find_user_by_login(session, email)
+        if user is None or user.status != "active" or user.email != email:
+            return
+        try:
+            await kit.limiter.hit(kit.settings.reset_limit_per_ip, "reset-account", str(user.id))
+        except RateLimited:
+            return  # enough links for this account for now; telling the caller would say it exists
+        ttl = timedelta(minutes=kit.settings.password_reset_ttl_minutes)
+        token = await _new_account_token(session, user, "reset_password", ttl)
+        link = _email_link(kit, "/account/reset-password", token)
+        _mail_after_commit(
+            session,
+            kit,
+            OutgoingEmail(
+                to=user.email,
+                subject="Reset your password",
+                text=(
+                    f"Someone asked to reset your Voxbase password. If it was you:\n\n{link}\n\n"
+                    f"Token: {token}\n\nIf not, ignore this email; nothing has changed."
+                ),
             ),
-        ),
-    )
+        )
 
 
 async def reset_password(

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from voxbase.accounts.deps import require_scope
 from voxbase.accounts.permissions import Scope
+from voxbase.assistants import cards, service
 from voxbase.assistants import functions as function_service
 from voxbase.assistants import personas as persona_service
 from voxbase.assistants import prompts as prompt_service
-from voxbase.assistants import service
+from voxbase.assistants import ratings as rating_service
 from voxbase.assistants.schemas import (
     ArgumentsCheck,
     ArgumentsInput,
@@ -21,6 +22,10 @@ from voxbase.assistants.schemas import (
     FunctionUpdate,
     PersonaCard,
     PersonaCreate,
+    PersonaCustomizationIn,
+    PersonaCustomizationOut,
+    PersonaImport,
+    PersonaImportOut,
     PersonaOut,
     PersonaUpdate,
     PromptCreate,
@@ -28,6 +33,9 @@ from voxbase.assistants.schemas import (
     PromptRender,
     PromptUpdate,
     PromptVersionOut,
+    RatedOut,
+    RatingIn,
+    RatingOut,
     RenderedPrompt,
     TemplateCreate,
     TemplateOut,
@@ -280,6 +288,21 @@ async def create_persona(data: PersonaCreate, session: DbSession, principal: Wri
     return await persona_service.create_persona(session, principal, data)
 
 
+@personas.post(
+    "/import",
+    status_code=201,
+    response_model=PersonaImportOut,
+    responses=problem_responses(409),
+)
+async def import_persona(
+    data: PersonaImport, session: DbSession, principal: Writer
+) -> PersonaImportOut:
+    """A new persona from a Character Card V2 (`{"card": {"spec": "chara_card_v2",
+    "spec_version": "2.0", "data": {...}}}`): Voxbase's own fields come from
+    `data.extensions.voxbase`; `warnings` name what the card carried that is not kept."""
+    return await cards.import_card(session, principal, data)
+
+
 @personas.get("", response_model=Page[PersonaCard])
 async def list_personas(
     session: DbSession,
@@ -312,6 +335,77 @@ async def update_persona(
 @personas.delete("/{slug}", status_code=204, responses=problem_responses(404))
 async def delete_persona(slug: SlugPath, session: DbSession, principal: Writer) -> Response:
     await persona_service.delete_persona(session, principal, slug)
+    return Response(status_code=204)
+
+
+@personas.get("/{slug}/card", responses=problem_responses(404))
+async def export_persona(slug: SlugPath, session: DbSession, principal: Reader) -> dict[str, Any]:
+    """The persona as a Character Card V2 (chara_card_v2, spec_version 2.0), as you see it."""
+    return await cards.export_card(session, principal, slug)
+
+
+@personas.get(
+    "/{slug}/customization",
+    response_model=PersonaCustomizationOut,
+    responses=problem_responses(404),
+)
+async def get_customization(
+    slug: SlugPath, session: DbSession, principal: Reader
+) -> PersonaCustomizationOut:
+    return await persona_service.get_customization(session, principal, slug)
+
+
+@personas.put(
+    "/{slug}/customization",
+    response_model=PersonaCustomizationOut,
+    responses=problem_responses(404, 409),
+)
+async def customize_persona(
+    slug: SlugPath, data: PersonaCustomizationIn, session: DbSession, principal: Writer
+) -> PersonaCustomizationOut:
+    """Your own values for the fields the persona lets users customise
+    (`user_customizable_fields`); any other field is a 422 naming it in `fields`."""
+    return await persona_service.customize_persona(session, principal, slug, data)
+
+
+@personas.delete("/{slug}/customization", status_code=204, responses=problem_responses(404))
+async def reset_customization(slug: SlugPath, session: DbSession, principal: Writer) -> Response:
+    await persona_service.reset_customization(session, principal, slug)
+    return Response(status_code=204)
+
+
+@personas.post("/{slug}/ratings", response_model=RatedOut, responses=problem_responses(404))
+async def rate_persona(
+    slug: SlugPath, data: RatingIn, session: DbSession, principal: Writer, response: Response
+) -> RatedOut:
+    """Rate the persona 1 to 5 with feedback: one rating per user, a second call changes it
+    (201 the first time, 200 after). Only after a session with the persona (403, `reason`
+    `no_session`)."""
+    rated = await rating_service.rate_persona(session, principal, slug, data)
+    response.status_code = 201 if rated.created else 200
+    return rated
+
+
+@personas.get("/{slug}/ratings", response_model=Page[RatingOut], responses=problem_responses(404))
+async def list_ratings(
+    slug: SlugPath,
+    session: DbSession,
+    principal: Reader,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[RatingOut]:
+    """Everyone's ratings and feedback, newest first (`mine` marks yours; no identities)."""
+    return await rating_service.list_ratings(session, principal, slug, cursor=cursor, limit=limit)
+
+
+@personas.get("/{slug}/ratings/mine", response_model=RatingOut, responses=problem_responses(404))
+async def my_rating(slug: SlugPath, session: DbSession, principal: Reader) -> RatingOut:
+    return await rating_service.my_rating(session, principal, slug)
+
+
+@personas.delete("/{slug}/ratings/mine", status_code=204, responses=problem_responses(404))
+async def delete_rating(slug: SlugPath, session: DbSession, principal: Writer) -> Response:
+    await rating_service.delete_rating(session, principal, slug)
     return Response(status_code=204)
 
 

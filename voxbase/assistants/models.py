@@ -16,7 +16,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from voxbase.core.db import Model, SoftDeleteMixin
@@ -131,6 +139,57 @@ class Persona(Model):
     ad_supported: Mapped[bool] = mapped_column(default=False)
     premium_features: Mapped[list[str]] = mapped_column(JSON, default=list)
     user_customizable_fields: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Character Card V2 fields with no PersonaConfig twin (import/export keeps them).
+    first_message: Mapped[str | None] = mapped_column(Text)
+    example_messages: Mapped[str | None] = mapped_column(Text)
+    alternate_greetings: Mapped[list[str]] = mapped_column(JSON, default=list)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    creator: Mapped[str | None] = mapped_column(String(120))
+    creator_notes: Mapped[str | None] = mapped_column(Text)
+    # Other applications' card extensions, kept opaque so an export gives them back (the
+    # Character Card V2 spec asks importers to preserve them); never read by Voxbase.
+    card_extensions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     usage_count: Mapped[int] = mapped_column(default=0)
+    # The aggregate of persona_ratings, kept in the rating's transaction under the persona's
+    # row lock: rating = round(rating_sum / rating_count, 2).
     rating: Mapped[Decimal] = mapped_column(Numeric(3, 2), default=Decimal(0))
     rating_count: Mapped[int] = mapped_column(default=0)
+    rating_sum: Mapped[int] = mapped_column(default=0)
+
+
+class PersonaCustomization(Model):
+    """One user's own values for the fields a persona lets users customise (a NULL field is
+    not customised). Only the fields the persona allows *now* take effect."""
+
+    __tablename__ = "persona_customizations"
+    __table_args__ = (UniqueConstraint("persona_id", "user_id"),)
+
+    persona_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("personas.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str | None] = mapped_column(String(120))
+    summary: Mapped[str | None] = mapped_column(Text)
+    persona: Mapped[str | None] = mapped_column(Text)
+    purpose: Mapped[str | None] = mapped_column(Text)
+    system_prompt: Mapped[str | None] = mapped_column(Text)
+    voice_tts: Mapped[str | None] = mapped_column(String(50))
+    voice_style: Mapped[str | None] = mapped_column(String(50))
+    tools: Mapped[list[str] | None] = mapped_column(JSON)
+
+
+class PersonaRating(Model):
+    """Seed 003 persona_ratings: one per user per persona, changed in place."""
+
+    __tablename__ = "persona_ratings"
+    __table_args__ = (
+        UniqueConstraint("persona_id", "user_id"),
+        CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),
+    )
+
+    persona_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("personas.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    rating: Mapped[int]
+    feedback: Mapped[str | None] = mapped_column(Text)

@@ -18,15 +18,18 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.assistants import access, prompts, repository
-from voxbase.assistants.models import Persona
+from voxbase.assistants.models import Persona, PersonaCustomization
 from voxbase.assistants.schemas import (
     PersonaCard,
     PersonaCreate,
+    PersonaCustomizationIn,
+    PersonaCustomizationOut,
     PersonaOut,
     PersonaUpdate,
     PersonaVoice,
 )
 from voxbase.audit import service as audit
+from voxbase.core import clock
 from voxbase.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from voxbase.core.pagination import Page, page_of
 from voxbase.core.principal import SYSTEM, Principal
@@ -39,6 +42,8 @@ COLUMNS = (
     "prompt_id", "tools", "safety", "content_filters", "age_restriction", "version",
     "is_active", "base_cost_multiplier", "session_time_limit_minutes",
     "daily_usage_limit_minutes", "ad_supported", "premium_features", "user_customizable_fields",
+    "first_message", "example_messages", "alternate_greetings", "tags", "creator",
+    "creator_notes",
 )  # fmt: skip
 AUDITED = (*COLUMNS, "voice_tts", "voice_style")
 
@@ -86,8 +91,8 @@ def _card_fields(row: Persona, locked: str | None) -> dict[str, Any]:
     }
 
 
-def _out(row: Persona) -> PersonaOut:
-    return PersonaOut(
+def _out(row: Persona, custom: PersonaCustomization | None = None) -> PersonaOut:
+    out = PersonaOut(
         **_card_fields(row, None),
         id=row.id,
         user_id=row.user_id,
@@ -95,6 +100,28 @@ def _out(row: Persona) -> PersonaOut:
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
+    if custom is None:
+        return out
+    values = customized(row, custom)
+    if "voice" in values:
+        values["voice"] = PersonaVoice(**values["voice"])
+    return out.model_copy(update={**values, "customized_fields": sorted(values)})
+
+
+def customized(row: Persona, custom: PersonaCustomization) -> dict[str, Any]:
+    """The caller's customised values of the fields the persona allows now (a field the
+    persona no longer allows falls back to the persona's own value)."""
+    allowed = set(row.user_customizable_fields)
+    values: dict[str, Any] = {}
+    for name in ("name", "summary", "persona", "purpose", "system_prompt", "tools"):
+        if name in allowed and getattr(custom, name) is not None:
+            values[name] = getattr(custom, name)
+    if "voice" in allowed and (custom.voice_tts is not None or custom.voice_style is not None):
+        values["voice"] = {
+            "tts": custom.voice_tts if custom.voice_tts is not None else row.voice_tts,
+            "style": custom.voice_style if custom.voice_style is not None else row.voice_style,
+        }
+    return values
 
 
 _CARD = frozenset(PersonaCard.model_fields)
@@ -172,8 +199,82 @@ async def _usable(session: AsyncSession, principal: Principal, slug: str) -> Per
     return row
 
 
+async def _custom_of(
+    session: AsyncSession, principal: Principal, row: Persona
+) -> PersonaCustomization | None:
+    if principal.user_id is None or row.user_id == principal.user_id:
+        return None
+    return await repository.customization_of(session, row.id, principal.user_id)
+
+
 async def get_persona(session: AsyncSession, principal: Principal, slug: str) -> PersonaOut:
-    return _out(await _usable(session, principal, slug))
+    """The full configuration as the caller gets it (with their own customisation)."""
+    row = await _usable(session, principal, slug)
+    return _out(row, await _custom_of(session, principal, row))
+
+
+async def get_customization(
+    session: AsyncSession, principal: Principal, slug: str
+) -> PersonaCustomizationOut:
+    row = await _usable(session, principal, slug)
+    custom = await _custom_of(session, principal, row)
+    return PersonaCustomizationOut(
+        slug=row.slug,
+        fields=customized(row, custom) if custom is not None else {},
+        allowed=list(row.user_customizable_fields),
+        updated_at=custom.updated_at if custom is not None else None,
+    )
+
+
+async def customize_persona(
+    session: AsyncSession, principal: Principal, slug: str, data: PersonaCustomizationIn
+) -> PersonaCustomizationOut:
+    """Replace the caller's customisation: only the fields the persona allows (422 naming the
+    others); tools must be the caller's own functions."""
+    if principal.user_id is None:
+        raise Forbidden("A customisation belongs to a user.")
+    row = await _usable(session, principal, slug)
+    if row.user_id == principal.user_id:
+        raise Conflict("This is your own persona: change it with PATCH instead.")
+    given = {n for n in data.model_fields_set if getattr(data, n) is not None}
+    refused = sorted(given - set(row.user_customizable_fields))
+    if refused:
+        raise InvalidInput(
+            f"The persona {row.slug!r} does not let users customise {', '.join(refused)}.",
+            fields=refused,
+            allowed=list(row.user_customizable_fields),
+        )
+    if data.tools:
+        await _check_refs(session, principal, principal.user_id, {"tools": data.tools})
+    custom = await repository.customization_of(session, row.id, principal.user_id, lock=True)
+    if custom is None:
+        custom = PersonaCustomization(persona_id=row.id, user_id=principal.user_id)
+        if not await repository.insert_if_absent(session, custom):
+            custom = await repository.customization_of(
+                session, row.id, principal.user_id, lock=True
+            )
+            assert custom is not None
+    voice = data.voice or PersonaVoice()
+    custom.name, custom.summary = data.name, data.summary
+    custom.persona, custom.purpose, custom.system_prompt = (
+        data.persona,
+        data.purpose,
+        (data.system_prompt),
+    )
+    custom.voice_tts, custom.voice_style, custom.tools = voice.tts, voice.style, data.tools
+    custom.updated_at = clock.now()
+    await session.flush()
+    await audit.record(
+        session, principal, "persona.customized", "persona", row.id,
+        after=customized(row, custom),
+    )  # fmt: skip
+    return await get_customization(session, principal, slug)
+
+
+async def reset_customization(session: AsyncSession, principal: Principal, slug: str) -> None:
+    row = await _visible(session, principal, slug)
+    if principal.user_id is not None:
+        await repository.delete_customization(session, row.id, principal.user_id)
 
 
 async def list_personas(
@@ -241,7 +342,15 @@ async def persona_for_session(session: AsyncSession, principal: Principal, slug:
         raise NotFound("No such persona.")
     await repository.count_persona_use(session, row.id)
     await session.refresh(row)
-    return _out(row)
+    return _out(row, await _custom_of(session, principal, row))
+
+
+async def check_persona(session: AsyncSession, principal: Principal, slug: str) -> PersonaOut:
+    """For a new voice session: the persona if the caller may talk to it, without counting."""
+    row = await _usable(session, principal, slug)
+    if not row.is_active:
+        raise NotFound("No such persona.")
+    return _out(row, await _custom_of(session, principal, row))
 
 
 async def install_profile_personas(session: AsyncSession) -> list[PersonaOut]:

@@ -6,10 +6,19 @@ import uuid
 from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxbase.assistants.models import Function, Persona, Prompt, PromptVersion, Template
+from voxbase.assistants.models import (
+    Function,
+    Persona,
+    PersonaCustomization,
+    PersonaRating,
+    Prompt,
+    PromptVersion,
+    Template,
+)
 from voxbase.core import clock
 from voxbase.core.db import insert_if_absent  # noqa: F401  (re-exported: services call repository.insert_if_absent)
 from voxbase.core.pagination import paginate_newest_first
@@ -222,10 +231,67 @@ def _persona_visible_to(user_id: uuid.UUID | None) -> ColumnElement[bool]:
 
 
 async def get_persona(
-    session: AsyncSession, slug: str, user_id: uuid.UUID | None
+    session: AsyncSession, slug: str, user_id: uuid.UUID | None, *, lock: bool = False
 ) -> Persona | None:
     query = select(Persona).where(Persona.slug == slug, _persona_visible_to(user_id))
+    if lock:
+        query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def lock_persona(session: AsyncSession, persona_id: uuid.UUID) -> Persona:
+    """The persona row, locked and read fresh (its counters may have moved since it was
+    loaded into this session)."""
+    query = (
+        select(Persona)
+        .where(Persona.id == persona_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(query)).scalar_one()
+
+
+async def customization_of(
+    session: AsyncSession, persona_id: uuid.UUID, user_id: uuid.UUID, *, lock: bool = False
+) -> PersonaCustomization | None:
+    query = select(PersonaCustomization).where(
+        PersonaCustomization.persona_id == persona_id, PersonaCustomization.user_id == user_id
+    )
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def delete_customization(
+    session: AsyncSession, persona_id: uuid.UUID, user_id: uuid.UUID
+) -> None:
+    await session.execute(
+        sql_delete(PersonaCustomization)
+        .where(
+            PersonaCustomization.persona_id == persona_id,
+            PersonaCustomization.user_id == user_id,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def rating_of(
+    session: AsyncSession, persona_id: uuid.UUID, user_id: uuid.UUID, *, lock: bool = False
+) -> PersonaRating | None:
+    query = select(PersonaRating).where(
+        PersonaRating.persona_id == persona_id, PersonaRating.user_id == user_id
+    )
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def list_ratings(
+    session: AsyncSession, persona_id: uuid.UUID, *, cursor: str | None, limit: int
+) -> Sequence[PersonaRating]:
+    query = select(PersonaRating).where(PersonaRating.persona_id == persona_id)
+    query = paginate_newest_first(query, PersonaRating.created_at, PersonaRating.id, cursor, limit)
+    return (await session.execute(query)).scalars().all()
 
 
 async def persona_by_slug(session: AsyncSession, slug: str) -> Persona | None:
@@ -267,3 +333,20 @@ async def function_names(session: AsyncSession, user_id: uuid.UUID) -> set[str]:
     """The owner's function names, lowercased."""
     query = select(Function.name_key).where(Function.user_id == user_id)
     return set((await session.execute(query)).scalars().all())
+
+
+async def rating_totals(
+    session: AsyncSession, persona_id: uuid.UUID | None = None
+) -> dict[uuid.UUID, tuple[int, int]]:
+    query = select(PersonaRating.persona_id, func.sum(PersonaRating.rating), func.count()).group_by(
+        PersonaRating.persona_id
+    )
+    if persona_id is not None:
+        query = query.where(PersonaRating.persona_id == persona_id)
+    rows = (await session.execute(query)).all()
+    return {pid: (int(total or 0), int(count)) for pid, total, count in rows}
+
+
+async def personas_with_ratings(session: AsyncSession) -> Sequence[Persona]:
+    query = select(Persona).where(Persona.rating_count > 0)
+    return (await session.execute(query)).scalars().all()

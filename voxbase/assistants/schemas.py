@@ -281,6 +281,7 @@ AccessLevel = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$"
 FeatureKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 Customizable = Literal["name", "summary", "persona", "purpose", "system_prompt", "voice", "tools"]
 Minutes = Annotated[int, Field(ge=1, le=1440)]
+CardName = Annotated[str, StringConstraints(min_length=1, max_length=120)]
 
 
 class PersonaVoice(Input):
@@ -315,6 +316,13 @@ class _PersonaFields(Input):
     ad_supported: bool = False
     premium_features: list[FeatureKey] = Field(default_factory=list, max_length=50)
     user_customizable_fields: list[Customizable] = Field(default_factory=list)
+    # Character Card V2 fields (first_mes, mes_example, alternate_greetings, tags, ...)
+    first_message: LongText | None = Field(None, description="The greeting (card first_mes).")
+    example_messages: LongText | None = Field(None, description="Card mes_example.")
+    alternate_greetings: list[LongText] = Field(default_factory=list, max_length=50)
+    tags: list[Label] = Field(default_factory=list, max_length=50)
+    creator: CardName | None = None
+    creator_notes: LongText | None = None
 
 
 class PersonaCreate(_PersonaFields):
@@ -334,7 +342,7 @@ class PersonaUpdate(_NoNulls):
 
     _required = ("name", "access_level", "voice", "tools", "content_filters", "version",
                  "is_active", "base_cost_multiplier", "ad_supported", "premium_features",
-                 "user_customizable_fields")  # fmt: skip
+                 "user_customizable_fields", "alternate_greetings", "tags")  # fmt: skip
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
     summary: LongText | None = None
@@ -359,6 +367,12 @@ class PersonaUpdate(_NoNulls):
     ad_supported: bool | None = None
     premium_features: list[FeatureKey] | None = Field(None, max_length=50)
     user_customizable_fields: list[Customizable] | None = None
+    first_message: LongText | None = None
+    example_messages: LongText | None = None
+    alternate_greetings: list[LongText] | None = Field(None, max_length=50)
+    tags: list[Label] | None = Field(None, max_length=50)
+    creator: CardName | None = None
+    creator_notes: LongText | None = None
 
 
 class PersonaCard(BaseModel):
@@ -397,5 +411,121 @@ class PersonaOut(PersonaCard):
     daily_usage_limit_minutes: int | None
     premium_features: list[str]
     user_customizable_fields: list[str]
+    first_message: str | None
+    example_messages: str | None
+    alternate_greetings: list[str]
+    tags: list[str]
+    creator: str | None
+    creator_notes: str | None
+    customized_fields: list[str] = Field(
+        default_factory=list, description="Fields showing your own customisation."
+    )
     created_at: datetime
     updated_at: datetime
+
+
+class PersonaCustomizationIn(Input):
+    """Your own values for the fields the persona lets users customise (`null` or absent:
+    the persona's own value). Any other field is a 422 naming it."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
+    summary: LongText | None = None
+    persona: LongText | None = None
+    purpose: LongText | None = None
+    system_prompt: PromptText | None = None
+    voice: PersonaVoice | None = None
+    tools: list[FunctionName] | None = Field(None, max_length=128)
+
+
+class PersonaCustomizationOut(BaseModel):
+    slug: str
+    fields: dict[str, Any] = Field(description="The customised fields and your values.")
+    allowed: list[str] = Field(description="What the persona lets you customise.")
+    updated_at: datetime | None
+
+
+class RatingIn(Input):
+    rating: int = Field(ge=1, le=5)
+    feedback: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class RatingOut(BaseModel):
+    id: uuid.UUID
+    slug: str
+    rating: int
+    feedback: str | None
+    mine: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class RatedOut(BaseModel):
+    """Your rating and the persona's aggregate after it."""
+
+    rating: RatingOut
+    persona_rating: Exact
+    rating_count: int
+    created: bool
+
+
+# --- Character Card V2 (https://github.com/malfoyslastname/character-card-spec-v2) -----------
+
+
+class CardData(Input):
+    """The card's `data`: every V2 field, strings empty rather than absent."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=120)]
+    description: LongText = ""
+    personality: LongText = ""
+    scenario: LongText = ""
+    first_mes: LongText = ""
+    mes_example: LongText = ""
+    creator_notes: LongText = ""
+    system_prompt: PromptText | Literal[""] = ""
+    post_history_instructions: LongText = ""
+    alternate_greetings: list[LongText] = Field(default_factory=list, max_length=50)
+    character_book: dict[str, Any] | None = None
+    tags: list[Annotated[str, StringConstraints(max_length=50)]] = Field(
+        default_factory=list, max_length=50
+    )
+    creator: Annotated[str, StringConstraints(max_length=120)] = ""
+    character_version: Annotated[str, StringConstraints(max_length=20)] = ""
+    extensions: dict[str, Any] = Field(default_factory=dict)
+
+
+V1Text = Annotated[str, StringConstraints(max_length=100_000)]
+
+
+class CharacterCardV2(Input):
+    """A V2 card. `data` is what counts; the V1 fields that exporters mirror at the root
+    for older readers are accepted and ignored (anything else is a 422, as everywhere)."""
+
+    spec: Literal["chara_card_v2"]
+    spec_version: Literal["2.0"]
+    data: CardData
+    name: V1Text | None = None
+    description: V1Text | None = None
+    personality: V1Text | None = None
+    scenario: V1Text | None = None
+    first_mes: V1Text | None = None
+    mes_example: V1Text | None = None
+    creatorcomment: V1Text | None = None
+    avatar: V1Text | None = None
+    chat: V1Text | None = None
+    create_date: V1Text | None = None
+    talkativeness: V1Text | float | None = None
+    fav: bool | None = None
+    tags: list[V1Text] | None = Field(None, max_length=100)
+
+
+class PersonaImport(Input):
+    card: CharacterCardV2
+    slug: Slug | None = Field(
+        None, description="Default: the card's voxbase extension, else from the name."
+    )
+    is_system: bool = Field(False, description="Import as a system persona (administrators).")
+
+
+class PersonaImportOut(BaseModel):
+    persona: PersonaOut
+    warnings: list[str] = Field(description="What the card carried that Voxbase does not keep.")

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.assistants import access, repository
 from voxbase.assistants.models import Template
+from voxbase.assistants.personas import check_persona as check_persona
 from voxbase.assistants.personas import install_profile_personas as install_profile_personas
 from voxbase.assistants.personas import persona_for_session as persona_for_session
 from voxbase.assistants.prompts import get_prompt as get_prompt

@@ -7,7 +7,6 @@ than the newest one applied to a subscription (`provider_synced_at`) is recorded
 
 from __future__ import annotations
 
-import logging
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -20,14 +19,13 @@ from voxbase.audit import service as audit
 from voxbase.billing import repository, service
 from voxbase.billing.models import Invoice, InvoiceLine, Subscription, WebhookEvent
 from voxbase.billing.schemas import CheckoutOut, WebhookAck
-from voxbase.core import clock
+from voxbase.core import clock, inbox
 from voxbase.core.config import Settings
 from voxbase.core.errors import (
     BadRequest,
     Conflict,
     InvalidInput,
     NotFound,
-    ServiceError,
     ServiceUnavailable,
 )
 from voxbase.core.principal import SYSTEM, Principal
@@ -50,8 +48,6 @@ STATUSES = {
     "incomplete_expired": "expired",
     "paused": "unpaid",
 }
-
-log = logging.getLogger("voxbase.billing.webhooks")
 
 
 async def checkout(
@@ -116,33 +112,19 @@ async def receive_stripe(
         event_created=datetime.fromtimestamp(created, UTC) if isinstance(created, int) else None,
         payload=event,
     )
-    if not await repository.insert_if_absent(session, row):
-        earlier = await repository.webhook_event(session, "stripe", row.event_id, lock=True)
-        if earlier is None or earlier.status in ("processed", "ignored"):
-            return WebhookAck(status="duplicate")
-        row = earlier  # an earlier delivery failed: this one is processed again
-    try:
-        handled = await _dispatch_retrying_races(session, event, row.event_created or clock.now())
-    except Exception as exc:
-        row.status, row.error, row.processed_at = "failed", repr(exc)[:2000], clock.now()
-        await session.flush()
-        log.warning("stripe event %s failed: %r", row.event_id, exc)
-        raise WebhookFailed(
-            "The event could not be processed; it is stored and will be processed again when "
-            "Stripe redelivers it."
-        ) from exc
-    row.status, row.error = ("processed" if handled else "ignored"), None
-    row.processed_at = clock.now()
-    await session.flush()
-    return WebhookAck(status=row.status)
 
+    async def process(row: WebhookEvent) -> str:
+        created = row.event_created or clock.now()
+        return "processed" if await _dispatch_retrying_races(session, event, created) else "ignored"
 
-class WebhookFailed(ServiceError):
-    """Not acknowledged (5xx), so the provider delivers the event again; the failed row is
-    kept (keep_changes) and a redelivery processes it again instead of calling it a duplicate."""
-
-    status, title, slug = 500, "Webhook processing failed", "webhook-failed"
-    keep_changes = True
+    status = await inbox.receive_once(
+        session,
+        row,
+        lambda: repository.webhook_event(session, "stripe", row.event_id, lock=True),
+        process,
+        provider="Stripe",
+    )
+    return WebhookAck(status=status)
 
 
 RACE_RETRIES = 3

@@ -198,11 +198,11 @@ class OfflineEngine:
         if brand.business_name:
             base_tags.append(_tag(brand.business_name))
         base_tags += [_tag(s) for s in brand.specialties]
-        base_tags += [_tag(k) for k in keywords]
         base_tags += list(text.tags)
+        base_tags += [_tag(k) for k in keywords]
         unique_tags: list[str] = []
-        for tag in base_tags:
-            if tag and tag.lower() not in {t.lower() for t in unique_tags}:
+        for tag in base_tags:  # "Pizza" adds nothing after "WoodFiredPizza"
+            if tag and not any(tag.lower() in t.lower() for t in unique_tags):
                 unique_tags.append(tag)
         title_source = story[0] if story else text.fallback_title
         title = title_source if len(title_source) <= 80 else title_source[:79].rstrip() + "…"
@@ -241,7 +241,7 @@ def viral_score(
 ) -> int:
     """1 to 10: what tends to travel on food social media (a picture, a hook, sensory words,
     the brand's specialty, a sensible number of hashtags, a visual platform)."""
-    score = 3
+    score = 1
     words = {w.lower() for w in WORD.findall(caption)}
     score += 2 if data.image_url or data.image_analysis else 0
     score += 1 if "?" in caption or "!" in caption else 0

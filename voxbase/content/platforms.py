@@ -33,11 +33,11 @@ class Rule:
 
 
 RULES: dict[str, Rule] = {
-    "instagram": Rule("instagram", "Instagram", 2200, "characters", 30, 500),
+    "instagram": Rule("instagram", "Instagram", 2200, "characters", 30, 1000),
     "tiktok": Rule("tiktok", "TikTok", 2200, "characters", 30, 300),
-    "facebook": Rule("facebook", "Facebook", 63206, "characters", None, 600),
+    "facebook": Rule("facebook", "Facebook", 63206, "characters", None, 1200),
     "x": Rule("x", "X", 280, "weighted characters (twitter-text)", None, 280),
-    "linkedin": Rule("linkedin", "LinkedIn", 3000, "characters", None, 900),
+    "linkedin": Rule("linkedin", "LinkedIn", 3000, "characters", None, 1300),
 }
 
 

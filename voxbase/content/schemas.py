@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 from pydantic_extra_types.color import Color
 
-from voxbase.core.schemas import Input
+from voxbase.core.schemas import Exact, Input
 
 Language = Literal["en", "fr"]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -201,3 +201,155 @@ class ContentOut(BaseModel):
     variants: list[VariantOut]
     created_at: datetime
     updated_at: datetime
+
+
+# Calendar -------------------------------------------------------------------------------------
+
+
+class CalendarEntryIn(Input):
+    """Schedule a post (`variant_id`), or note a plan on the calendar (a `title`, no post)."""
+
+    variant_id: uuid.UUID | None = Field(None, description="The post (a variant's id)")
+    scheduled_for: datetime
+    status: Literal["scheduled", "draft"] = Field(
+        "scheduled", description="draft: on the calendar, not published"
+    )
+    title: Short | None = None
+    notes: Prose | None = None
+    team_id: uuid.UUID | None = Field(None, description="A planning note on a team's calendar")
+
+
+class CalendarEntryUpdate(Input):
+    scheduled_for: datetime | None = None
+    status: Literal["scheduled", "draft"] | None = None
+    title: Short | None = None
+    notes: Prose | None = None
+
+
+class CalendarEntryOut(BaseModel):
+    id: uuid.UUID
+    owner: BrandOwner
+    variant_id: uuid.UUID | None
+    content_id: uuid.UUID | None
+    platform: Platform | None
+    title: str
+    notes: str | None
+    scheduled_for: datetime
+    status: Status
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    published_at: datetime | None
+    created_by: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CalendarFeedOut(BaseModel):
+    url: str = Field(description="Subscribe to it in any calendar app; shown once")
+    token: str
+    created_at: datetime
+
+
+class FeedRevoked(BaseModel):
+    revoked: int
+
+
+# Performance ----------------------------------------------------------------------------------
+
+Count = Annotated[int, Field(ge=0, le=10**12)]
+
+
+class PerformanceIn(Input):
+    """What the platform reports for the idea's post on `platform` (a snapshot; send them as
+    often as you fetch them). The engagement rate is computed, not sent."""
+
+    platform: Platform
+    views: Count = 0
+    likes: Count = 0
+    shares: Count = 0
+    comments: Count = 0
+    saves: Count = 0
+    reach: Count = 0
+    captured_at: datetime | None = Field(
+        None, description="When the numbers were read; default now"
+    )
+
+
+class PerformanceOut(BaseModel):
+    id: uuid.UUID
+    content_id: uuid.UUID
+    variant_id: uuid.UUID
+    platform: Platform
+    views: int
+    likes: int
+    shares: int
+    comments: int
+    saves: int
+    reach: int
+    engagement_rate: Exact = Field(
+        description="(likes + comments + shares + saves) / reach * 100 (views when reach is 0)"
+    )
+    captured_at: datetime
+    created_at: datetime
+
+
+class PerformanceHistory(BaseModel):
+    latest: dict[str, PerformanceOut] = Field(description="The newest snapshot per platform")
+    items: list[PerformanceOut] = Field(description="Every snapshot, newest first")
+
+
+class PostResult(BaseModel):
+    content_id: uuid.UUID
+    variant_id: uuid.UUID
+    platform: Platform
+    title: str
+    viral_score: int | None
+    published_at: datetime | None
+    views: int
+    reach: int
+    interactions: int
+    engagement_rate: Exact
+
+
+class PlatformResult(BaseModel):
+    platform: Platform
+    posts: int
+    views: int
+    reach: int
+    interactions: int
+    engagement_rate: Exact = Field(description="All interactions / all reach * 100")
+
+
+class WeekResult(BaseModel):
+    week: date = Field(description="Monday of the ISO week the posts went out")
+    posts: int
+    views: int
+    reach: int
+    interactions: int
+    engagement_rate: Exact
+
+
+class ViralScoreResult(BaseModel):
+    viral_score: int
+    posts: int
+    average_engagement_rate: Exact
+
+
+class ViralScoreAccuracy(BaseModel):
+    correlation: float | None = Field(
+        description="Pearson r of viral score and engagement rate (null below 3 posts or when "
+        "either does not vary): near 1, the score predicts well"
+    )
+    by_score: list[ViralScoreResult]
+    high_score_hit_rate: Exact | None = Field(
+        description="Of posts scored 7 or more, the share (%) whose engagement beat the median"
+    )
+
+
+class AnalyticsOut(BaseModel):
+    posts: int = Field(description="Posts with at least one snapshot in the range")
+    best_posts: list[PostResult]
+    by_platform: list[PlatformResult]
+    by_week: list[WeekResult]
+    viral_score: ViralScoreAccuracy

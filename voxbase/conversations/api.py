@@ -6,12 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Header, Query, Request, Response, UploadFile
 
 from voxbase.accounts.deps import require_permission, require_scope, require_writer_scope
 from voxbase.accounts.permissions import Permission, Scope
 from voxbase.conversations import admin as staff
-from voxbase.conversations import audio, live, service
+from voxbase.conversations import audio, live, rooms, service
 from voxbase.conversations.engines import Engines, build_engines
 from voxbase.conversations.schemas import (
     Channel,
@@ -25,6 +25,7 @@ from voxbase.conversations.schemas import (
     MessageBatch,
     MessageCreate,
     MessageOut,
+    RoomWebhookAck,
     SearchPage,
     SegmentBatchIn,
     SegmentBatchOut,
@@ -198,18 +199,26 @@ async def list_messages(
     )
 
 
-@conversations.post("/{conversation_id}/start", response_model=ConversationOut, responses=PAID)
+@conversations.post(
+    "/{conversation_id}/start",
+    response_model=ConversationOut,
+    responses=problem_responses(402, 403, 404, 409, 429),
+)
 async def start_session(
     conversation_id: uuid.UUID,
     session: DbSession,
     principal: Writer,
+    request: Request,
     data: SessionStart | None = None,
 ) -> ConversationOut:
     """Start a live session: recording starts and what the user can spend is held, up to
-    `max_seconds` (default: the service's cap); 402 when no time is left."""
-    return await service.start_session(
+    `max_seconds` (default: the service's cap); 402 when no time is left. With a persona: its
+    session time limit caps it and its daily usage limit applies (429 when used up). A voice
+    session, when LiveKit is configured, answers with the room's join tokens (`livekit`)."""
+    started = await service.start_session(
         session, principal, conversation_id, max_seconds=data.max_seconds if data else None
     )
+    return rooms.with_join(request.app.state.settings, started, principal.user_id)
 
 
 @conversations.post("/{conversation_id}/heartbeat", response_model=HeartbeatOut, responses=CONFLICT)
@@ -390,14 +399,17 @@ async def export_summary(
 
 @search_router.get("", response_model=SearchPage)
 async def search(
+    request: Request,
     session: DbSession,
     principal: Reader,
     q: Annotated[str, Query(min_length=1, max_length=200)],
     cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> SearchPage:
-    """Full-text search over your messages and final transcript segments, best first."""
-    return await service.search(session, principal, q, cursor=cursor, limit=limit)
+    """Full-text search over your messages and final transcript segments: your newest
+    `VOXBASE_SEARCH_RANK_WINDOW` (1,000) matches best first, then the next older ones."""
+    window = request.app.state.settings.search_rank_window
+    return await service.search(session, principal, q, cursor=cursor, limit=limit, window=window)
 
 
 admin = APIRouter(
@@ -475,4 +487,31 @@ async def admin_get_summary(
     return await staff.get_summary(session, principal, user_id, conversation_id)
 
 
-routers = [conversations, search_router, live.router, admin]
+webhooks = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+
+@webhooks.post(
+    "/livekit",
+    response_model=RoomWebhookAck,
+    responses=problem_responses(401, 404, 422, 500),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/webhook+json": {"schema": {"type": "object"}}},
+        }
+    },
+)
+async def livekit_webhook(
+    request: Request,
+    session: DbSession,
+    hub: HubDep,
+    authorization: Annotated[str | None, Header(max_length=8192)] = None,
+) -> RoomWebhookAck:
+    """LiveKit's webhooks (verified with its WebhookReceiver; 401 otherwise), stored once by
+    event id: `room_finished` ends the room's voice sessions, `participant_left` of a session's
+    user ends theirs. A failure is a 500 and LiveKit delivers the event again."""
+    body = await request.body()
+    return await rooms.receive(session, request.app.state.settings, body, authorization, hub)
+
+
+routers = [conversations, search_router, live.router, admin, webhooks]

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.assistants import service as assistants
 from voxbase.audit import service as audit
+from voxbase.conversations import personas as persona_sessions
 from voxbase.conversations import repository, timing, usage
 from voxbase.conversations.guidance import (
     GuidanceContext,
@@ -43,6 +44,7 @@ from voxbase.core import clock
 from voxbase.core.db import after_commit
 from voxbase.core.errors import Conflict, NotFound, QuotaExceeded
 from voxbase.core.principal import Principal
+from voxbase.metering import service as metering
 from voxbase.privacy import consents
 from voxbase.privacy.schemas import Purpose
 from voxbase.realtime.hub import Hub
@@ -83,7 +85,24 @@ async def _activate(
     max_seconds: int | None = None,
     multiplier: Decimal = Decimal(1),
 ) -> None:
-    """Start the session and its paid clock: holds what the user can spend (402: nothing)."""
+    """Start the session and its paid clock: holds what the user can spend (402: nothing).
+    With a persona: its multiplier, its session time limit as the cap, and what is left of
+    its daily usage limit (429 when nothing is)."""
+    if row.persona_slug is not None:
+        persona = await assistants.persona_for_session(session, principal, row.persona_slug)
+        multiplier = persona.base_cost_multiplier
+        row.cost_multiplier = multiplier
+        if persona.session_time_limit_minutes is not None:
+            limit = persona.session_time_limit_minutes * 60
+            max_seconds = min(max_seconds, limit) if max_seconds else limit
+        if persona.daily_usage_limit_minutes is not None:
+            max_seconds = await persona_sessions.hold_day(
+                session,
+                row,
+                limit_minutes=persona.daily_usage_limit_minutes,
+                wanted_seconds=max_seconds or metering.timed_policy().cap_seconds,
+                now=clock.now(),
+            )
     clocked = await timing.start(session, row, cap_seconds=max_seconds, multiplier=multiplier)
     now = clocked.started_at if clocked is not None else clock.now()
     row.status = "active"
@@ -347,6 +366,7 @@ async def _close(
 
     now = clock.now()
     before = audit.snapshot(row, FIELDS)
+    day = await persona_sessions.lock_day(session, row)  # before the balance lock, as at start
     clocked = await timing.finish(session, row)
     if clocked is not None and clocked.duration_seconds is not None:
         duration = clocked.duration_seconds
@@ -357,6 +377,7 @@ async def _close(
     words, talk, silences = _statistics(segments)
     if not segments:
         words = sum(len(m.content.split()) for m in await repository.all_messages(session, row.id))
+    await persona_sessions.settle_day(session, row, day, duration)
     row.status = status
     row.ended_at = now
     row.duration_seconds = duration

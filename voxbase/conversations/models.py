@@ -7,7 +7,7 @@ Seed homes: 000 conversations/messages, 001 sessions/transcripts/guidance/summar
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -63,6 +63,13 @@ class Conversation(SoftDeleteMixin, Model):
     quality_rating: Mapped[int | None]
     cost_minutes: Mapped[int | None]
     usage_reservation_id: Mapped[str | None] = mapped_column(String(64))
+    # 003 persona_sessions: the persona talked to (no foreign key across modules: the slug and
+    # the multiplier are kept as they were when the session was created) and its daily cap
+    persona_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    persona_slug: Mapped[str | None] = mapped_column(String(64))
+    cost_multiplier: Mapped[Decimal | None] = mapped_column(Numeric(6, 3))
+    # seconds this session holds of the persona's daily usage limit (while active)
+    persona_day_held_seconds: Mapped[int | None]
     # counters (the next segment's seq is segment_count + 1)
     message_count: Mapped[int] = mapped_column(default=0)
     segment_count: Mapped[int] = mapped_column(default=0)
@@ -73,12 +80,54 @@ class Conversation(SoftDeleteMixin, Model):
         return self.audio_key is not None
 
 
+class PersonaDailyUsage(Model):
+    """A user's time with one persona on one UTC day (the persona's daily usage limit):
+    seconds used by ended sessions and seconds held by running ones. Its row is the lock
+    that serialises concurrent starts of that user with that persona."""
+
+    __tablename__ = "persona_daily_usage"
+    __table_args__ = (UniqueConstraint("user_id", "persona_id", "day"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    persona_id: Mapped[uuid.UUID]
+    day: Mapped[date]
+    used_seconds: Mapped[int] = mapped_column(default=0)
+    held_seconds: Mapped[int] = mapped_column(default=0)
+
+
+class RoomEvent(Model):
+    """A LiveKit webhook event, stored once by its id (ADR 0826), then applied."""
+
+    __tablename__ = "room_events"
+    __table_args__ = (UniqueConstraint("provider", "event_id"),)
+
+    provider: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str] = mapped_column(String(255))
+    event_type: Mapped[str] = mapped_column(String(64))
+    room_name: Mapped[str | None] = mapped_column(String(255), index=True)
+    participant_identity: Mapped[str | None] = mapped_column(String(255))
+    occurred_at: Mapped[datetime | None]
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # received, processed (it ended a session), ignored, failed
+    status: Mapped[str] = mapped_column(String(16), default="received")
+    error: Mapped[str | None] = mapped_column(Text)
+    processed_at: Mapped[datetime | None]
+    conversation_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="SET NULL"), index=True
+    )
+    # Whose event: the participant's user (identity `user-<id>`) or the ended session's. No
+    # foreign key: an identity naming no user must still be stored (and answered) once.
+    user_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+
+
 class Message(Model):
     """One turn. Append-only: a row is written once and never rewritten."""
 
     __tablename__ = "messages"
     __table_args__ = (
         Index("ix_messages_conversation_id_created_at_id", "conversation_id", "created_at", "id"),
+        # search walks the caller's newest rows (ADR 1010)
+        Index("ix_messages_user_id_created_at_id", "user_id", "created_at", "id"),
     )
 
     conversation_id: Mapped[uuid.UUID] = mapped_column(
@@ -105,7 +154,11 @@ class TranscriptSegment(Model):
     """A final transcript segment (partials are broadcast, never stored)."""
 
     __tablename__ = "transcript_segments"
-    __table_args__ = (UniqueConstraint("conversation_id", "seq"),)
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "seq"),
+        # search walks the caller's newest rows (ADR 1010)
+        Index("ix_transcript_segments_user_id_created_at_id", "user_id", "created_at", "id"),
+    )
 
     conversation_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("conversations.id", ondelete="CASCADE")

@@ -15,6 +15,8 @@ from voxbase.conversations.models import (
     Conversation,
     Guidance,
     Message,
+    PersonaDailyUsage,
+    RoomEvent,
     Summary,
     TranscriptSegment,
 )
@@ -75,6 +77,25 @@ registry.table(
         Retention("transcripts", clear=("full_transcript",), row_days=OWN_DAYS),
         DELETED,
     ),
+)
+
+# A user's time with a persona per day (the persona's daily limit): only today's row matters.
+registry.table(
+    PersonaDailyUsage,
+    subject="user_id",
+    export="persona_daily_usage",
+    erase=DELETE,
+    retention=Retention("usage_records", after="created_at"),
+)
+
+# LiveKit's webhook events: the room, the participant's identity (`user-<id>`) and the
+# provider's payload. Kept as provider records for the usage records' period.
+registry.table(
+    RoomEvent,
+    subject="user_id",
+    export="room_events",
+    erase=DELETE,
+    retention=Retention("usage_records", after="created_at"),
 )
 
 

@@ -6,7 +6,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -25,10 +25,15 @@ from voxbase.conversations.models import (
     Conversation,
     Guidance,
     Message,
+    PersonaDailyUsage,
+    RoomEvent,
     Summary,
     TranscriptSegment,
 )
-from voxbase.core.db import UTCDateTime
+from voxbase.core.db import (
+    UTCDateTime,
+    insert_if_absent,  # noqa: F401  (re-exported for the services)
+)
 from voxbase.core.pagination import paginate_newest_first, paginate_oldest_first
 
 
@@ -38,6 +43,59 @@ async def add(session: AsyncSession, *rows: object) -> None:
 
 
 # Conversations -------------------------------------------------------------------------------
+
+
+async def has_persona_session(
+    session: AsyncSession, user_id: uuid.UUID, persona_id: uuid.UUID
+) -> bool:
+    query = (
+        select(Conversation.id)
+        .where(
+            Conversation.user_id == user_id,
+            Conversation.persona_id == persona_id,
+            Conversation.started_at.is_not(None),
+        )
+        .limit(1)
+    )
+    return (await session.execute(query)).first() is not None
+
+
+async def room_event(
+    session: AsyncSession, provider: str, event_id: str, *, lock: bool
+) -> RoomEvent | None:
+    query = select(RoomEvent).where(RoomEvent.provider == provider, RoomEvent.event_id == event_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def active_in_room(
+    session: AsyncSession, room_name: str, user_id: uuid.UUID | None
+) -> Sequence[Conversation]:
+    """Running voice sessions in the room (of one user, when given), locked, oldest first."""
+    query = select(Conversation).where(
+        Conversation.channel == "voice",
+        Conversation.room_name == room_name,
+        Conversation.status == "active",
+        Conversation.deleted_at.is_(None),
+    )
+    if user_id is not None:
+        query = query.where(Conversation.user_id == user_id)
+    query = query.order_by(Conversation.created_at, Conversation.id).with_for_update()
+    return (await session.execute(query)).scalars().all()
+
+
+async def persona_day(
+    session: AsyncSession, user_id: uuid.UUID, persona_id: uuid.UUID, day: date, *, lock: bool
+) -> PersonaDailyUsage | None:
+    query = select(PersonaDailyUsage).where(
+        PersonaDailyUsage.user_id == user_id,
+        PersonaDailyUsage.persona_id == persona_id,
+        PersonaDailyUsage.day == day,
+    )
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return (await session.execute(query)).scalar_one_or_none()
 
 
 async def get_conversation(
@@ -281,15 +339,149 @@ async def compact_search_index(session: AsyncSession) -> None:
         await session.execute(text(f"INSERT INTO {fts}({fts}) VALUES ('optimize')"))  # noqa: S608
 
 
-def _columns(statement: Any) -> Any:
-    return statement.columns(
-        id=Uuid(),
-        conversation_id=Uuid(),
-        title=String(),
-        snippet=String(),
-        score=Float(),
-        created_at=UTCDateTime(),
-    ).bindparams(bindparam("uid", type_=Uuid()))
+def search_tokens(query: str) -> list[str]:
+    return TOKEN.findall(query)[:16]
+
+
+@dataclass(frozen=True)
+class SearchMatch:
+    """One match in a ranking window: where it sits in its source's walk, and its score."""
+
+    kind: str
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    created_at: datetime
+    score: float
+    key: Any  # JSON: the FTS5 rowid on SQLite, [created_at ISO, id hex] elsewhere
+
+
+def _key_params(dialect: str, below: Any) -> dict[str, Any]:
+    """The bind parameters of a walk position from a cursor; ValueError when it is not one."""
+    if dialect == "sqlite":
+        if not isinstance(below, int) or isinstance(below, bool) or below < 0:
+            raise ValueError("bad key")
+        return {"below": below}
+    if not isinstance(below, list) or len(below) != 2 or not all(isinstance(v, str) for v in below):
+        raise ValueError("bad key")
+    at = datetime.fromisoformat(below[0])
+    if at.tzinfo is None:
+        raise ValueError("bad key")
+    return {"at": at, "bid": uuid.UUID(below[1])}
+
+
+WALK_BUDGET = 20  # MariaDB: rows examined per wanted match before the FULLTEXT index answers
+
+
+def statement_for(sql: str, binds: list[Any]) -> Any:
+    return (
+        text(sql)
+        .columns(id=Uuid(), conversation_id=Uuid(), created_at=UTCDateTime(), score=Float())
+        .bindparams(*binds)
+    )
+
+
+async def search_window(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    tokens: list[str],
+    kind: str,
+    *,
+    below: Any,
+    count: int,
+) -> list[SearchMatch]:
+    """The user's `count` newest matches of one source, newest first, strictly below `below`
+    (a key of an earlier window; None: from the newest). Every engine walks newest first and
+    stops after `count` matches instead of finding, scoring and sorting every match (ADR 1010).
+    Raises ValueError for a `below` that is no key of this database."""
+    table, fts = SOURCES[kind]
+    dialect = session.get_bind().dialect.name
+    params: dict[str, Any] = {"uid": user_id, "n": count}
+    binds: list[Any] = [bindparam("uid", type_=Uuid())]
+    if below is not None:
+        params.update(_key_params(dialect, below))
+    if dialect == "sqlite":
+        params["q"] = " ".join('"' + t.replace('"', "") + '"' for t in tokens)
+        # CROSS JOIN keeps the FTS5 table outermost: it yields matches by descending rowid
+        # (ORDER BY consumed, no sort) and LIMIT stops the walk early.
+        sql = (
+            f"SELECT {fts}.rowid AS k, s.id, s.conversation_id, s.created_at, "  # noqa: S608
+            f"-bm25({fts}) AS score "
+            f"FROM {fts} CROSS JOIN {table} s CROSS JOIN conversations c "
+            f"WHERE {fts} MATCH :q AND s.rowid = {fts}.rowid AND c.id = s.conversation_id "
+            "AND s.user_id = :uid AND c.deleted_at IS NULL "
+            + (f"AND {fts}.rowid < :below " if below is not None else "")
+            + f"ORDER BY {fts}.rowid DESC LIMIT :n"
+        )
+    elif dialect == "postgresql":
+        params["q"] = " ".join(tokens)
+        # The (user_id, created_at, id) index walked backwards, the stored vector tested on
+        # each row; for rare words the planner may prefer the GIN index and a top-N sort.
+        # A custom plan per execution: a generic one cannot tell a common word from a rare one.
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        # Deleted conversations are a small hashed list: joining conversations instead let
+        # stale statistics on that table drive the plan (one GIN scan per conversation).
+        sql = (
+            "WITH gone AS MATERIALIZED (SELECT id FROM conversations "  # noqa: S608
+            "WHERE user_id = :uid AND deleted_at IS NOT NULL) "
+            "SELECT NULL AS k, s.id, s.conversation_id, s.created_at, "
+            "ts_rank(s.search_vector, plainto_tsquery('english', :q)) AS score "
+            f"FROM {table} s "
+            "WHERE s.user_id = :uid AND s.search_vector @@ plainto_tsquery('english', :q) "
+            "AND s.conversation_id NOT IN (SELECT id FROM gone) "
+            + ("AND (s.created_at, s.id) < (:at, :bid) " if below is not None else "")
+            + "ORDER BY s.created_at DESC, s.id DESC LIMIT :n"
+        )
+    else:
+        words = [t for t in tokens if len(t) >= 3] or tokens
+        params["q"] = " ".join("+" + t for t in words)
+        # The same walk. MATCH stays out of WHERE: there InnoDB would read every match of
+        # every user from the FULLTEXT index and sort them; in the select list it is a lookup
+        # per row (the index still answers it) and HAVING drops the rows that do not match.
+        # A rare word would walk all the caller's rows: the walk gives up after examining
+        # WALK_BUDGET rows per wanted match, and the FULLTEXT index answers instead (few
+        # matches to sort, since the walk found few).
+        bound = (
+            "AND (s.created_at < :at OR (s.created_at = :at AND s.id < :bid)) "
+            if below is not None
+            else ""
+        )
+        sql = (
+            "SELECT NULL AS k, s.id, s.conversation_id, s.created_at, "  # noqa: S608
+            "MATCH(s.content) AGAINST (:q IN BOOLEAN MODE) AS score "
+            f"FROM {table} s STRAIGHT_JOIN conversations c ON c.id = s.conversation_id "
+            f"WHERE s.user_id = :uid AND c.deleted_at IS NULL {bound}"
+            "HAVING score > 0 ORDER BY s.created_at DESC, s.id DESC "
+            "LIMIT :n ROWS EXAMINED :budget"
+        )
+        params["budget"] = count * WALK_BUDGET
+        fallback = (
+            "SELECT NULL AS k, s.id, s.conversation_id, s.created_at, "  # noqa: S608
+            "MATCH(s.content) AGAINST (:q IN BOOLEAN MODE) AS score "
+            f"FROM {table} s JOIN conversations c ON c.id = s.conversation_id "
+            "WHERE MATCH(s.content) AGAINST (:q IN BOOLEAN MODE) AND s.user_id = :uid "
+            f"AND c.deleted_at IS NULL {bound}"
+            "ORDER BY s.created_at DESC, s.id DESC LIMIT :n"
+        )
+    if "at" in params:
+        binds += [bindparam("at", type_=UTCDateTime()), bindparam("bid", type_=Uuid())]
+    statement = statement_for(sql, binds)
+    rows = (await session.execute(statement, params)).all()
+    if dialect not in ("sqlite", "postgresql") and len(rows) < count:
+        rows = (await session.execute(statement_for(fallback, binds), params)).all()
+    matches = []
+    for row in rows:
+        key = int(row.k) if dialect == "sqlite" else [row.created_at.isoformat(), row.id.hex]
+        matches.append(
+            SearchMatch(
+                kind=kind,
+                id=row.id,
+                conversation_id=row.conversation_id,
+                created_at=row.created_at,
+                score=float(row.score or 0.0),
+                key=key,
+            )
+        )
+    return matches
 
 
 def _snippet(content: str, tokens: list[str], width: int = 80) -> str:
@@ -306,79 +498,72 @@ def _snippet(content: str, tokens: list[str], width: int = 80) -> str:
     return ("…" if start > 0 else "") + piece + ("…" if end < len(content) else "")
 
 
-async def search(
-    session: AsyncSession, user_id: uuid.UUID, query: str, *, fetch: int
+async def search_rows(
+    session: AsyncSession, tokens: list[str], page: Sequence[SearchMatch]
 ) -> list[SearchRow]:
-    """Ranked hits over the user's messages and final segments; `fetch` rows per source."""
-    tokens = TOKEN.findall(query)[:16]
-    if not tokens:
+    """The page's hits with their conversation titles and `<mark>`ed snippets, in page order:
+    excerpts are cut for the page only, never for the whole window."""
+    if not page:
         return []
     dialect = session.get_bind().dialect.name
-    hits: list[SearchRow] = []
+    snippets: dict[uuid.UUID, str] = {}
     for kind, (table, fts) in SOURCES.items():
-        params: dict[str, Any] = {"uid": user_id, "n": fetch}
+        mine = [m for m in page if m.kind == kind]
+        if not mine:
+            continue
         if dialect == "sqlite":
-            params["q"] = " ".join('"' + t.replace('"', "") + '"' for t in tokens)
+            q = " ".join('"' + t.replace('"', "") + '"' for t in tokens)
             sql = (
-                f"SELECT s.id, s.conversation_id, c.title, "  # noqa: S608
-                f"snippet({fts}, 0, '<mark>', '</mark>', '…', 16) AS snippet, "
-                f"-bm25({fts}) AS score, s.created_at "
-                f"FROM {fts} JOIN {table} s ON s.rowid = {fts}.rowid "
-                f"JOIN conversations c ON c.id = s.conversation_id "
-                f"WHERE {fts} MATCH :q AND s.user_id = :uid AND c.deleted_at IS NULL "
-                f"ORDER BY bm25({fts}) LIMIT :n"
+                f"SELECT {fts}.rowid AS k, "  # noqa: S608
+                f"snippet({fts}, 0, '<mark>', '</mark>', '…', 16) AS snippet "
+                f"FROM {fts} WHERE {fts} MATCH :q AND {fts}.rowid IN :keys"
             )
+            statement: Any = text(sql).bindparams(bindparam("keys", expanding=True))
+            by_key = {m.key: m.id for m in mine}
+            rows = await session.execute(statement, {"q": q, "keys": list(by_key)})
+            for row in rows:
+                snippets[by_key[int(row.k)]] = row.snippet
         elif dialect == "postgresql":
-            params["q"] = " ".join(tokens)
-            # Rank the caller's matches first (GIN on the stored vector), then join: the
-            # MATERIALIZED step keeps the planner from re-running the index scan per row.
             sql = (
-                "WITH q AS (SELECT plainto_tsquery('english', :q) AS q), "  # noqa: S608
-                "hits AS MATERIALIZED (SELECT s.id, s.conversation_id, s.content, s.created_at, "
-                "ts_rank(s.search_vector, q.q) AS score "
-                f"FROM {table} s, q WHERE s.search_vector @@ q.q AND s.user_id = :uid) "
-                "SELECT h.id, h.conversation_id, c.title, "
-                "ts_headline('english', h.content, q.q, "
-                "'StartSel=<mark>, StopSel=</mark>, MaxWords=24, MinWords=8') AS snippet, "
-                "h.score, h.created_at FROM hits h "
-                "JOIN conversations c ON c.id = h.conversation_id, q "
-                "WHERE c.deleted_at IS NULL ORDER BY h.score DESC, h.id LIMIT :n"
+                "SELECT s.id, ts_headline('english', s.content, "  # noqa: S608
+                "plainto_tsquery('english', :q), "
+                "'StartSel=<mark>, StopSel=</mark>, MaxWords=24, MinWords=8') AS snippet "
+                f"FROM {table} s WHERE s.id IN :ids"
             )
+            statement = (
+                text(sql)
+                .columns(id=Uuid(), snippet=String())
+                .bindparams(bindparam("ids", expanding=True, type_=Uuid()))
+            )
+            rows = await session.execute(
+                statement, {"q": " ".join(tokens), "ids": [m.id for m in mine]}
+            )
+            snippets.update({row.id: row.snippet for row in rows})
         else:
-            words = [t for t in tokens if len(t) >= 3] or tokens
-            params["q"] = " ".join("+" + t for t in words)
-            # Rank ids only, then fetch the page's text: sorting every match with its content
-            # made common words take seconds at 10^6 rows.
-            sql = (
-                "SELECT s.id, s.conversation_id, c.title, s.content AS snippet, "  # noqa: S608
-                "h.score, s.created_at FROM ("
-                "SELECT s.id, MATCH(s.content) AGAINST (:q IN BOOLEAN MODE) AS score "
-                f"FROM {table} s JOIN conversations c ON c.id = s.conversation_id "
-                "WHERE MATCH(s.content) AGAINST (:q IN BOOLEAN MODE) AND s.user_id = :uid "
-                "AND c.deleted_at IS NULL ORDER BY score DESC, s.id LIMIT :n) h "
-                f"JOIN {table} s ON s.id = h.id JOIN conversations c ON c.id = s.conversation_id "
-                "ORDER BY h.score DESC, s.id"
+            sql = f"SELECT s.id, s.content FROM {table} s WHERE s.id IN :ids"  # noqa: S608
+            statement = (
+                text(sql)
+                .columns(id=Uuid(), content=String())
+                .bindparams(bindparam("ids", expanding=True, type_=Uuid()))
             )
-        rows = await session.execute(_columns(text(sql)), params)
-        for row in rows:
-            snippet = (
-                row.snippet
-                if dialect in ("sqlite", "postgresql")
-                else _snippet(row.snippet, tokens)
-            )
-            hits.append(
-                SearchRow(
-                    kind=kind,
-                    id=row.id,
-                    conversation_id=row.conversation_id,
-                    conversation_title=row.title,
-                    snippet=snippet,
-                    score=float(row.score or 0.0),
-                    created_at=row.created_at,
-                )
-            )
-    hits.sort(key=lambda hit: (-hit.score, str(hit.id)))
-    return hits
+            rows = await session.execute(statement, {"ids": [m.id for m in mine]})
+            snippets.update({row.id: _snippet(row.content, tokens) for row in rows})
+    query = select(Conversation.id, Conversation.title).where(
+        Conversation.id.in_({m.conversation_id for m in page})
+    )
+    titles = {cid: title for cid, title in await session.execute(query)}
+    return [
+        SearchRow(
+            kind=m.kind,
+            id=m.id,
+            conversation_id=m.conversation_id,
+            conversation_title=titles.get(m.conversation_id),
+            snippet=snippets.get(m.id, ""),
+            score=m.score,
+            created_at=m.created_at,
+        )
+        for m in page
+    ]
 
 
 async def forget_audio(session: AsyncSession, user_id: uuid.UUID, at: datetime) -> int:

@@ -38,6 +38,11 @@ class ConversationCreate(Input):
     external_session_id: Short | None = Field(None, description="The client's own session id")
     agent_type: Annotated[str, StringConstraints(max_length=50)] | None = None
     data_retention_days: int = Field(30, ge=1, le=3650)
+    persona: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        None,
+        description="The slug of the persona to talk to: its cost multiplier, session time "
+        "limit and daily usage limit apply (403 naming the feature for a locked one).",
+    )
 
 
 class ConversationUpdate(Input):
@@ -50,6 +55,24 @@ class ConversationUpdate(Input):
     quality_rating: int | None = Field(None, ge=1, le=5)
     audio_url: Url | None = None
     data_retention_days: int | None = Field(None, ge=1, le=3650)
+
+
+class LiveKitJoin(BaseModel):
+    """The room's join tokens (LiveKit AccessToken JWTs): one for the user's app, one for the
+    voice agent (participant kind `agent`, hidden). Shown once, at start; never stored."""
+
+    url: str | None
+    room: str
+    user_identity: str
+    user_token: str
+    agent_identity: str
+    agent_token: str
+    expires_in: int = Field(description="Seconds the tokens may be used to join")
+
+
+class RoomWebhookAck(BaseModel):
+    status: Literal["processed", "ignored", "duplicate"]
+    ended: list[uuid.UUID] = Field(description="Sessions this event ended")
 
 
 class ConversationOut(BaseModel):
@@ -82,11 +105,16 @@ class ConversationOut(BaseModel):
     silence_periods_count: int
     quality_rating: int | None
     cost_minutes: int | None
+    persona_slug: str | None
+    cost_multiplier: Exact | None
     message_count: int
     segment_count: int
     last_activity_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    livekit: LiveKitJoin | None = Field(
+        None, description="Only in the answer to a voice session's start, with LiveKit."
+    )
 
 
 class MessageFields(Input):

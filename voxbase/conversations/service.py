@@ -49,8 +49,10 @@ from voxbase.conversations.threads import (
     list_messages,
     update_conversation,
 )
+from voxbase.conversations.transcripts import Transcript, transcript_of
 
 __all__ = [
+    "Transcript",
     "append_message",
     "append_segments",
     "channel_name",
@@ -78,6 +80,7 @@ __all__ = [
     "search",
     "start_session",
     "stuck_summaries",
+    "transcript_of",
     "update_conversation",
     "update_guidance",
 ]

@@ -57,6 +57,9 @@ async def create_conversation(
     template: TemplateOut | None = None
     if data.template_id is not None:
         template = await assistants.use_template(session, principal, data.template_id)
+    persona = None
+    if data.persona is not None:  # 403 naming the feature for a locked one, 404 unknown
+        persona = await assistants.check_persona(session, principal, data.persona)
     now = clock.now()
     live = data.channel in LIVE_CHANNELS
     conversation_id = new_id()
@@ -79,6 +82,9 @@ async def create_conversation(
         data_retention_days=data.data_retention_days,
         started_at=None if live else now,
         last_activity_at=now,
+        persona_id=persona.id if persona else None,
+        persona_slug=persona.slug if persona else None,
+        cost_multiplier=persona.base_cost_multiplier if persona else None,
     )
     await repository.add(session, row)
     reporter = usage.reporter()

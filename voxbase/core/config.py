@@ -164,6 +164,12 @@ class Settings(BaseSettings):
     twilio_auth_token: SecretStr | None = None
     twilio_api_base: str | None = Field(None, description="Override (tests: a local server).")
 
+    # LiveKit rooms for voice sessions (docs/assistants.md): join tokens at start, webhooks in
+    livekit_url: str | None = Field(None, description="wss://… given to clients with tokens.")
+    livekit_api_key: str | None = None
+    livekit_api_secret: SecretStr | None = None
+    livekit_token_ttl_seconds: int = Field(6 * 3600, ge=60, le=7 * 86400)
+
     # Request bodies, refused at the edge before authentication (core/bodies.py)
     json_body_max_bytes: int = Field(
         1024 * 1024, ge=1024, description="Largest non-upload request body (413 beyond)."
@@ -195,9 +201,15 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     llm_model: str = "gpt-4o-mini"
     llm_timeout_seconds: float = Field(20.0, gt=0)
+    search_rank_window: int = Field(
+        1000,
+        ge=1,
+        le=100_000,
+        description="GET /v1/search ranks the caller's newest this many matches per page window.",
+    )
     documents_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
     audio_max_bytes: int = Field(
-        500 * 1024 * 1024, ge=1024, description="Largest recording uploaded to a conversation."
+        100 * 1024 * 1024, ge=1024, description="Largest recording uploaded to a conversation."
     )
     documents_ocr: bool = Field(True, description="OCR uploaded images (rapidocr, offline).")
     documents_max_text_chars: int = Field(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -83,10 +84,15 @@ class RequestContextMiddleware:
                 raise
             await _refused(scope, refused).__call__(scope, receive, send_with_id)
         except Exception as exc:
-            log.error("unhandled error on %s", ctx.endpoint, exc_info=exc)
+            busy = database_busy(exc)
+            if busy:
+                log.warning("database busy on %s: %s", ctx.endpoint, exc)
+            else:
+                log.error("unhandled error on %s", ctx.endpoint, exc_info=exc)
             if scope["type"] != "http" or status[0]:
                 raise
-            await _internal_error(scope).__call__(scope, receive, send_with_id)
+            response = _busy(scope) if busy else _internal_error(scope)
+            await response.__call__(scope, receive, send_with_id)
         finally:
             context.reset(token)
             _observe(scope, status[0] or 500, time.perf_counter() - started)
@@ -124,6 +130,38 @@ def _refused(scope: Scope, refused: BodyRefused) -> JSONResponse:
             request_id=_request_id(),
             errors=[{"loc": ["body"], "msg": refused.detail, "type": refused.rule}],
         )
+    )
+
+
+SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
+BUSY_RETRY_AFTER = "1"
+
+
+def database_busy(exc: BaseException) -> bool:
+    """SQLite did not get its write lock in time (its busy timeout, or the process's write
+    gate, `core.db.WriteGate`): the request changed nothing and may simply be sent again."""
+    seen: BaseException | None = exc
+    for _ in range(5):  # the error itself, or what it was raised from
+        if seen is None:
+            return False
+        orig = getattr(seen, "orig", seen)
+        if isinstance(orig, sqlite3.OperationalError) and str(orig).startswith(SQLITE_BUSY):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _busy(scope: Scope) -> JSONResponse:
+    return problem_response(
+        Problem(
+            type="https://voxbase.dev/problems/database-busy",
+            title="Service unavailable",
+            status=503,
+            detail="The database is busy with other writes; nothing was changed. Retry shortly.",
+            instance=scope.get("path"),
+            request_id=_request_id(),
+        ),
+        {"Retry-After": BUSY_RETRY_AFTER},
     )
 
 

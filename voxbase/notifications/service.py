@@ -18,6 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.accounts import service as accounts
 from voxbase.billing import service as billing
+from voxbase.content.platforms import RULES as CONTENT_RULES
+from voxbase.content.publishing import FAILED as CONTENT_FAILED
+from voxbase.content.publishing import PUBLISHED as CONTENT_PUBLISHED
 from voxbase.conversations.summaries import SUMMARY_FAILED, SUMMARY_READY
 from voxbase.core import clock, events, jobs
 from voxbase.core.errors import Forbidden, NotFound
@@ -342,10 +345,63 @@ async def on_summary_failed(session: AsyncSession, payload: dict[str, Any]) -> N
     await on_summary(session, payload, ready=False)
 
 
+async def on_content(session: AsyncSession, payload: dict[str, Any], *, published: bool) -> None:
+    """A scheduled post went out, or failed for good: to whoever scheduled it (team content),
+    or its owner."""
+    recipient = payload.get("created_by") or payload.get("user_id")
+    if not recipient:
+        return
+    platform = (
+        CONTENT_RULES[str(payload["platform"])].name
+        if str(payload["platform"]) in CONTENT_RULES
+        else str(payload["platform"])
+    )
+    title = payload.get("title") or "your post"
+    if published:
+        heading, severity = f"Published on {platform}", "success"
+        message = f"{title} is live on {platform}."
+    else:
+        heading, severity = f"Publishing on {platform} failed", "error"
+        message = (
+            f"{title} could not be published after {payload.get('attempts')} attempts "
+            f"({payload.get('error')}). Reschedule it to try again."
+        )
+    stamp = plain(payload.get("scheduled_for")) or ""
+    await notify(
+        session,
+        uuid.UUID(str(recipient)),
+        "content",
+        heading,
+        message,
+        severity=severity,
+        action_url=f"/v1/content/{payload['content_id']}",
+        dedupe_key=(
+            f"content:{payload['calendar_entry_id']}:{'published' if published else 'failed'}:"
+            f"{stamp}"
+        ),
+        data={
+            "content_id": str(payload["content_id"]),
+            "variant_id": str(payload["variant_id"]),
+            "calendar_entry_id": str(payload["calendar_entry_id"]),
+            "platform": str(payload["platform"]),
+        },
+    )
+
+
+async def on_content_published(session: AsyncSession, payload: dict[str, Any]) -> None:
+    await on_content(session, payload, published=True)
+
+
+async def on_content_failed(session: AsyncSession, payload: dict[str, Any]) -> None:
+    await on_content(session, payload, published=False)
+
+
 _BILLING_HANDLERS = {kind: _billing(kind) for kind in BILLING_NOTICES}
 events.subscribe("usage.threshold", on_usage_threshold)
 events.subscribe(ENDPOINT_DISABLED, on_webhook_endpoint_disabled)
 events.subscribe(SUMMARY_READY, on_summary_ready)
 events.subscribe(SUMMARY_FAILED, on_summary_failed)
+events.subscribe(CONTENT_PUBLISHED, on_content_published)
+events.subscribe(CONTENT_FAILED, on_content_failed)
 for _kind, _handle in _BILLING_HANDLERS.items():
     events.subscribe(f"billing.{_kind}", _handle)

@@ -12,7 +12,7 @@ from voxbase.accounts.permissions import Permission, Scope
 from voxbase.core.errors import problem_responses
 from voxbase.core.http import DbSession
 from voxbase.core.principal import Principal
-from voxbase.privacy import erasure, service
+from voxbase.privacy import erasure, export_api, service
 from voxbase.privacy.purge_api import retention_admin
 from voxbase.privacy.schemas import ConsentDecision, ConsentRecordOut, Consents, ErasureOut
 from voxbase.providers.storage import app_storage
@@ -67,4 +67,4 @@ async def get_erasure(erasure_id: uuid.UUID, session: DbSession, _: UsersReader)
     return await erasure.get_erasure(session, erasure_id)
 
 
-routers = [consents, admin, retention_admin]
+routers = [consents, admin, retention_admin, *export_api.routers]

@@ -111,6 +111,7 @@ async def erase_user(
     async with unit_of_work(db) as session:
         record, subject = await begin(session, user_id, reason, actor)
     actor = _actor_of(record)
+    teams = list((record.identifiers or {}).get("teams", []))
     erasure = Erasure(id=record.id, token=subject.token, counts=dict(record.counts))
     for rule in erase_order():
         if rule.name in LAST:
@@ -121,7 +122,7 @@ async def erase_user(
             erasure.files_deleted += files
             async with unit_of_work(db) as session:
                 await _save_progress(session, record.id, erasure)
-    await _finish(db, storage, record.id, subject, erasure, actor)
+    await _finish(db, storage, record.id, subject, erasure, actor, teams)
     return erasure
 
 
@@ -133,6 +134,7 @@ async def begin(
     A route that cannot erase in the request begins here and lets `erase_user` (a job)
     carry on: it resumes the running record."""
     found = await identifiers_of(session, user_id)
+    teams = await _team_ids(session, user_id)
     record = await repository.running_erasure(session, user_id)
     if record is None:
         if not found.texts:  # no account (accounts names at least the email)
@@ -150,12 +152,21 @@ async def begin(
             ids=found.ids | {uuid.UUID(i) for i in stored.get("ids", [])},
             texts=found.texts | set(stored.get("texts", [])),
         )
+        teams |= set(stored.get("teams", []))
     record.identifiers = {
         "ids": sorted(str(i) for i in found.ids),
         "texts": sorted(found.texts),
+        # The teams they belonged to: told of the erasure (`user.erased`, Art. 19).
+        "teams": sorted(teams),
     }
     await repository.add(session, record)
     return record, subject_of(user_id, record.token, found)
+
+
+async def _team_ids(session: AsyncSession, user_id: uuid.UUID) -> set[str]:
+    from voxbase.teams import service as teams
+
+    return {str(team.id) for team in await teams.list_teams(session, Principal(user_id=user_id))}
 
 
 def _actor_of(record: ErasureRecord) -> Principal:
@@ -180,6 +191,7 @@ async def _finish(
     subject: Subject,
     erasure: Erasure,
     actor: Principal,
+    teams: list[str],
 ) -> None:
     from voxbase.audit import service as audit
 
@@ -202,8 +214,9 @@ async def _finish(
             subject.token,
             after={"erasure_id": record.id, "reason": record.reason, "rows": erasure.counts},
         )
-        # Recipients of the person's data are told (Art. 19): they know the account by its
-        # id, so the event names it; nothing here links it to the token afterwards.
+        # Recipients of the person's data are told (Art. 19). In-process subscribers get the
+        # account id; outgoing webhooks only the token (their bodies are stored, and nothing
+        # may link the token to the person; ADR 1241), for the teams they belonged to.
         await events.publish(
             session,
             USER_ERASED,
@@ -211,6 +224,9 @@ async def _finish(
                 "user_id": subject.user_id,
                 "erasure_id": record.id,
                 "erased_at": record.finished_at,
+                "token": subject.token,
+                "reason": record.reason,
+                "team_ids": teams,
             },
         )
     for hook in registry.after_erase_hooks:

@@ -7,6 +7,7 @@ engine clears them in its last step (this rule), together with the users row.
 from __future__ import annotations
 
 from voxbase.core.privacy import DELETE, NULL, Pseudonymise, Retention, registry
+from voxbase.privacy.export_models import DataExport
 from voxbase.privacy.models import ConsentRecord, ErasureRecord, PurgeRun, RetentionOverride
 
 # Erased with the person: once nobody is processed, there is no consent left to prove.
@@ -22,6 +23,18 @@ registry.table(
         columns={"user_id": NULL, "identifiers": NULL},
     ),
     retention=Retention("erasure_records", where={"status": "done"}),
+)
+
+# GDPR export requests and their archives (export.py): the archive is deleted with the row,
+# on erase and once the download link's period (policy `exports`) is over.
+registry.table(
+    DataExport,
+    subject=("user_id", "open_user_id"),
+    export="data_exports",
+    exclude=("open_user_id", "storage_key"),
+    erase=DELETE,
+    retention=Retention("exports", after="finished_at"),
+    files="storage_key",
 )
 
 # Retention purges (purge.py): what an administrator set, and what each purge removed. The

@@ -16,6 +16,7 @@ and the purge carries on with the next.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import time
@@ -23,6 +24,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, Table, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -283,9 +285,43 @@ async def _one_batch(
         stamp = (kept.stamp, clock.now()) if kept.stamp else None
         changed = await purge_repository.clear_columns(session, table, keys, kept.clear, stamp)
     else:
+        # Rows that go with them (ON DELETE CASCADE) take their stored files along.
+        stored += await _cascaded_files(session, table, keys)
         changed = await purge_repository.delete_rows(session, table, keys)
     _delete_files_after_commit(session, storage, stored)
     return changed, len(stored), len(rows) == limit
+
+
+@functools.lru_cache(maxsize=256)
+def _cascades_to(table: Table, depth: int = 0) -> list[tuple[Table, str]]:
+    """Tables whose rows the database deletes with a row of `table` and that hold stored
+    files (or whose own cascades do): (child, fk column)."""
+    found = []
+    for child in Base.metadata.sorted_tables:
+        if child is table or depth > 5:
+            continue
+        for fk in child.foreign_keys:
+            if fk.column.table is table and (fk.ondelete or "").upper() == "CASCADE":
+                rule = registry.rules.get(child.name)
+                if (rule is not None and rule.files) or _cascades_to(child, depth + 1):
+                    found.append((child, fk.parent.name))
+    return found
+
+
+async def _cascaded_files(
+    session: AsyncSession, table: Table, keys: list[Any], depth: int = 0
+) -> list[str]:
+    """The stored files of the declared rows a delete of `keys` cascades to (and theirs)."""
+    if not keys or depth > 5:
+        return []
+    stored: list[str] = []
+    for child, fk in _cascades_to(table):
+        rule = registry.rules.get(child.name)
+        files = rule.files if rule is not None else ()
+        rows = await purge_repository.children(session, child, fk, keys, files)
+        stored += [name for _, names in rows for name in names]
+        stored += await _cascaded_files(session, child, [key for key, _ in rows], depth + 1)
+    return stored
 
 
 def _delete_files_after_commit(

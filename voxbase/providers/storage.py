@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -16,6 +18,14 @@ class FileStorage(Protocol):
     async def get(self, key: str) -> bytes: ...
 
     async def delete(self, key: str) -> None: ...
+
+    async def put_file(self, key: str, source: Path) -> None:
+        """Store a local file under `key` without reading it into memory (it is moved)."""
+        ...
+
+    def stream(self, key: str, chunk_size: int = 65536) -> AsyncIterator[bytes]:
+        """The stored bytes in chunks (FileNotFoundError when there are none)."""
+        ...
 
 
 class LocalDiskStorage:
@@ -48,6 +58,26 @@ class LocalDiskStorage:
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._path(key).unlink, True)
+
+    def _put_file(self, key: str, source: Path) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(path.suffix + ".partial")
+        shutil.move(source, partial)  # a rename on the same file system, else a copy
+        with open(partial, "rb+") as handle:
+            os.fsync(handle.fileno())
+        partial.replace(path)
+
+    async def put_file(self, key: str, source: Path) -> None:
+        await asyncio.to_thread(self._put_file, key, source)
+
+    async def stream(self, key: str, chunk_size: int = 65536) -> AsyncIterator[bytes]:
+        handle = await asyncio.to_thread(open, self._path(key), "rb")
+        try:
+            while chunk := await asyncio.to_thread(handle.read, chunk_size):
+                yield chunk
+        finally:
+            handle.close()
 
 
 def file_storage(settings: Settings) -> FileStorage:

@@ -328,7 +328,7 @@ async def invite(
         invitation.id,
         after={"team_id": team.id, "email": email, "role": data.role},
     )
-    link = f"{base_url.rstrip('/')}/teams/accept?token={token}"
+    link = f"{base_url.rstrip('/')}/account/team-invitation?token={token}"
     send_after_commit(
         session,
         mailer,

@@ -101,9 +101,11 @@ async def _form(request: Request, settings: Settings) -> tuple[str, dict[str, st
 
 
 HOOK_PROBLEMS = problem_responses(401, 404)
+# Status callbacks go through the inbox (core/inbox.py): a failure is a 500, delivered again.
+INBOX_PROBLEMS = problem_responses(401, 404, 500)
 
 
-@twilio.post("/call-status", response_model=WebhookAck, responses=HOOK_PROBLEMS)
+@twilio.post("/call-status", response_model=WebhookAck, responses=INBOX_PROBLEMS)
 async def twilio_call_status(
     request: Request,
     session: DbSession,
@@ -117,7 +119,7 @@ async def twilio_call_status(
     return await webhooks.call_status(session, settings, url, form, signature, call_id, hub)
 
 
-@twilio.post("/amd", response_model=WebhookAck, responses=HOOK_PROBLEMS)
+@twilio.post("/amd", response_model=WebhookAck, responses=INBOX_PROBLEMS)
 async def twilio_amd(
     request: Request,
     session: DbSession,
@@ -245,7 +247,7 @@ async def twilio_sms(
     return Response(content=twiml, media_type="application/xml")
 
 
-@twilio.post("/sms-status", response_model=WebhookAck, responses=HOOK_PROBLEMS)
+@twilio.post("/sms-status", response_model=WebhookAck, responses=INBOX_PROBLEMS)
 async def twilio_sms_status(
     request: Request,
     session: DbSession,
@@ -293,7 +295,9 @@ async def get_email(email_id: uuid.UUID, session: DbSession, principal: Reader) 
     return await emails.get_email(session, principal, email_id)
 
 
-@sendgrid.post("/sendgrid", response_model=EventsAck, responses=problem_responses(401, 404, 422))
+@sendgrid.post(
+    "/sendgrid", response_model=EventsAck, responses=problem_responses(401, 404, 422, 500)
+)
 async def sendgrid_webhook(
     request: Request,
     session: DbSession,

@@ -236,3 +236,19 @@ class EmailEvent(Model):
     occurred_at: Mapped[datetime]
     reason: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class TelephonyWebhookEvent(Model):
+    """A Twilio or SendGrid callback stored once before it is processed (core/inbox.py, ADR
+    1103): `status` received, processed, ignored or failed (with `error`)."""
+
+    __tablename__ = "telephony_webhook_events"
+    __table_args__ = (UniqueConstraint("provider", "event_key"),)
+
+    provider: Mapped[str] = mapped_column(String(16))
+    event_key: Mapped[str] = mapped_column(String(255))  # call:<call id>:<sid>:status:<seq>, ...
+    kind: Mapped[str] = mapped_column(String(16))  # call, sms, email
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="received")
+    processed_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)

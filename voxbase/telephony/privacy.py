@@ -8,7 +8,7 @@ STOP) is kept as it is: it is what stops that number from being texted again.
 
 from __future__ import annotations
 
-from voxbase.core.privacy import DELETE, Pseudonymise, Retention, registry
+from voxbase.core.privacy import DELETE, REDACT, Pseudonymise, Retention, registry
 from voxbase.telephony.models import (
     AmdEntry,
     Call,
@@ -19,6 +19,7 @@ from voxbase.telephony.models import (
     SmsMessage,
     SmsMessageEvent,
     SmsOptOut,
+    TelephonyWebhookEvent,
 )
 
 registry.table(
@@ -92,4 +93,15 @@ registry.table(
     export="amd_waiting_room",
     erase=DELETE,
     retention=Retention("amd_waiting_room", after="created_at"),
+)
+# The inbox of provider callbacks (numbers and addresses in the payload): the row stays so a
+# redelivered callback is still recognised; what it says about the person goes.
+registry.table(
+    TelephonyWebhookEvent,
+    mentions="payload",
+    erase=Pseudonymise(
+        "the event key is kept so that a redelivered callback is not applied twice",
+        mentioned={"payload": REDACT},
+    ),
+    retention=Retention("provider_events"),
 )

@@ -20,6 +20,7 @@ from voxbase.telephony.models import (
     SmsConversation,
     SmsMessage,
     SmsOptOut,
+    TelephonyWebhookEvent,
 )
 
 
@@ -288,3 +289,14 @@ async def queued_emails(session: AsyncSession, before: datetime, limit: int) -> 
         .limit(limit)
     )
     return (await session.execute(query)).scalars().all()
+
+
+async def webhook_event(
+    session: AsyncSession, provider: str, event_key: str, *, lock: bool = False
+) -> TelephonyWebhookEvent | None:
+    query = select(TelephonyWebhookEvent).where(
+        TelephonyWebhookEvent.provider == provider, TelephonyWebhookEvent.event_key == event_key
+    )
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()

@@ -6,25 +6,29 @@ bad signature is a 401 problem and changes nothing. The call is found by the `ca
 Voxbase put in the callback URL (a callback may arrive before the SID is recorded), else by
 its SID. Status callbacks are stored once under their `SequenceNumber`, AMD results under
 their value, so replays change nothing.
+
+Status callbacks (calls, texts) and SendGrid events go through the shared inbox
+(`core/inbox.py`, ADR 1103): stored once in `telephony_webhook_events` before processing, a
+failure is answered 500 and kept `failed`, and a redelivery processes it again.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxbase.core import clock
+from voxbase.core import clock, inbox
 from voxbase.core.config import Settings
 from voxbase.core.errors import InvalidInput, NotFound, Unauthenticated
 from voxbase.providers.telephony import verify_twilio
 from voxbase.realtime.hub import Hub
 from voxbase.telephony import repository, timeline
-from voxbase.telephony.models import Call, Email
+from voxbase.telephony.models import Call, Email, TelephonyWebhookEvent
 from voxbase.telephony.schemas import EventsAck, WebhookAck
 from voxbase.telephony.timeline import Callback
 
@@ -52,6 +56,27 @@ ANSWERED_BY = frozenset(
         "unknown",
     }
 )
+
+
+async def _once(
+    session: AsyncSession,
+    provider: str,
+    key: str,
+    payload: Mapping[str, object],
+    process: Callable[[], Awaitable[str]],
+) -> str:
+    """Through the shared inbox: store the callback once under `key`, then `process` it."""
+    key = key[:255]
+    row = TelephonyWebhookEvent(
+        provider=provider, event_key=key, kind=key.split(":", 2)[0], payload=dict(payload)
+    )
+    return await inbox.receive_once(
+        session,
+        row,
+        lambda: repository.webhook_event(session, provider, key, lock=True),
+        lambda _row: process(),
+        provider="Twilio" if provider == TWILIO else "SendGrid",
+    )
 
 
 def verify(settings: Settings, url: str, form: Mapping[str, str], signature: str | None) -> None:
@@ -112,27 +137,36 @@ async def call_status(
 ) -> WebhookAck:
     verify(settings, url, form, signature)
     status = STATUSES.get(form.get("CallStatus", ""))
-    call = await _call_of(session, form, call_id)
-    if call is None or status is None:
+    sid = form.get("CallSid") or ""
+    if status is None or not sid:
         return WebhookAck(status="ignored")
     sequence = _int(form.get("SequenceNumber"))
-    answered_by = form.get("AnsweredBy")
-    cb = Callback(
-        provider=TWILIO,
-        sid=form["CallSid"],
-        key=f"status:{sequence}" if sequence is not None else f"status:{form['CallStatus']}",
-        status=status,
-        sequence=sequence,
-        occurred_at=_when(form.get("Timestamp")),
-        answered_by=answered_by if answered_by in ANSWERED_BY else None,
-        duration_seconds=_int(form.get("CallDuration")),
-        error_code=form.get("ErrorCode") or None,
-        price=_price(form.get("Price")),
-        price_currency=form.get("PriceUnit") or None,
-        payload=dict(form),
+    key = f"status:{sequence}" if sequence is not None else f"status:{form['CallStatus']}"
+
+    async def process() -> str:
+        call = await _call_of(session, form, call_id)
+        if call is None:
+            return "ignored"
+        answered_by = form.get("AnsweredBy")
+        cb = Callback(
+            provider=TWILIO,
+            sid=sid,
+            key=key,
+            status=status,
+            sequence=sequence,
+            occurred_at=_when(form.get("Timestamp")),
+            answered_by=answered_by if answered_by in ANSWERED_BY else None,
+            duration_seconds=_int(form.get("CallDuration")),
+            error_code=form.get("ErrorCode") or None,
+            price=_price(form.get("Price")),
+            price_currency=form.get("PriceUnit") or None,
+            payload=dict(form),
+        )
+        return "processed" if await timeline.record(session, call, cb, hub) else "duplicate"
+
+    return WebhookAck(
+        status=await _once(session, TWILIO, f"call:{call_id}:{sid}:{key}", form, process)
     )
-    stored = await timeline.record(session, call, cb, hub)
-    return WebhookAck(status="processed" if stored else "duplicate")
 
 
 async def amd(
@@ -148,19 +182,26 @@ async def amd(
     end-of-message results are final (the call's `answered_by` keeps the final one)."""
     verify(settings, url, form, signature)
     answered_by = form.get("AnsweredBy", "")
-    call = await _call_of(session, form, call_id)
-    if call is None or answered_by not in ANSWERED_BY:
+    sid = form.get("CallSid") or ""
+    if answered_by not in ANSWERED_BY or not sid:
         return WebhookAck(status="ignored")
-    cb = Callback(
-        provider=TWILIO,
-        sid=form["CallSid"],
-        key=f"amd:{answered_by}",
-        kind="amd",
-        answered_by=answered_by,
-        payload=dict(form),
-    )
-    stored = await timeline.record(session, call, cb, hub)
-    return WebhookAck(status="processed" if stored else "duplicate")
+
+    async def process() -> str:
+        call = await _call_of(session, form, call_id)
+        if call is None:
+            return "ignored"
+        cb = Callback(
+            provider=TWILIO,
+            sid=sid,
+            key=f"amd:{answered_by}",
+            kind="amd",
+            answered_by=answered_by,
+            payload=dict(form),
+        )
+        return "processed" if await timeline.record(session, call, cb, hub) else "duplicate"
+
+    key = f"call:{call_id}:{sid}:amd:{answered_by}"
+    return WebhookAck(status=await _once(session, TWILIO, key, form, process))
 
 
 async def voice(
@@ -252,27 +293,30 @@ async def sms_status(
     verify(settings, url, form, signature)
     sid = form.get("MessageSid") or form.get("SmsSid") or ""
     status = form.get("MessageStatus") or form.get("SmsStatus") or ""
-    message = None
-    if message_id:
-        try:
-            message = await repository.get_sms_message(session, uuid.UUID(message_id), lock=True)
-        except ValueError:
-            message = None
-        if message is not None and message.provider_message_sid is None and sid:
-            message.provider_message_sid = sid[:64]
-    elif sid:
-        message = await repository.sms_message_by_sid(session, TWILIO, sid, lock=True)
-    if (
-        message is None
-        or message.provider != TWILIO
-        or not sid
-        or message.provider_message_sid != sid
-        or status not in sms.KNOWN_STATUSES
-    ):
+    if not sid or status not in sms.KNOWN_STATUSES:
         return WebhookAck(status="ignored")
-    error = form.get("ErrorCode") or None
-    stored = await sms.record_status(session, message, TWILIO, sid, status, error, dict(form))
-    return WebhookAck(status="processed" if stored else "duplicate")
+
+    async def process() -> str:
+        message = None
+        if message_id:
+            try:
+                message = await repository.get_sms_message(
+                    session, uuid.UUID(message_id), lock=True
+                )
+            except ValueError:
+                message = None
+            if message is not None and message.provider_message_sid is None:
+                message.provider_message_sid = sid[:64]
+        else:
+            message = await repository.sms_message_by_sid(session, TWILIO, sid, lock=True)
+        if message is None or message.provider != TWILIO or message.provider_message_sid != sid:
+            return "ignored"
+        error = form.get("ErrorCode") or None
+        stored = await sms.record_status(session, message, TWILIO, sid, status, error, dict(form))
+        return "processed" if stored else "duplicate"
+
+    key = f"sms:{message_id}:{sid}:status:{status}"
+    return WebhookAck(status=await _once(session, TWILIO, key, form, process))
 
 
 # SendGrid ----------------------------------------------------------------------------------
@@ -309,12 +353,19 @@ async def sendgrid_events(
         raise InvalidInput("The body is not a JSON array of events.")
     counts = {"processed": 0, "duplicate": 0, "ignored": 0}
     for event in events:
-        email = await _email_of(session, event) if isinstance(event, dict) else None
-        if email is None or not event.get("sg_event_id") or not event.get("event"):
+        if not isinstance(event, dict) or not event.get("sg_event_id") or not event.get("event"):
             counts["ignored"] += 1
             continue
-        stored = await emails.record_event(session, email, SENDGRID, event)
-        counts["processed" if stored else "duplicate"] += 1
+
+        async def process(event: dict[str, object] = event) -> str:
+            email = await _email_of(session, event)
+            if email is None:
+                return "ignored"
+            stored = await emails.record_event(session, email, SENDGRID, event)
+            return "processed" if stored else "duplicate"
+
+        key = f"email:{event['sg_event_id']}"
+        counts[await _once(session, SENDGRID, key, event, process)] += 1
     return EventsAck(**counts)
 
 

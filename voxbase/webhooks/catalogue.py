@@ -22,6 +22,7 @@ from typing import Any
 from voxbase.core.schemas import EXACT_JSON_SCHEMA, exact_json
 
 TEST_EVENT = "webhook.test"
+USER_ERASED = "user.erased"
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,9 @@ class EventType:
     data_schema: dict[str, Any]
     owner: Callable[[Mapping[str, Any]], Owner | None] = lambda payload: None
     data: Callable[[Mapping[str, Any]], dict[str, Any]] = lambda payload: dict(payload)
+    # "owner": the endpoints of `owner(payload)`; "erased": those told of an erasure
+    # (webhooks/erased.py: the person's own endpoints are gone with them, ADR 1241).
+    audience: str = "owner"
 
 
 def plain(value: Any) -> Any:
@@ -104,6 +108,31 @@ _BILLING: dict[str, str] = {
     "invoice.payment_succeeded": "An invoice was paid.",
     "invoice.payment_failed": "Paying an invoice failed.",
 }
+
+
+def _content_owner(payload: Mapping[str, Any]) -> Owner | None:
+    if payload.get("team_id"):
+        return Owner("team", uuid.UUID(str(payload["team_id"])))
+    return _user_owner(payload)
+
+
+CONTENT_POST = {
+    "content_id": UUID,
+    "variant_id": UUID,
+    "calendar_entry_id": UUID,
+    "platform": {"enum": ["instagram", "tiktok", "facebook", "x", "linkedin"]},
+    "title": {"type": "string"},
+    "user_id": {"anyOf": [UUID, {"type": "null"}]},
+    "team_id": {"anyOf": [UUID, {"type": "null"}]},
+    "scheduled_for": TIME,
+    "attempts": {"type": "integer"},
+}
+
+
+def _content_data(*extra: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    keys = (*CONTENT_POST, *extra)
+    return lambda payload: {k: payload.get(k) for k in keys}
+
 
 EVENT_TYPES: tuple[EventType, ...] = (
     EventType(
@@ -204,6 +233,54 @@ EVENT_TYPES: tuple[EventType, ...] = (
             data=lambda p: {"user_id": p["user_id"], "subscription_id": p["subscription_id"]},
         )
         for name, description in _BILLING.items()
+    ),
+    EventType(
+        USER_ERASED,
+        "An account was erased with its data (GDPR Art. 17), so that recipients of it erase "
+        "theirs (Art. 19). Nothing in it names the person: `token` is the erased-subject token "
+        "under which the records the law makes us keep (invoices, the audit trail) stay. Sent "
+        "to the endpoints of every team the person belonged to and to the personal endpoints "
+        "of administrators that list `user.erased` explicitly; the person's own endpoints are "
+        "erased with them.",
+        USER_ERASED,
+        _object(
+            {
+                "erasure_id": UUID,
+                "token": UUID,
+                "erased_at": TIME,
+                "reason": {"type": "string"},
+            }
+        ),
+        data=lambda p: {
+            "erasure_id": p["erasure_id"],
+            "token": p["token"],
+            "erased_at": p["erased_at"],
+            "reason": p["reason"],
+        },
+        audience="erased",
+    ),
+    EventType(
+        "content.published",
+        "A scheduled post went out on its platform (content studio); fetch it with "
+        "`GET /v1/content/{content_id}`.",
+        "content.published",
+        _object(
+            {
+                **CONTENT_POST,
+                "published_at": TIME,
+                "external_url": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            }
+        ),
+        owner=_content_owner,
+        data=_content_data("published_at", "external_url"),
+    ),
+    EventType(
+        "content.failed",
+        "Publishing a scheduled post failed on its last retry; reschedule it to try again.",
+        "content.failed",
+        _object({**CONTENT_POST, "error": {"type": "string"}}),
+        owner=_content_owner,
+        data=_content_data("error"),
     ),
 )
 

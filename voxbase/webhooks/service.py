@@ -25,7 +25,7 @@ from voxbase.core.ids import new_id
 from voxbase.core.pagination import Page, page_of
 from voxbase.core.principal import Principal
 from voxbase.teams import service as teams
-from voxbase.webhooks import outbox, repository, signing, transport
+from voxbase.webhooks import erased, outbox, repository, signing, transport
 from voxbase.webhooks.catalogue import EVENT_TYPES, TEST_EVENT, EventType, render_data
 from voxbase.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from voxbase.webhooks.schemas import (
@@ -349,15 +349,18 @@ def _wants(endpoint: WebhookEndpoint, event_type: str) -> bool:
 
 async def fan_out(session: AsyncSession, event: EventType, payload: Mapping[str, Any]) -> int:
     """One outbox row per enabled endpoint of the event's owner that subscribes to it."""
-    owner = event.owner(payload)
-    if owner is None:
-        return 0
-    endpoints = await repository.enabled_endpoints(
-        session,
-        user_id=owner.id if owner.kind == "user" else None,
-        team_id=owner.id if owner.kind == "team" else None,
-    )
-    matching = [e for e in endpoints if _wants(e, event.type)]
+    if event.audience == "erased":
+        matching = await erased.recipients(session, event.type, payload, _wants)
+    else:
+        owner = event.owner(payload)
+        if owner is None:
+            return 0
+        endpoints = await repository.enabled_endpoints(
+            session,
+            user_id=owner.id if owner.kind == "user" else None,
+            team_id=owner.id if owner.kind == "team" else None,
+        )
+        matching = [e for e in endpoints if _wants(e, event.type)]
     if not matching:
         return 0
     body = outbox.render(event.type, render_data(event, payload))
