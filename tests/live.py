@@ -19,6 +19,7 @@ class LiveServer:
     url: str
     process: subprocess.Popen[bytes]
     env: dict[str, str]
+    log: Path
 
     def stop(self) -> None:
         self.process.terminate()
@@ -59,22 +60,27 @@ def voxbase(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 
 
 def start_server(env: dict[str, str], timeout: float = 60.0) -> LiveServer:
+    """Start `voxbase serve`; its log goes to serve.log in the data directory (a pipe nobody
+    reads would fill up and stall the server)."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "voxbase", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    log_path = Path(env["VOXBASE_DATA_DIR"]) / "serve.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "voxbase", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            err = process.stderr.read().decode() if process.stderr else ""
-            raise RuntimeError(f"voxbase serve exited with {process.returncode}: {err}")
+            raise RuntimeError(
+                f"voxbase serve exited with {process.returncode}: {log_path.read_text()}"
+            )
         try:
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return LiveServer(url, process, env)
+                return LiveServer(url, process, env, log_path)
         except httpx.TransportError:
             pass
         time.sleep(0.2)

@@ -27,6 +27,7 @@ from voxbase.core.config import Settings, get_settings
 from voxbase.core.db import Database
 from voxbase.core.http import RequestContextMiddleware, install_error_handlers, problem_openapi
 from voxbase.core.logging import configure_logging
+from voxbase.core.pagination import describe_cursors
 from voxbase.core.ratelimit import RateLimiter
 from voxbase.core.security import AccessTokens, Passwords
 from voxbase.knowledge import api as knowledge_api
@@ -158,6 +159,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             schema = get_openapi(
                 title=app.title, version=app.version, summary=app.summary, routes=app.routes
             )
+            describe_cursors(schema)
             app.openapi_schema = problem_openapi(schema)
         return app.openapi_schema
 

@@ -51,7 +51,14 @@ async def test_unknown_route_is_404_problem(client):
 async def test_wrong_method_is_405_problem(client):
     response = await client.put("/v1/me", json={})
     assert_problem(response, 405)
-    assert response.headers["allow"]
+    assert response.headers["allow"] == "DELETE, GET, PATCH"  # every method of the path
+
+
+async def test_a_literal_path_is_not_taken_for_an_id(client):
+    # /v1/documents/search is its own path: DELETE there is a 405, not "search is no UUID".
+    response = await client.delete("/v1/documents/search")
+    assert_problem(response, 405)
+    assert response.headers["allow"] == "GET"
 
 
 async def test_conflict_is_problem(client):

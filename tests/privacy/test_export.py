@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from tests.conftest import bearer, make_admin
 from tests.helpers_billing import User
@@ -227,6 +227,13 @@ async def test_one_open_request_at_a_time_due_in_a_month_admins_see_it(
     assert mine[0]["due_at"] == made["due_at"] and mine[0]["overdue"] is False
     assert "download_url" not in mine[0]
 
+    # While its worker renews its lease, another worker leaves it alone.
+    storage = file_storage(app.state.settings)
+    await export.build(app.state.db, storage, app.state.settings, uuid.UUID(made["id"]))
+    shown = (await user.get(f"/v1/me/exports/{made['id']}")).json()
+    assert shown["status"] == "running"
+    assert await export.sweep(app.state.db, storage) == ([], 0)
+
     # A month and a day later it is overdue; the sweeper hands it to a worker again.
     manual_clock.advance(timedelta(days=32))
     admin = bearer((await make_admin(app, client))["access_token"])  # new tokens
@@ -258,3 +265,27 @@ async def test_erase_removes_the_export_and_its_archive(app, client, mailbox):
         raise AssertionError("the archive outlived the erasure")
     except FileNotFoundError:
         pass
+
+
+async def test_concurrent_requests_never_leave_two_open(app, client, mailbox):
+    """Requests racing each other: each one is either refused (409) or starts after the
+    previous one has finished; never two open at once (the unique `open_user_id`)."""
+    import asyncio
+    import itertools
+
+    user = await User.create(client)
+    answers = await asyncio.gather(*(user.post("/v1/me/export") for _ in range(4)))
+    codes = sorted(a.status_code for a in answers)
+    assert set(codes) <= {202, 409} and 202 in codes, [a.text for a in answers]
+    async with unit_of_work(app.state.db) as session:
+        rows = (
+            await session.scalars(
+                select(DataExport)
+                .where(DataExport.user_id == uuid.UUID(user.id))
+                .order_by(DataExport.created_at)
+            )
+        ).all()
+    assert len(rows) == codes.count(202)
+    for earlier, later in itertools.pairwise(rows):
+        assert earlier.finished_at is not None and earlier.finished_at <= later.created_at
+    assert all(r.status == "ready" and r.open_user_id is None for r in rows)

@@ -64,3 +64,30 @@ async def test_team_and_admin_endpoints_get_a_signed_user_erased_with_the_token_
     assert login.status_code == 401
     listed = await owner.get("/v1/webhook-endpoints", params={"team_id": team["id"]})
     assert [e["id"] for e in listed.json()["items"]] == [team_hook["id"]]
+
+
+async def test_a_resumed_erasure_still_tells_the_teams_it_began_with(
+    app: FastAPI, client, mailbox: Mailbox, receiver: Receiver
+):
+    """The teams are listed when the erasure begins and kept in its record: an erasure that
+    resumes after the memberships are gone still tells those teams."""
+    from voxbase.core.db import unit_of_work
+    from voxbase.privacy.erase import begin
+
+    owner, person = [await User.create(client) for _ in range(2)]
+    await upgrade(owner)
+    team = await new_team(owner, "Crew")
+    await join(owner, person, team["id"], mailbox)
+    hook = await create_endpoint(owner, receiver.url("/team"), ["user.erased"], team_id=team["id"])
+    async with unit_of_work(app.state.db) as session:
+        await begin(session, uuid.UUID(person.id), "request")
+    # Meanwhile (as if the erasure had deleted them before a crash) the membership goes.
+    left = await client.delete(f"/v1/teams/{team['id']}/members/{person.id}", headers=owner.headers)
+    assert left.status_code == 204, left.text
+    receiver.requests.clear()
+
+    done = await erase_user(
+        app.state.db, file_storage(app.state.settings), uuid.UUID(person.id), reason="request"
+    )
+    [message] = [r for r in receiver.requests if r.json["type"] == "user.erased"]
+    assert message.verify(hook["secret"])["data"]["token"] == str(done.token)

@@ -18,6 +18,7 @@ from pydantic import (
     ModelWrapValidatorHandler,
     StringConstraints,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -44,7 +45,11 @@ def _known_timezone(value: str) -> str:
     return value
 
 
-Timezone = Annotated[str, AfterValidator(_known_timezone)]
+Timezone = Annotated[
+    str,
+    AfterValidator(_known_timezone),
+    WithJsonSchema({"type": "string", "enum": sorted(_zones()), "description": "IANA time zone"}),
+]
 Language = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z]{2,3}(-[A-Za-z0-9]{2,8})?$")]
 DeviceName = Annotated[str, StringConstraints(max_length=120, strip_whitespace=True)]
 

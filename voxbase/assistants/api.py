@@ -241,7 +241,7 @@ async def export_functions(
     return await function_service.export_functions(session, principal, format, ids)
 
 
-@functions.get("/{function_id}", response_model=FunctionOut, responses=problem_responses(404))
+@functions.get("/{function_id:uuid}", response_model=FunctionOut, responses=problem_responses(404))
 async def get_function(
     function_id: uuid.UUID, session: DbSession, principal: Reader
 ) -> FunctionOut:
@@ -249,7 +249,7 @@ async def get_function(
 
 
 @functions.patch(
-    "/{function_id}", response_model=FunctionOut, responses=problem_responses(404, 409)
+    "/{function_id:uuid}", response_model=FunctionOut, responses=problem_responses(404, 409)
 )
 async def update_function(
     function_id: uuid.UUID, data: FunctionUpdate, session: DbSession, principal: Writer
@@ -257,7 +257,7 @@ async def update_function(
     return await function_service.update_function(session, principal, function_id, data)
 
 
-@functions.delete("/{function_id}", status_code=204, responses=problem_responses(404))
+@functions.delete("/{function_id:uuid}", status_code=204, responses=problem_responses(404))
 async def delete_function(
     function_id: uuid.UUID, session: DbSession, principal: Writer
 ) -> Response:

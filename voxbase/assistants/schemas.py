@@ -6,7 +6,7 @@ import re
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from voxbase.core.schemas import Exact, Input
+from voxbase.core.schemas import Exact, Input, PatchInput
 
 GuidanceType = Literal["ask", "clarify", "avoid", "suggest", "warn"]
 ConversationType = Annotated[
@@ -96,19 +96,7 @@ def variables_of(content: str) -> list[str]:
     return list(dict.fromkeys(VARIABLE.findall(content)))
 
 
-class _NoNulls(Input):
-    """A PATCH body: absent fields stay as they are; `null` only for fields that may be empty."""
-
-    _required: ClassVar[tuple[str, ...]] = ()
-
-    @model_validator(mode="after")
-    def _no_null_for_required(self) -> Self:
-        nulls = [
-            n for n in self._required if n in self.model_fields_set and getattr(self, n) is None
-        ]
-        if nulls:
-            raise ValueError(f"{', '.join(nulls)} may not be null")
-        return self
+_NoNulls = PatchInput  # the assistants' PATCH bodies
 
 
 class PromptCreate(Input):

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from voxbase.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from voxbase.core.schemas import Instant
 
 
 class AuditEntry(BaseModel):
@@ -32,8 +33,8 @@ class AuditQuery(BaseModel):
     resource_type: str | None = Field(None, max_length=64)
     resource_id: str | None = Field(None, max_length=64)
     action: str | None = Field(None, max_length=64)
-    since: datetime | None = None
-    until: datetime | None = None
+    since: Instant | None = None
+    until: Instant | None = None
     cursor: str | None = Field(None, max_length=512)
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
 

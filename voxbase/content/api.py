@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -38,6 +37,7 @@ from voxbase.core.idempotency import IdempotencyKeyHeader, idempotent
 from voxbase.core.ids import new_id
 from voxbase.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from voxbase.core.principal import Principal
+from voxbase.core.schemas import Instant
 
 Reader = Annotated[Principal, Depends(require_scope(Scope.CONTENT_READ))]
 Writer = Annotated[Principal, Depends(require_scope(Scope.CONTENT_WRITE))]
@@ -133,8 +133,8 @@ async def list_content(
     team_id: uuid.UUID | None = Query(None, description="A team's library instead of yours"),
     platform: Platform | None = Query(None, description="Ideas with a variant on it"),
     status: Status | None = Query(None, description="Ideas with a variant in this status"),
-    since: datetime | None = Query(None, description="Created at or after"),
-    until: datetime | None = Query(None, description="Created before"),
+    since: Instant | None = Query(None, description="Created at or after"),
+    until: Instant | None = Query(None, description="Created before"),
     q: str | None = Query(
         None, min_length=1, max_length=200, description="In titles, captions, hashtags"
     ),
@@ -161,8 +161,8 @@ async def analytics(
     session: DbSession,
     principal: Reader,
     team_id: uuid.UUID | None = Query(None, description="A team's posts instead of yours"),
-    since: datetime | None = Query(None, description="Posts that went out at or after"),
-    until: datetime | None = Query(None, description="... and before"),
+    since: Instant | None = Query(None, description="Posts that went out at or after"),
+    until: Instant | None = Query(None, description="... and before"),
 ) -> AnalyticsOut:
     """Best posts by engagement, per platform, per week, and the viral score against what
     happened (the `analytics_insights` feature where the profile sells it)."""
@@ -171,12 +171,12 @@ async def analytics(
     )
 
 
-@content.get("/{item_id}", response_model=ContentOut, responses=problem_responses(404))
+@content.get("/{item_id:uuid}", response_model=ContentOut, responses=problem_responses(404))
 async def get_content(item_id: uuid.UUID, session: DbSession, principal: Reader) -> ContentOut:
     return await library.get_content(session, principal, item_id)
 
 
-@content.patch("/{item_id}", response_model=ContentOut, responses=problem_responses(404, 409))
+@content.patch("/{item_id:uuid}", response_model=ContentOut, responses=problem_responses(404, 409))
 async def update_content(
     item_id: uuid.UUID, data: ContentUpdate, session: DbSession, principal: Writer
 ) -> ContentOut:
@@ -185,14 +185,14 @@ async def update_content(
     return await library.update_content(session, principal, item_id, data)
 
 
-@content.delete("/{item_id}", status_code=204, responses=problem_responses(404, 409))
+@content.delete("/{item_id:uuid}", status_code=204, responses=problem_responses(404, 409))
 async def delete_content(item_id: uuid.UUID, session: DbSession, principal: Writer) -> Response:
     await library.delete_content(session, principal, item_id)
     return Response(status_code=204)
 
 
 @content.post(
-    "/{item_id}/performance",
+    "/{item_id:uuid}/performance",
     status_code=201,
     response_model=PerformanceOut,
     responses=problem_responses(404),
@@ -205,7 +205,9 @@ async def ingest_performance(
 
 
 @content.get(
-    "/{item_id}/performance", response_model=PerformanceHistory, responses=problem_responses(404)
+    "/{item_id:uuid}/performance",
+    response_model=PerformanceHistory,
+    responses=problem_responses(404),
 )
 async def performance_history(
     item_id: uuid.UUID, session: DbSession, principal: Reader
@@ -233,8 +235,8 @@ async def schedule(
 async def list_calendar(
     session: DbSession,
     principal: Reader,
-    start: datetime | None = Query(None, alias="from", description="Default: today 00:00 UTC"),
-    end: datetime | None = Query(None, alias="to", description="Default: 31 days later"),
+    start: Instant | None = Query(None, alias="from", description="Default: today 00:00 UTC"),
+    end: Instant | None = Query(None, alias="to", description="Default: 31 days later"),
     status: Status | None = None,
     team_id: uuid.UUID | None = Query(None, description="A team's calendar instead of yours"),
 ) -> list[CalendarEntryOut]:
@@ -269,14 +271,14 @@ async def revoke_feed(
 
 
 @calendar_routes.get(
-    "/{entry_id}", response_model=CalendarEntryOut, responses=problem_responses(404)
+    "/{entry_id:uuid}", response_model=CalendarEntryOut, responses=problem_responses(404)
 )
 async def get_entry(entry_id: uuid.UUID, session: DbSession, principal: Reader) -> CalendarEntryOut:
     return await calendar.get_entry(session, principal, entry_id)
 
 
 @calendar_routes.patch(
-    "/{entry_id}", response_model=CalendarEntryOut, responses=problem_responses(404, 409)
+    "/{entry_id:uuid}", response_model=CalendarEntryOut, responses=problem_responses(404, 409)
 )
 async def update_entry(
     entry_id: uuid.UUID, data: CalendarEntryUpdate, session: DbSession, principal: Writer
@@ -286,7 +288,7 @@ async def update_entry(
     return await calendar.update_entry(session, principal, entry_id, data)
 
 
-@calendar_routes.delete("/{entry_id}", status_code=204, responses=problem_responses(404, 409))
+@calendar_routes.delete("/{entry_id:uuid}", status_code=204, responses=problem_responses(404, 409))
 async def delete_entry(entry_id: uuid.UUID, session: DbSession, principal: Writer) -> Response:
     """Take it off the calendar (its post goes back to draft)."""
     await calendar.delete_entry(session, principal, entry_id)

@@ -114,7 +114,10 @@ class GenerateIn(Input):
 
     conversation_id: uuid.UUID
     platforms: list[Platform] = Field(
-        default_factory=lambda: list(DEFAULT_PLATFORMS), min_length=1, max_length=5
+        default_factory=lambda: list(DEFAULT_PLATFORMS),
+        min_length=1,
+        max_length=5,
+        json_schema_extra={"uniqueItems": True},  # what _distinct enforces
     )
     team_id: uuid.UUID | None = Field(None, description="Use the team's brand; the team owns it")
     image_url: MediaUrl | None = Field(None, description="The photo to post (vision models see it)")

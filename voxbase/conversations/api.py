@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Header, Query, Request, Response, UploadFile
@@ -41,6 +40,7 @@ from voxbase.core.errors import InvalidInput, problem_responses
 from voxbase.core.http import DbSession
 from voxbase.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from voxbase.core.principal import Principal
+from voxbase.core.schemas import Instant
 from voxbase.providers.storage import app_storage
 from voxbase.realtime.hub import Hub, build_hub
 
@@ -54,6 +54,7 @@ Order = Annotated[Literal["asc", "desc"], Query(description="asc: oldest first; 
 NOT_FOUND = problem_responses(404)
 CONFLICT = problem_responses(404, 409)
 PAID = problem_responses(402, 404, 409)  # timed sessions: 402 when no time is left
+METERED = PAID  # token counts of a message go through the tokens quota
 
 
 async def get_hub(request: Request) -> Hub:
@@ -103,8 +104,8 @@ async def list_conversations(
     channel: Channel | None = None,
     status: Status | None = None,
     conversation_type: Annotated[str | None, Query(max_length=50)] = None,
-    since: Annotated[datetime | None, Query(description="Created at or after")] = None,
-    until: Annotated[datetime | None, Query(description="Created before")] = None,
+    since: Annotated[Instant | None, Query(description="Created at or after")] = None,
+    until: Annotated[Instant | None, Query(description="Created before")] = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[ConversationOut]:
@@ -154,7 +155,7 @@ async def delete_conversation(
 
 
 @conversations.post(
-    "/{conversation_id}/messages", status_code=201, response_model=MessageBatch, responses=CONFLICT
+    "/{conversation_id}/messages", status_code=201, response_model=MessageBatch, responses=METERED
 )
 async def append_message(
     conversation_id: uuid.UUID, data: MessageCreate, request: Request, principal: GroupWriter
@@ -425,8 +426,8 @@ async def admin_list_conversations(
     session: DbSession,
     principal: ContentReader,
     channel: Channel | None = None,
-    since: Annotated[datetime | None, Query(description="Created at or after")] = None,
-    until: Annotated[datetime | None, Query(description="Created before")] = None,
+    since: Annotated[Instant | None, Query(description="Created at or after")] = None,
+    until: Annotated[Instant | None, Query(description="Created before")] = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[ConversationOut]:

@@ -164,3 +164,23 @@ def _has_nul(value: Any) -> bool:
     if isinstance(value, list):
         return any(_has_nul(v) for v in value)
     return False
+
+
+NUL_FREE = "^[^\\u0000]*$"
+
+
+def declare_nul_free_strings(node: Any) -> None:
+    """Say in the OpenAPI document what the edge enforces: no string holds U+0000.
+
+    Strings that already carry a pattern, enum or const rule NUL out themselves; files
+    (`format: binary`) are bytes, not text.
+    """
+    if isinstance(node, dict):
+        ruled = node.keys() & {"pattern", "enum", "const"} or node.get("format") == "binary"
+        if node.get("type") == "string" and not ruled:
+            node["pattern"] = NUL_FREE
+        for value in node.values():
+            declare_nul_free_strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            declare_nul_free_strings(value)

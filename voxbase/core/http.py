@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 import time
 import uuid
@@ -18,9 +19,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voxbase.core import context, metrics
-from voxbase.core.bodies import BodyLimits, BodyRefused, checked_receive
+from voxbase.core.bodies import BodyLimits, BodyRefused, checked_receive, declare_nul_free_strings
 from voxbase.core.db import Database, finish
 from voxbase.core.errors import PROBLEM_MEDIA_TYPE, Problem, ServiceError
+from voxbase.core.schemas import declare_decimal_text
 
 log = logging.getLogger("voxbase.http")
 access_log = logging.getLogger("voxbase.access")
@@ -215,9 +217,34 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(problem)
 
 
+def _method_table(app: FastAPI) -> list[tuple[re.Pattern[str], str]]:
+    """Each documented path as a pattern, with its methods: what `Allow` lists (RFC 9110)."""
+    table = getattr(app.state, "allow_table", None)
+    if table is None:
+        table = [
+            (
+                re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$"),
+                ", ".join(sorted(method.upper() for method in operations)),
+            )
+            for path, operations in app.openapi().get("paths", {}).items()
+        ]
+        app.state.allow_table = table
+    return table
+
+
+def _allowed_methods(request: Request) -> str:
+    for pattern, methods in _method_table(request.app):
+        if pattern.match(request.url.path):
+            return methods
+    return ""
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     titles = {404: "Not found", 405: "Method not allowed", 401: "Authentication required"}
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
     problem = Problem(
         title=titles.get(exc.status_code, "Error"),
         status=exc.status_code,
@@ -225,7 +252,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         instance=request.url.path,
         request_id=_request_id(),
     )
-    return problem_response(problem, dict(exc.headers or {}))
+    return problem_response(problem, headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -245,6 +272,15 @@ def problem_openapi(schema: dict[str, Any]) -> dict[str, Any]:
     components.pop("ValidationError", None)
     for path in schema.get("paths", {}).values():
         for operation in path.values():
+            multipart = "multipart/form-data" in operation.get("requestBody", {}).get("content", {})
+            if multipart:  # a body its parser cannot read at all
+                operation.setdefault("responses", {}).setdefault(
+                    "400",
+                    {
+                        "description": "Malformed multipart body",
+                        "content": {"application/json": {"schema": ref}},
+                    },
+                )
             if "requestBody" in operation:  # the edge refuses oversized bodies (core/bodies.py)
                 operation.setdefault("responses", {}).setdefault(
                     "413",
@@ -259,4 +295,6 @@ def problem_openapi(schema: dict[str, Any]) -> dict[str, Any]:
                     response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": ref}}
                     if status == "422":
                         response["description"] = "Invalid input"
+    declare_decimal_text(schema)  # before the NUL rule, which takes strings with no pattern
+    declare_nul_free_strings(schema)
     return schema

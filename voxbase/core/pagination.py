@@ -77,3 +77,23 @@ def page_of(rows: Sequence[Any], limit: int) -> tuple[list[Any], str | None]:
         last = items[-1]
         return items, encode_cursor(last.created_at, last.id)
     return items, None
+
+
+CURSOR_PARAMETERS = ("cursor", "before")
+
+
+def describe_cursors(schema: dict[str, Any]) -> None:
+    """Each cursor parameter of the OpenAPI document says what it takes, and what it refuses."""
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            for parameter in operation.get("parameters", []):
+                opaque = '"integer"' not in json.dumps(parameter.get("schema", {}))
+                if (
+                    parameter.get("in") == "query"
+                    and parameter["name"] in CURSOR_PARAMETERS
+                    and opaque
+                ):
+                    parameter["description"] = (
+                        "An opaque cursor, exactly as a page returned it (`next_cursor`); "
+                        "any other value is a 422."
+                    )

@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from pydantic import WithJsonSchema
 
 from voxbase.accounts.deps import require_scope
 from voxbase.accounts.permissions import Scope
@@ -41,7 +42,12 @@ async def upload_document(
     principal: Writer,
     storage: Storage,
     file: Annotated[UploadFile, File(description="txt, md, pdf, docx, png or jpg")],
-    conversation_id: Annotated[uuid.UUID | None, Form()] = None,
+    conversation_id: Annotated[
+        uuid.UUID | None,
+        Form(),
+        # A multipart form has no null: leave the part out for none.
+        WithJsonSchema({"type": "string", "format": "uuid"}),
+    ] = None,
 ) -> DocumentOut:
     """Upload a context file; its text is extracted (OCR for images) in the background."""
     settings = request.app.state.settings
@@ -82,7 +88,10 @@ async def search_documents(
     return await embeddings.search(session, principal, request.app.state.settings, q, limit)
 
 
-@documents.get("/{document_id}", response_model=DocumentDetail, responses=problem_responses(404))
+# `:uuid`: /search is its own path, so DELETE /v1/documents/search is a 405, not a bad id.
+@documents.get(
+    "/{document_id:uuid}", response_model=DocumentDetail, responses=problem_responses(404)
+)
 async def get_document(
     document_id: uuid.UUID,
     session: DbSession,
@@ -95,7 +104,7 @@ async def get_document(
     return await service.get_document(session, principal, document_id, with_text=include == "text")
 
 
-@documents.delete("/{document_id}", status_code=204, responses=problem_responses(404))
+@documents.delete("/{document_id:uuid}", status_code=204, responses=problem_responses(404))
 async def delete_document(
     document_id: uuid.UUID, session: DbSession, principal: Writer, storage: Storage
 ) -> Response:

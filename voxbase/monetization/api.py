@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -13,6 +12,7 @@ from voxbase.core.errors import problem_responses
 from voxbase.core.http import DbSession
 from voxbase.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from voxbase.core.principal import Principal
+from voxbase.core.schemas import Day
 from voxbase.monetization import service
 from voxbase.monetization.schemas import AdInteractionIn, AdInteractionOut, AdRevenueReport
 
@@ -66,8 +66,8 @@ async def my_interactions(
 async def ad_revenue(
     session: DbSession,
     _: BillingManager,
-    first: Annotated[date | None, Query(alias="from", description="First UTC day")] = None,
-    last: Annotated[date | None, Query(alias="to", description="Last UTC day (today)")] = None,
+    first: Annotated[Day | None, Query(alias="from", description="First UTC day")] = None,
+    last: Annotated[Day | None, Query(alias="to", description="Last UTC day (today)")] = None,
 ) -> AdRevenueReport:
     """Ad revenue per UTC day and currency, with views, completions, interactions and the
     minutes granted (default: the last 30 days; at most 366)."""

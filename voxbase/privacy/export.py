@@ -230,7 +230,10 @@ async def build(
         row = await repository.get_for_update(session, export_id)
         if row is None or row.status not in OPEN:
             return
-        row.status, row.started_at = ExportStatus.RUNNING.value, clock.now()
+        now = clock.now()
+        if row.status == ExportStatus.RUNNING and row.updated_at > now - STUCK_AFTER:
+            return  # another worker has it (it renews its lease after every file)
+        row.status, row.started_at, row.updated_at = ExportStatus.RUNNING.value, now, now
         row.attempts += 1
         user_id, requested_at = row.user_id, row.created_at
     try:
@@ -259,7 +262,9 @@ async def build(
         with tempfile.NamedTemporaryFile(dir=spool, suffix=".zip", delete=False) as out:
             path = Path(out.name)
             writer = ArchiveWriter(db, storage, settings, subject, out)
-            written = await writer.write(about=about, information=info)
+            written = await writer.write(
+                about=about, information=info, progress=lambda: _renew(db, export_id)
+            )
         size = path.stat().st_size
         await storage.put_file(key, path)
         path = None
@@ -269,6 +274,12 @@ async def build(
         if path is not None:
             path.unlink(missing_ok=True)
         await _failed(db, export_id, exc)
+
+
+async def _renew(db: Database, export_id: uuid.UUID) -> None:
+    """The job is alive: the sweeper leaves a request touched within STUCK_AFTER alone."""
+    async with unit_of_work(db) as session:
+        await repository.touch(session, export_id, clock.now())
 
 
 async def _ready(

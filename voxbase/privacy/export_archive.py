@@ -16,7 +16,7 @@ import enum
 import json
 import uuid
 import zipfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -116,13 +116,22 @@ class ArchiveWriter:
         self.zip = zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True)
         self.written = Written()
 
-    async def write(self, *, about: dict[str, Any], information: dict[str, Any]) -> Written:
+    async def write(
+        self,
+        *,
+        about: dict[str, Any],
+        information: dict[str, Any],
+        progress: Callable[[], Awaitable[None]] | None = None,
+    ) -> Written:
+        """Write the whole archive; `progress` is awaited after each file (a lease renewal)."""
         generated_at = clock.now()
         stored: list[StoredFile] = []
         groups = exported_groups()
         described: list[dict[str, Any]] = []
         for name, rules in groups.items():
             count = await self._records(name, rules, stored)
+            if progress is not None:
+                await progress()
             self.written.counts[name] = count
             described.append(
                 {

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.core.pagination import paginate_newest_first
@@ -71,3 +71,9 @@ async def expired(session: AsyncSession, now: datetime, limit: int) -> Sequence[
         .limit(limit)
     )
     return (await session.scalars(query)).all()
+
+
+async def touch(session: AsyncSession, export_id: uuid.UUID, now: datetime) -> None:
+    await session.execute(
+        update(DataExport).where(DataExport.id == export_id).values(updated_at=now)
+    )

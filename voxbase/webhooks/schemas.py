@@ -6,17 +6,27 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
-from voxbase.core.schemas import Input
+from voxbase.core.schemas import Input, PatchInput
 from voxbase.webhooks.catalogue import SUBSCRIBABLE
 
 EventTypes = Annotated[
     list[str],
-    Field(
-        min_length=1,
-        max_length=len(SUBSCRIBABLE),
-        description='Event types to receive (see docs/webhooks.md), or `["*"]` for all.',
+    Field(min_length=1, max_length=len(SUBSCRIBABLE)),
+    WithJsonSchema(
+        {
+            "description": 'Event types to receive (see docs/webhooks.md), or `["*"]` for all.',
+            "anyOf": [
+                {"type": "array", "items": {"const": "*"}, "minItems": 1, "maxItems": 1},
+                {
+                    "type": "array",
+                    "items": {"type": "string", "enum": list(SUBSCRIBABLE)},
+                    "minItems": 1,
+                    "maxItems": len(SUBSCRIBABLE),
+                },
+            ],
+        }
     ),
 ]
 
@@ -53,7 +63,9 @@ class EndpointCreate(Input):
     _urls = field_validator("url")(_url)
 
 
-class EndpointUpdate(Input):
+class EndpointUpdate(PatchInput):
+    _required = ("url", "event_types", "enabled")
+
     url: AnyHttpUrl | None = None
     description: str | None = Field(None, max_length=500)
     event_types: EventTypes | None = None

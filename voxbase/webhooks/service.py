@@ -161,9 +161,6 @@ async def update_endpoint(
     endpoint = await _endpoint_for(session, principal, endpoint_id, lock=True)
     before = _audit_view(endpoint)
     changes = data.model_dump(exclude_unset=True)
-    for name in ("url", "event_types", "enabled"):
-        if name in changes and changes[name] is None:
-            raise InvalidInput(f"`{name}` cannot be null.", field=name)
     if "url" in changes:
         changes["url"] = str(data.url)
         _check_url(changes["url"], settings)
