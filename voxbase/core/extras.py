@@ -24,7 +24,7 @@ class Extra:
     name: str
     modules: tuple[str, ...]  # importable when the extra is installed
     feature: str
-    switch: str  # the setting that turns the feature off instead
+    switch: str  # what to set instead, to do without the feature
 
     @property
     def install(self) -> str:
@@ -43,6 +43,14 @@ EXTRAS: dict[str, Extra] = {
         ("rapidocr_onnxruntime",),
         "OCR of uploaded images",
         "VOXBASE_DOCUMENTS_OCR=false",
+    ),
+    # Without it the telephony routes (calls, SMS, emails sent through SendGrid, the Twilio
+    # and SendGrid webhooks) answer 501; everything else works.
+    "telephony": Extra(
+        "telephony",
+        ("twilio", "phonenumbers", "sendgrid"),
+        "Phone calls, SMS and SendGrid email (telephony)",
+        "VOXBASE_TELEPHONY_PROVIDER=simulated and VOXBASE_EMAIL_DELIVERY=smtp",
     ),
 }
 
@@ -63,8 +71,12 @@ def require(name: str) -> None:
 
 
 def enabled(settings: Settings) -> list[str]:
-    """The extras the settings' features use."""
-    return ["ocr"] if settings.documents_ocr else []
+    """The extras the settings' features use (telephony: when Twilio or SendGrid is chosen;
+    the simulated provider still needs it for phone numbers, its routes say so with a 501)."""
+    names = ["ocr"] if settings.documents_ocr else []
+    if settings.telephony_provider == "twilio" or settings.email_delivery == "sendgrid":
+        names.append("telephony")
+    return names
 
 
 def missing(settings: Settings) -> list[Extra]:

@@ -16,6 +16,7 @@ from typing import Protocol
 
 import aiosmtplib
 
+from voxbase.core import extras
 from voxbase.core.config import Settings
 
 log = logging.getLogger("voxbase.providers.email_delivery")
@@ -87,6 +88,7 @@ class SendGridDelivery:
     name = "sendgrid"
 
     def __init__(self, api_key: str, api_base: str | None = None) -> None:
+        extras.require("telephony")
         from sendgrid import SendGridAPIClient
 
         self.client = SendGridAPIClient(
@@ -144,6 +146,7 @@ def verify_sendgrid(
         return False
     if abs(now.timestamp() - sent) > tolerance_seconds:
         return False
+    extras.require("telephony")
     from sendgrid.helpers.eventwebhook import EventWebhook
 
     try:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from voxbase.core import extras
 from voxbase.core.config import Settings
 
 
@@ -89,6 +90,7 @@ class TwilioProvider:
     name = "twilio"
 
     def __init__(self, account_sid: str, auth_token: str, api_base: str | None = None) -> None:
+        extras.require("telephony")
         from twilio.rest import Client
 
         self.client = Client(account_sid, auth_token)
@@ -175,6 +177,7 @@ def verify_twilio(
     """X-Twilio-Signature: HMAC of the exact URL Twilio requested plus the sorted form fields."""
     if not signature:
         return False
+    extras.require("telephony")
     from twilio.request_validator import RequestValidator
 
     return bool(RequestValidator(auth_token).validate(url, dict(params), signature))

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import uuid
 
-import phonenumbers
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.audit import service as audit
 from voxbase.conversations import service as conversations
 from voxbase.conversations.schemas import ConversationCreate
-from voxbase.core import clock, jobs
+from voxbase.core import clock, extras, jobs
 from voxbase.core.config import Settings
 from voxbase.core.errors import Conflict, InvalidInput, NotFound
 from voxbase.core.ids import new_id
@@ -34,7 +33,10 @@ VOXBASE = "voxbase"  # the provider name of the steps Voxbase itself records
 
 
 def normalise(number: str, field: str, region: str) -> str:
-    """E.164 (`+14155550100`), or a 422 naming the field."""
+    """E.164 (`+14155550100`), or a 422 naming the field (a 501 without the extra)."""
+    extras.require("telephony")
+    import phonenumbers
+
     try:
         parsed = phonenumbers.parse(number, region)
     except phonenumbers.NumberParseException as exc:
