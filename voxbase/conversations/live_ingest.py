@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.assistants import service as assistants
 from voxbase.assistants.schemas import TemplateOut
-from voxbase.conversations import live_sessions, repository, timing, usage
+from voxbase.conversations import live_sessions, repository, timing
 from voxbase.conversations.guidance import (
     GuidanceContext,
     GuidanceEngine,
@@ -42,7 +42,7 @@ from voxbase.conversations.ownership import ENDED, _user_id, owned
 from voxbase.conversations.schemas import GuidanceOut, SegmentBatchOut, SegmentIn, SegmentOut
 from voxbase.core import clock
 from voxbase.core.db import Database, after_commit
-from voxbase.core.errors import Conflict, NotFound, QuotaExceeded, ServiceError
+from voxbase.core.errors import Conflict, NotFound, ServiceError
 from voxbase.core.ids import new_id
 from voxbase.core.principal import Principal
 from voxbase.core.writer import GroupCommitFailed, Work
@@ -333,20 +333,7 @@ async def _persist(
             )
             produced.setdefault(index, []).append(chip)
             chips.append(chip)
-    if chips:
-        try:
-            await usage.reporter().consume(
-                session,
-                row.user_id,
-                "ai_guidance",
-                Decimal(len(chips)),
-                key=f"guidance:{chips[0].segment_id}",
-                conversation_id=row.id,
-            )
-        except QuotaExceeded:  # out of AI guidance: the transcript goes in without chips
-            chips, produced = [], {}
-        else:
-            await repository.add(session, *chips)
+    chips, produced = await live_sessions.charge_guidance(session, row, chips, produced)
     await session.flush()
     later: list[dict[str, Any]] = []
     for index, event in held:

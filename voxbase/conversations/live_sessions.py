@@ -221,20 +221,7 @@ async def append_segments(
                 produced.setdefault(index, []).append(chip)
                 all_guidance.append(chip)
                 given.append((chip.content, chip.triggered_at_seconds))
-        if all_guidance:
-            try:
-                await usage.reporter().consume(
-                    session,
-                    row.user_id,
-                    "ai_guidance",
-                    Decimal(len(all_guidance)),
-                    key=f"guidance:{all_guidance[0].segment_id}",
-                    conversation_id=row.id,
-                )
-            except QuotaExceeded:  # out of AI guidance: the transcript goes in without chips
-                all_guidance, produced = [], {}
-            else:
-                await repository.add(session, *all_guidance)
+        all_guidance, produced = await charge_guidance(session, row, all_guidance, produced)
     await session.flush()
 
     events: list[dict[str, Any]] = []
@@ -489,3 +476,28 @@ async def close_lapsed(
     return await _close(
         session, Principal(user_id=user_id), row, hub=None, reason="lapsed", status="error"
     )
+
+
+async def charge_guidance(
+    session: AsyncSession,
+    row: Conversation,
+    chips: list[Guidance],
+    produced: dict[int, list[Guidance]],
+) -> tuple[list[Guidance], dict[int, list[Guidance]]]:
+    """Count the chips as `ai_guidance` (one unit each) and store them; out of AI guidance,
+    the transcript goes in without chips."""
+    if not chips:
+        return chips, produced
+    try:
+        await usage.reporter().consume(
+            session,
+            row.user_id,
+            "ai_guidance",
+            Decimal(len(chips)),
+            key=f"guidance:{chips[0].segment_id}",
+            conversation_id=row.id,
+        )
+    except QuotaExceeded:
+        return [], {}
+    await repository.add(session, *chips)
+    return chips, produced

@@ -320,7 +320,7 @@ def _deleting(rule: Rule, where: Any, storage: FileStorage) -> Step:
         keys = [row[0] for row in rows]
         stored = [str(v) for row in rows for v in tuple(row)[1:] if v]
         deleted = await repository.delete_keys(session, rule.table, keys)
-        _delete_files_after_commit(session, storage, stored)
+        delete_files_after_commit(session, storage, stored)
         return deleted, len(stored), len(rows) == BATCH
 
     return step
@@ -349,7 +349,7 @@ def _keyset(
             if values:
                 await repository.update_row(session, rule.table, row_key(rule.table, row), values)
                 changed += 1
-        _delete_files_after_commit(session, storage, stored)
+        delete_files_after_commit(session, storage, stored)
         if rows:
             last[0] = row_key(rule.table, rows[-1])
         return changed, len(stored), len(rows) == BATCH
@@ -417,9 +417,10 @@ def _mention_values(rule: Rule, row: Any, subject: Subject) -> dict[str, Any]:
     return {name: scrub(row[name], subject, way) for name, way in how.items()}
 
 
-def _delete_files_after_commit(
-    session: AsyncSession, storage: FileStorage, keys: list[str]
+def delete_files_after_commit(
+    session: AsyncSession, storage: FileStorage, keys: list[str], why: str = "erase"
 ) -> None:
+    """Delete stored files once the rows naming them are committed gone (erase, purge)."""
     if not keys:
         return
 
@@ -428,7 +429,7 @@ def _delete_files_after_commit(
             try:
                 await storage.delete(key)
             except Exception:  # the row is gone; a leftover file is logged, not fatal
-                log.warning("erase: could not delete stored file %s", key, exc_info=True)
+                log.warning("%s: could not delete stored file %s", why, key, exc_info=True)
 
     after_commit(session, remove)
 

@@ -30,11 +30,12 @@ from sqlalchemy import ColumnElement, Table, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.core import clock
-from voxbase.core.db import Base, Database, after_commit, unit_of_work
+from voxbase.core.db import Base, Database, unit_of_work
 from voxbase.core.ids import new_id
 from voxbase.core.privacy import Retention, Rule, registry
 from voxbase.models import load_privacy_rules
 from voxbase.privacy import purge_repository
+from voxbase.privacy.erase import delete_files_after_commit
 from voxbase.privacy.models import PurgeRun
 from voxbase.privacy.repository import primary_key
 from voxbase.privacy.retention import Period, in_force
@@ -288,7 +289,7 @@ async def _one_batch(
         # Rows that go with them (ON DELETE CASCADE) take their stored files along.
         stored += await _cascaded_files(session, table, keys)
         changed = await purge_repository.delete_rows(session, table, keys)
-    _delete_files_after_commit(session, storage, stored)
+    delete_files_after_commit(session, storage, stored, "purge")
     return changed, len(stored), len(rows) == limit
 
 
@@ -322,22 +323,6 @@ async def _cascaded_files(
         stored += [name for _, names in rows for name in names]
         stored += await _cascaded_files(session, child, [key for key, _ in rows], depth + 1)
     return stored
-
-
-def _delete_files_after_commit(
-    session: AsyncSession, storage: FileStorage, keys: list[str]
-) -> None:
-    if not keys:
-        return
-
-    async def remove() -> None:
-        for key in keys:
-            try:
-                await storage.delete(key)
-            except Exception:  # the row is gone; a leftover file is logged, not fatal
-                log.warning("purge: could not delete stored file %s", key, exc_info=True)
-
-    after_commit(session, remove)
 
 
 def _record(run_id: uuid.UUID, run: TableRun) -> PurgeRun:
