@@ -144,12 +144,12 @@ async def close_for_erasure(session: AsyncSession, admin: Principal, user_id: uu
     """Before an administrator's erasure: they may erase this account (not their own; other
     administrators only as a super admin), and it stops working at once (deleted, every
     session and API key revoked), so nothing new is written while the erasure runs."""
-    from voxbase.accounts.service import _guard_target
+    from voxbase.accounts.admin import guard_target
 
     user = await repository.get_user(session, user_id, deleted_ok=True)
     if user is None:
         raise NotFound("No such user.")
-    _guard_target(admin, user)
+    guard_target(admin, user)
     now = clock.now()
     if user.deleted_at is None:
         user.deleted_at, user.deleted_reason = now, "admin"

@@ -63,7 +63,7 @@ async def checkout(
     price_id = plan.stripe_price_id_yearly if interval == "year" else plan.stripe_price_id_monthly
     if not price_id:
         raise InvalidInput(f"Plan {plan_key!r} has no Stripe price for this interval.")
-    sub = await repository.subscription_of(session, service._user_id(principal), lock=True)
+    sub = await repository.subscription_of(session, service.user_id_of(principal), lock=True)
     if sub is None:
         raise NotFound("No subscription.")
     me = await accounts.get_me(session, principal)
@@ -200,8 +200,8 @@ async def _switch_plan(
     old = sub.plan_key
     plan = await service.get_plan(session, plan_key)
     sub.plan_key, sub.interval = plan.key, interval
-    await service._apply_plan(session, SYSTEM, sub, plan)
-    await service._event(
+    await service.apply_plan(session, SYSTEM, sub, plan)
+    await service.record_event(
         session,
         sub,
         "subscription.updated",
@@ -302,7 +302,7 @@ async def _subscription_deleted(
     sub.status, sub.cancel_at_period_end, sub.canceled_at = "active", False, clock.now()
     sub.provider, sub.provider_subscription_id = "manual", None
     sub.provider_synced_at = created
-    await service._event(
+    await service.record_event(
         session, sub, "subscription.canceled", to_plan=sub.plan_key, provider_event_id=event_id
     )
     await audit.record(
@@ -383,7 +383,7 @@ async def _invoice_failed(session: AsyncSession, obj: dict[str, Any], event_id: 
     sub = await repository.subscription_of(session, invoice.user_id, lock=True)
     if sub is not None and sub.status in ("active", "trialing"):
         sub.status = "past_due"
-        await service._event(
+        await service.record_event(
             session,
             sub,
             "invoice.payment_failed",
