@@ -244,6 +244,22 @@ async def test_team_posts_use_the_team_brand_and_pool(client, mailbox):
     assert await used(member, "images_generated") == 0
     assert_problem(await generate(viewer, cid, team_id=team["id"]), 403)
 
+    # The same Idempotency-Key from two members is two requests: the pool pays both.
+    owners_cid = await spoken(owner)
+    for person, conversation in ((member, cid), (owner, owners_cid)):
+        again = await generate(
+            person,
+            conversation,
+            team_id=team["id"],
+            image_url=PHOTO,
+            platforms=["instagram"],
+            headers={"Idempotency-Key": "weekly-post"},
+        )
+        assert again.status_code == 201, again.text
+    pool = await member.get("/v1/me/usage", params={"team_id": team["id"]})
+    images = next(m for m in pool.json()["meters"] if m["meter"] == "images_generated")
+    assert Decimal(str(images["used"])) == 3
+
 
 async def test_a_generation_by_api_key_counts_an_api_call(client):
     user = await User.create(client)

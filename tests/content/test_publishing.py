@@ -242,3 +242,83 @@ async def test_a_post_that_fails_for_good_sends_content_failed(
         assert message["data"]["error"] == "network said no (5)"
     finally:
         receiver.stop()
+
+
+class Network:
+    """A social network that honours idempotency keys, as a real adapter passes them on: one
+    post per key; a repeated key answers the post already made."""
+
+    name = "network"
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.calls: list[OutgoingPost] = []
+        self.posts: dict[str, str] = {}
+        self.fail_first = fail_first
+
+    async def publish(self, post: OutgoingPost) -> Published:
+        self.calls.append(post)
+        if len(self.calls) <= self.fail_first:
+            raise PublishError("503 from the network")
+        made = self.posts.setdefault(post.idempotency_key, f"net-{len(self.posts) + 1}")
+        return Published(made, f"https://social.example/p/{made}")
+
+
+@pytest.mark.parametrize("successor", ["publishes", "fails first"])
+async def test_a_frozen_workers_late_result_publishes_nothing_twice(
+    app, client, manual_clock, publisher, successor
+):
+    """Worker A claims and freezes past its lease; worker B claims and publishes (or fails and
+    is retried); A wakes and calls the network, then records: one post on the network, one
+    publication, one event, and B's result stands (ADR 0960)."""
+    from tests.helpers_billing import Collected
+    from voxbase.core.db import unit_of_work
+
+    manual_clock.set(START)
+    network = publisher(Network(fail_first=0 if successor == "publishes" else 1))
+    user = await User.create(client)
+    post = await a_post(user, "x", "Onion soup")
+    entry_id = uuid.UUID((await schedule(user, post["id"], START)).json()["id"])
+    with Collected(publishing.PUBLISHED) as published:
+        async with unit_of_work(app.state.db) as session:
+            frozen = await publishing.claim(session, entry_id)  # A claims, then freezes
+        assert frozen is not None and frozen.post.attempt == 1
+        manual_clock.advance(publishing.LEASE + timedelta(seconds=1))
+        await run_job()  # B: its lease, attempt 2
+        if successor == "fails first":
+            assert (await entry(await relogged(user), str(entry_id)))["status"] == "scheduled"
+        late = await network.publish(frozen.post)  # A wakes: its call reaches the network
+        async with unit_of_work(app.state.db) as session:
+            assert await publishing.record(session, frozen, late) is None  # fenced
+        if successor == "fails first":
+            manual_clock.advance(publishing.RETRY_AFTER[1])
+            assert await run_job() == 1  # B's retry: the network answers A's post
+        async with unit_of_work(app.state.db) as session:  # a late failure is fenced too
+            assert await publishing.record(session, frozen, PublishError("late")) is None
+
+    assert len({c.idempotency_key for c in network.calls}) == 1
+    assert network.posts == {publishing.idempotency_key(entry_id): "net-1"}
+    assert len(published.seen) == 1
+    state = await entry(await relogged(user), str(entry_id))
+    assert state["status"] == "published" and state["last_error"] is None
+    variant = (await user.get(f"/v1/content/{state['content_id']}")).json()["variants"][0]
+    assert variant["external_url"] == "https://social.example/p/net-1"
+    assert len(await notices(user)) == 1
+
+
+async def relogged(user: User) -> User:
+    await user.login()  # the clock moved past the access token's life
+    return user
+
+
+async def test_a_publisher_call_that_hangs_is_a_failed_attempt(
+    app, client, manual_clock, publisher, monkeypatch
+):
+    monkeypatch.setattr(publishing, "TIMEOUT", timedelta(seconds=0.2))
+    manual_clock.set(START)
+    publisher(Recording(delay=5))
+    user = await User.create(client)
+    post = await a_post(user)
+    entry_id = uuid.UUID((await schedule(user, post["id"], START)).json()["id"])
+    assert await publishing.publish_one(app.state.db, entry_id) == "scheduled"
+    state = await entry(user, str(entry_id))
+    assert state["attempts"] == 1 and "did not answer" in state["last_error"]

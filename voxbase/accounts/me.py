@@ -44,6 +44,13 @@ async def get_me(session: AsyncSession, principal: Principal) -> UserOut:
     return await user_view(session, user)
 
 
+async def verified_account_of(session: AsyncSession, email: str) -> uuid.UUID | None:
+    """For other modules, never answered over the API (no user enumeration): the active account
+    that proved it reads this address (verified email), if any. E.g. notifications tells the
+    invitee of a team invitation in-app."""
+    return await repository.verified_user_with_email(session, email)
+
+
 async def set_trial_ends_at(
     session: AsyncSession, user_id: uuid.UUID, trial_ends_at: datetime | None
 ) -> None:

@@ -65,6 +65,16 @@ async def deleted_before(session: AsyncSession, cutoff: datetime, limit: int) ->
     return list((await session.execute(query)).scalars().all())
 
 
+async def verified_user_with_email(session: AsyncSession, email: str) -> uuid.UUID | None:
+    query = select(User.id).where(
+        User.email == email.lower(),
+        User.email_verified,
+        User.status == "active",
+        User.deleted_at.is_(None),
+    )
+    return (await session.execute(query.limit(1))).scalar_one_or_none()
+
+
 async def email_taken(session: AsyncSession, email: str) -> bool:
     query = select(User.id).where(User.email == email)
     return (await session.execute(query.limit(1))).first() is not None

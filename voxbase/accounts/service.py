@@ -65,6 +65,7 @@ from voxbase.accounts.me import (
     get_me,
     set_trial_ends_at,
     update_me,
+    verified_account_of,
 )
 
 __all__ = [
@@ -117,5 +118,6 @@ __all__ = [
     "update_me",
     "user_id_of",
     "user_view",
+    "verified_account_of",
     "verify_email",
 ]

@@ -91,8 +91,10 @@ async def generate(
     *,
     request_key: str,
 ) -> ContentOut:
-    """`request_key` makes the charges of a retried request (same Idempotency-Key) count once."""
+    """`request_key` makes the charges of a retried request (same Idempotency-Key) count once.
+    It is the caller's own: two team members sending the same key both pay the team's pool."""
     user_id = owners.user_id_of(principal)
+    request_key = f"{user_id}:{request_key}"
     owner = await owners.owner(session, principal, data.team_id, owners.WRITE, "add content")
     subject = (
         await teams_subject(session, principal, data.team_id)

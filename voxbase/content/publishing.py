@@ -1,16 +1,23 @@
 """Publishing what is due: a publisher interface, a race-safe claim, retries.
 
 A worker takes a due entry with a conditional UPDATE (`status = 'scheduled'` and due →
-`publishing`, with a claim token and a lease): on SQLite, PostgreSQL and MariaDB only one
-claimer's UPDATE matches, so two workers never publish the same post. The post goes out
-outside any transaction; the outcome is written back only under the same claim token. A failure
-is retried after 1 min, 5 min, 30 min and 2 h (5 attempts), then the entry is `failed`. An
-entry whose worker died mid-publish is claimed again once its lease ends. Each outcome
-publishes `content.published` or `content.failed` (notifications and webhooks subscribe).
+`publishing`, with a claim token, the attempt number and a lease): on SQLite, PostgreSQL and
+MariaDB only one claimer's UPDATE matches, so two workers never publish the same post. The
+post goes out outside any transaction, bounded by a timeout shorter than the lease; the outcome
+is written back by another conditional UPDATE that matches only while the entry still holds
+this claim's token and attempt (fencing): a worker that lost its lease (it froze past it, and
+another worker claimed the entry) can no longer record anything. The publisher receives an
+idempotency key that is the same on every attempt at the entry, so a network adapter makes the
+platform answer a frozen worker's late call with the post it already has instead of posting it
+again (ADR 0960). A failure is retried after 1 min, 5 min, 30 min and 2 h (5 attempts), then
+the entry is `failed`. An entry whose worker died mid-publish is claimed again once its lease
+ends. Each outcome publishes `content.published` or `content.failed` (notifications and
+webhooks subscribe).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import uuid
@@ -36,7 +43,13 @@ RETRY_AFTER = (
     timedelta(hours=2),
 )
 MAX_ATTEMPTS = len(RETRY_AFTER) + 1
-LEASE = timedelta(minutes=10)  # longer than any publisher call may take
+LEASE = timedelta(minutes=10)
+TIMEOUT = timedelta(minutes=2)  # a publisher call that takes longer is a failed attempt
+
+
+def idempotency_key(entry_id: uuid.UUID) -> str:
+    """The same on every attempt at one calendar entry: the network posts it at most once."""
+    return f"voxbase-post-{entry_id}"
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,9 @@ class OutgoingPost:
     text: str
     media_url: str | None
     attempt: int
+    # Pass it to the network (e.g. an `Idempotency-Key` header): a retried or late call with
+    # the same key must answer the post already made, not make a second one.
+    idempotency_key: str
 
 
 @dataclass(frozen=True)
@@ -110,6 +126,7 @@ async def claim(session: AsyncSession, entry_id: uuid.UUID) -> Claim | None:
             text=platforms.post_text(variant.caption, variant.hashtags or []),
             media_url=variant.media_url,
             attempt=entry.attempts,
+            idempotency_key=idempotency_key(entry.id),
         ),
     )
 
@@ -132,38 +149,49 @@ def _payload(entry: CalendarEntry, variant: ContentVariant, item: ContentItem) -
 async def record(
     session: AsyncSession, claimed: Claim, outcome: Published | Exception
 ) -> str | None:
-    """Write the outcome if the claim is still ours; the new status (None: lost the lease)."""
-    entry = await repository.get_entry(session, claimed.post.entry_id, lock=True)
-    if entry is None or entry.claim_token != claimed.token or entry.status != "publishing":
+    """Write the outcome if the claim is still ours; the new status (None: lost the lease).
+
+    One conditional UPDATE decides (the fence): it matches only while the entry is still
+    `publishing` under this claim's token and attempt, so a late result of a worker whose lease
+    ended and whose entry another worker claimed changes nothing and publishes no event."""
+    now = clock.now()
+    attempt = claimed.post.attempt
+    values: dict[str, Any]
+    if isinstance(outcome, Published):
+        values = {"status": "published", "published_at": now, "last_error": None}
+        values["next_attempt_at"] = None
+    else:
+        error = (str(outcome) or type(outcome).__name__)[:1000]
+        retry = attempt < MAX_ATTEMPTS
+        values = {
+            "status": "scheduled" if retry else "failed",
+            "last_error": error,
+            "next_attempt_at": now + RETRY_AFTER[attempt - 1] if retry else None,
+        }
+    if not await repository.settle_entry(
+        session, claimed.post.entry_id, claimed.token, attempt, now, values
+    ):
+        log.info("publishing %s: the claim was superseded; result dropped", claimed.post.entry_id)
         return None
+    entry = await repository.get_entry(session, claimed.post.entry_id)
     variant = await repository.get_variant(session, claimed.post.variant_id)
     item = await repository.get_item(session, variant.item_id) if variant else None
-    if variant is None or item is None:
+    if entry is None or variant is None or item is None:
         return None
-    now = clock.now()
-    entry.claim_token, entry.claimed_until = None, None
+    variant.status = entry.status
     if isinstance(outcome, Published):
-        entry.status, entry.published_at, entry.next_attempt_at = "published", now, None
-        entry.last_error = None
-        variant.status, variant.published_at = "published", now
+        variant.published_at = now
         variant.external_id, variant.external_url = outcome.external_id, outcome.external_url
         await session.flush()
         payload = _payload(entry, variant, item)
         payload.update(published_at=now, external_url=outcome.external_url)
         await events.publish(session, PUBLISHED, payload)
         return entry.status
-    entry.last_error = (str(outcome) or type(outcome).__name__)[:1000]
-    if entry.attempts < MAX_ATTEMPTS:
-        entry.status = variant.status = "scheduled"
-        entry.next_attempt_at = now + RETRY_AFTER[entry.attempts - 1]
-        await session.flush()
-        return entry.status
-    entry.status = variant.status = "failed"
-    entry.next_attempt_at = None
     await session.flush()
-    payload = _payload(entry, variant, item)
-    payload["error"] = entry.last_error
-    await events.publish(session, FAILED, payload)
+    if entry.status == "failed":
+        payload = _payload(entry, variant, item)
+        payload["error"] = entry.last_error
+        await events.publish(session, FAILED, payload)
     return entry.status
 
 
@@ -175,7 +203,10 @@ async def publish_one(db: Database, entry_id: uuid.UUID) -> str | None:
         return None
     outcome: Published | Exception
     try:
-        outcome = await publisher.publish(claimed.post)
+        outcome = await asyncio.wait_for(publisher.publish(claimed.post), TIMEOUT.total_seconds())
+    except TimeoutError:
+        log.warning("publishing %s timed out", claimed.post.entry_id)
+        outcome = PublishError(f"the network did not answer within {TIMEOUT.seconds} s")
     except Exception as exc:  # any failure of the network is a failed attempt
         log.warning("publishing %s failed: %r", claimed.post.entry_id, exc)
         outcome = exc

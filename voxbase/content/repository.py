@@ -222,6 +222,30 @@ async def claim_entry(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+async def settle_entry(
+    session: AsyncSession,
+    entry_id: uuid.UUID,
+    token: str,
+    attempt: int,
+    now: datetime,
+    values: dict[str, Any],
+) -> bool:
+    """Write a publishing outcome only under the claim that made it (token and attempt): the
+    fence that keeps a worker which lost its lease from overwriting its successor's result."""
+    result = await session.execute(
+        update(CalendarEntry)
+        .where(
+            CalendarEntry.id == entry_id,
+            CalendarEntry.status == "publishing",
+            CalendarEntry.claim_token == token,
+            CalendarEntry.attempts == attempt,
+        )
+        .values(claim_token=None, claimed_until=None, updated_at=now, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def due_entries(session: AsyncSession, now: datetime, limit: int) -> Sequence[uuid.UUID]:
     query = (
         select(CalendarEntry.id)

@@ -75,9 +75,12 @@ async def notify(
     action_url: str | None = None,
     dedupe_key: str | None = None,
     data: Mapping[str, Any] | None = None,
+    mailed: bool = False,
 ) -> Notification | None:
     """Make one notification (None if deduplicated or off in-app). Runs in the caller's unit
-    of work: a domain event's handler, so it exists exactly when the event's change does."""
+    of work: a domain event's handler, so it exists exactly when the event's change does.
+    `mailed`: its cause already mailed the person (a team invitation carries its token), so no
+    second mail goes out whatever the preference."""
     if dedupe_key and await repository.by_dedupe_key(session, user_id, dedupe_key):
         return None
     try:
@@ -85,7 +88,7 @@ async def notify(
     except NotFound:
         return None
     preferences = user.profile.notification_preferences
-    email = wants(preferences, type_, "email")
+    email = not mailed and wants(preferences, type_, "email")
     row = Notification(
         id=new_id(),
         user_id=user_id,
@@ -96,7 +99,7 @@ async def notify(
         severity=severity,
         dedupe_key=dedupe_key,
         data=dict(data or {}),
-        email_status="sent" if email else "off",
+        email_status="sent" if email or mailed else "off",
     )
     if email:
         text = f"{message}\n\n{action_url}" if action_url else message
@@ -319,6 +322,43 @@ async def on_webhook_endpoint_disabled(session: AsyncSession, payload: dict[str,
     )
 
 
+async def on_team_invitation(session: AsyncSession, payload: dict[str, Any]) -> None:
+    """The invitee hears in-app when the invited address is a verified account's (an
+    unverified one never proved it reads that inbox). Every address gets the mailed invitation
+    either way (teams sends it: it carries the token), so the inviter learns nothing about
+    whether the address has an account, and no second mail goes out."""
+    invitee = await accounts.verified_account_of(session, str(payload["email"]))
+    if invitee is None or invitee == payload.get("invited_by"):
+        return
+    inviter = "A team admin"
+    if payload.get("invited_by"):
+        try:
+            who = await accounts.get_me(session, Principal(user_id=payload["invited_by"]))
+            inviter = who.full_name or who.username or inviter
+        except NotFound:
+            pass
+    team, role = str(payload["team_name"]), str(payload["role"])
+    await notify(
+        session,
+        invitee,
+        "team",
+        f"You are invited to join {team}",
+        f"{inviter} invited you to join the team {team} as {role}. Open the link in the "
+        f"invitation mailed to {payload['email']} to join; it expires at "
+        f"{payload['expires_at']:%Y-%m-%d %H:%M} UTC.",
+        action_url=None,  # joining takes the mailed token (ADR 0960)
+        dedupe_key=f"team-invitation:{payload['invitation_id']}",
+        data={
+            "invitation_id": str(payload["invitation_id"]),
+            "team_id": str(payload["team_id"]),
+            "team_name": team,
+            "role": role,
+            "expires_at": plain(payload["expires_at"]),
+        },
+        mailed=True,
+    )
+
+
 async def on_summary(session: AsyncSession, payload: dict[str, Any], *, ready: bool) -> None:
     conversation_id = payload["conversation_id"]
     title = payload.get("title") or "your conversation"
@@ -399,6 +439,7 @@ async def on_content_failed(session: AsyncSession, payload: dict[str, Any]) -> N
 _BILLING_HANDLERS = {kind: _billing(kind) for kind in BILLING_NOTICES}
 events.subscribe("usage.threshold", on_usage_threshold)
 events.subscribe(ENDPOINT_DISABLED, on_webhook_endpoint_disabled)
+events.subscribe(teams.INVITATION_CREATED, on_team_invitation)
 events.subscribe(SUMMARY_READY, on_summary_ready)
 events.subscribe(SUMMARY_FAILED, on_summary_failed)
 events.subscribe(CONTENT_PUBLISHED, on_content_published)

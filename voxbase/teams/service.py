@@ -38,6 +38,9 @@ from voxbase.teams.schemas import (
 )
 
 SEAT_METER = "extra_users"
+# Published in the invitation's unit of work (no token in it): notifications tells the invitee
+# in-app when the address is an account's (the mailed invitation reaches every address).
+INVITATION_CREATED = "team.invitation_created"
 RANK = {"viewer": 0, "member": 1, "admin": 2, "owner": 3}
 TEAM_FIELDS = ("name", "description", "max_members", "owner_id", "deleted_at")
 
@@ -327,6 +330,19 @@ async def invite(
         "team_invitation",
         invitation.id,
         after={"team_id": team.id, "email": email, "role": data.role},
+    )
+    await events.publish(
+        session,
+        INVITATION_CREATED,
+        {
+            "invitation_id": invitation.id,
+            "team_id": team.id,
+            "team_name": team.name,
+            "email": email,
+            "role": data.role,
+            "invited_by": principal.user_id,
+            "expires_at": invitation.expires_at,
+        },
     )
     link = f"{base_url.rstrip('/')}/account/team-invitation?token={token}"
     send_after_commit(

@@ -91,6 +91,8 @@ SUBSCRIPTION_DATA = _object({"user_id": UUID, "subscription_id": UUID})
 
 _BILLING: dict[str, str] = {
     "subscription.created": "A subscription was opened (at registration, or a new plan).",
+    "subscription.trial_started": "A trial of the plan started (an upgrade from a free plan "
+    "to one with trial days); `GET /v1/me/subscription` says when it ends.",
     "subscription.renewed": "A subscription rolled over into a new period.",
     "subscription.upgraded": "An upgrade took effect.",
     "subscription.downgraded": "A downgrade took effect at the period end.",
