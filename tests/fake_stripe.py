@@ -9,6 +9,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
+from voxbase.providers.payments import stripe_signature
+
+SECRET = "whsec_test_secret"
+
 
 class FakeStripe:
     def __init__(self) -> None:
@@ -83,3 +87,37 @@ class FakeStripe:
 
     def calls(self, path: str) -> list[dict[str, str]]:
         return [form for p, form, _ in self.requests if p == path]
+
+
+class Hooks:
+    """Stripe's webhooks into the app, signed as Stripe signs them (`Stripe-Signature`)."""
+
+    def __init__(self, client: Any, clock: Any) -> None:
+        self.client, self.clock, self.n = client, clock, 0
+
+    async def send(
+        self,
+        kind: str,
+        obj: dict[str, Any],
+        *,
+        created: int | None = None,
+        event_id: str | None = None,
+        signed_at: int | None = None,
+        secret: str = SECRET,
+    ) -> Any:
+        self.n += 1
+        now = int(self.clock.now().timestamp())
+        event = {
+            "id": event_id or f"evt_{self.n}_{now}",
+            "object": "event",
+            "type": kind,
+            "created": created or now,
+            "data": {"object": obj},
+        }
+        body = json.dumps(event).encode()
+        header = stripe_signature(body, secret, signed_at or now)
+        return await self.client.post(
+            "/v1/webhooks/stripe",
+            content=body,
+            headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+        )

@@ -16,6 +16,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from voxbase.core.config import ConfigError, Settings, load_settings
 
@@ -118,7 +119,7 @@ def serve(
     from voxbase.core import extras
 
     for missing in extras.missing(settings):
-        console.print(f"[yellow]note:[/] {missing.message()}")
+        console.print(f"[yellow]note:[/] {escape(missing.message())}")  # keep "[ocr]"
     worker = _start_embedded_worker() if settings.embedded_worker else None
     try:
         uvicorn.run(

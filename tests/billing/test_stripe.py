@@ -2,77 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
-
-import pytest
 
 from tests.conftest import bearer, make_admin
-from tests.fake_stripe import FakeStripe
+from tests.fake_stripe import FakeStripe, Hooks
 from tests.helpers_billing import User, at, profile
-from voxbase.providers.payments import StripeProvider, stripe_signature
-
-SECRET = "whsec_test_secret"
-
-
-@pytest.fixture(scope="module")
-def fake_stripe() -> Iterator[FakeStripe]:
-    server = FakeStripe().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def stripe_app(app, fake_stripe) -> AsyncIterator[Any]:
-    """The app with Stripe as its payment provider (restored afterwards)."""
-    kit, payments = app.state.auth, app.state.payments
-    settings = kit.settings.model_copy(
-        update={"payment_provider": "stripe", "stripe_webhook_secret": SECRET}
-    )
-    from pydantic import SecretStr
-
-    settings.stripe_webhook_secret = SecretStr(SECRET)
-    app.state.auth = dataclasses.replace(kit, settings=settings)
-    app.state.payments = StripeProvider("sk_test_123", fake_stripe.url)
-    with profile("talking_app"):
-        yield app
-    app.state.auth, app.state.payments = kit, payments
-
-
-class Hooks:
-    def __init__(self, client, clock) -> None:
-        self.client, self.clock, self.n = client, clock, 0
-
-    async def send(
-        self,
-        kind: str,
-        obj: dict[str, Any],
-        *,
-        created: int | None = None,
-        event_id: str | None = None,
-        signed_at: int | None = None,
-        secret: str = SECRET,
-    ):
-        self.n += 1
-        now = int(self.clock.now().timestamp())
-        event = {
-            "id": event_id or f"evt_{self.n}_{now}",
-            "object": "event",
-            "type": kind,
-            "created": created or now,
-            "data": {"object": obj},
-        }
-        body = json.dumps(event).encode()
-        header = stripe_signature(body, secret, signed_at or now)
-        return await self.client.post(
-            "/v1/webhooks/stripe",
-            content=body,
-            headers={"Stripe-Signature": header, "Content-Type": "application/json"},
-        )
 
 
 async def test_time_card_paid_through_stripe(stripe_app, client, fake_stripe, manual_clock):

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import SecretStr
 
 from tests.conversations.conftest import seg
+from tests.helpers_billing import at
 from tests.realtime.conftest import serve
 from voxbase.conversations import tasks
 from voxbase.conversations.engines import Engines, build_engines
@@ -132,7 +133,8 @@ async def test_llm_guidance_and_summary(alice, llm):
     assert summary["status"] == "failed" and "503" in summary["error"]
 
 
-async def test_llm_summary_fills_every_field(alice, llm):
+async def test_llm_summary_fills_every_field(alice, llm, manual_clock):
+    manual_clock.set(at("2026-03-09T09:00:00"))  # a Monday
     conversation = await alice.conversation(channel="live")
     cid = conversation["id"]
     await alice.post(
@@ -143,7 +145,9 @@ async def test_llm_summary_fills_every_field(alice, llm):
     summary = (await alice.get(f"/v1/conversations/{cid}/summary")).json()
     assert summary["status"] == "completed", summary
     assert summary["title"] == "Pricing call"
-    assert summary["action_items"] == [{"text": "Send the quote", "owner": "user", "due": "Friday"}]
+    assert summary["action_items"] == [
+        {"text": "Send the quote", "owner": "user", "due": "2026-03-13", "due_phrase": "Friday"}
+    ]
     assert summary["key_decisions"] == ["Offer the annual plan"]
     assert summary["follow_up_questions"] == ["Who approves the budget?"]
     assert summary["full_transcript"] == "[00:00:00] other: What is the price?"

@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 
 from tests.conversations.conftest import seg
+from tests.helpers_billing import at
 
 SALES_TEMPLATE = {
     "name": "Sales discovery",
@@ -46,6 +47,7 @@ async def _template(alice) -> dict:
 
 
 async def test_seed_001_session_flow_over_http(alice, manual_clock):
+    manual_clock.set(at("2026-03-11T15:00:00"))  # a Wednesday
     template = await _template(alice)
     conversation = await alice.conversation(
         channel="live", title="Acme discovery", template_id=template["id"]
@@ -127,10 +129,12 @@ async def test_seed_001_session_flow_over_http(alice, manual_clock):
     assert actions["Send the pilot agreement by Friday"] == {
         "text": "Send the pilot agreement by Friday",
         "owner": "user",
-        "due": "Friday",
+        "due": "2026-03-13",
+        "due_phrase": "Friday",
     }
     assert actions["Share the sample exports tomorrow"]["owner"] == "Maria"
-    assert actions["Share the sample exports tomorrow"]["due"] == "tomorrow"
+    assert actions["Share the sample exports tomorrow"]["due"] == "2026-03-12"
+    assert actions["Share the sample exports tomorrow"]["due_phrase"] == "tomorrow"
     assert "Can you integrate with our SAP system?" in summary["follow_up_questions"]
     assert any("not sure about SAP" in q for q in summary["follow_up_questions"])
     assert summary["full_transcript"].startswith("[00:00:00] user: Thanks for joining")
@@ -147,7 +151,10 @@ async def test_seed_001_session_flow_over_http(alice, manual_clock):
     assert markdown.status_code == 200
     assert markdown.headers["content-type"].startswith("text/markdown")
     assert markdown.text.startswith("# Acme discovery")
-    assert "- [ ] Send the pilot agreement by Friday (owner: user, due: Friday)" in markdown.text
+    assert (
+        '- [ ] Send the pilot agreement by Friday (owner: user, due: 2026-03-13, "Friday")'
+        in markdown.text
+    )
     exported = await alice.post(
         f"/v1/conversations/{cid}/summary/export", params={"format": "json"}
     )
@@ -191,7 +198,8 @@ async def test_summary_failure_is_recorded(alice, monkeypatch):
     assert refused.status_code == 409
 
 
-async def test_chat_summary_from_messages(alice):
+async def test_chat_summary_from_messages(alice, manual_clock):
+    manual_clock.set(at("2026-03-14T23:30:00"))  # Saturday night in UTC
     conversation = await alice.conversation(channel="chat", title=None)
     cid = conversation["id"]
     for text in [
@@ -205,7 +213,8 @@ async def test_chat_summary_from_messages(alice):
     assert summary["status"] == "completed"
     assert summary["key_decisions"] == ["We agreed to launch the new menu on Instagram first."]
     assert summary["action_items"][0]["owner"] == "Sam"
-    assert summary["action_items"][0]["due"] == "Monday"
+    assert summary["action_items"][0]["due_phrase"] == "Monday"
+    assert summary["action_items"][0]["due"] == "2026-03-16"
     assert summary["title"].startswith("Conversation: ")
 
 

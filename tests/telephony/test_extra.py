@@ -39,7 +39,7 @@ def test_the_full_install_has_the_telephony_extra():
         "phonenumbers",
         "sendgrid",
     }
-    assert optional["all"] == ["voxbase[ocr,telephony]"]  # `all` is every extra
+    assert optional["all"] == ["voxbase[ocr,telephony,livekit]"]  # `all` is every extra
     assert set(optional) - {"all", "dev"} == set(extras.EXTRAS)
     core = {d.split(">")[0].split("[")[0] for d in project["dependencies"]}
     assert not core & {"twilio", "phonenumbers", "sendgrid"}

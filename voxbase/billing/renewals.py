@@ -125,8 +125,12 @@ async def _roll(session: AsyncSession, sub: Subscription, now: datetime) -> None
         sub.current_period_end = add_months(boundary, MONTHS[sub.interval])
         plan = await get_plan(session, sub.plan_key)
         lines = []
+        # A subscription Stripe runs is charged by Stripe (its invoices are mirrored from the
+        # webhooks); locally the period rolls and only overage is invoiced (ADR 1340).
+        stripe_run = sub.provider == "stripe" and sub.provider_subscription_id is not None
         price = price_of(plan, sub.interval)
-        if price and sub.status != "trialing":
+        charge = 0 if stripe_run else price
+        if charge and sub.status != "trialing":
             period = (sub.current_period_start, sub.current_period_end)
             lines.append(
                 invoice_line("subscription", f"{plan.name} ({sub.interval}ly)", price, period)
@@ -143,7 +147,7 @@ async def _roll(session: AsyncSession, sub: Subscription, now: datetime) -> None
                     meter=o.meter,
                 )
             )
-        if await repository.open_invoices(session, sub.id) and sub.status == "active" and price:
+        if await repository.open_invoices(session, sub.id) and sub.status == "active" and charge:
             sub.status = "past_due"
         if lines:
             invoice = await new_invoice(

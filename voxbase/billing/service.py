@@ -55,6 +55,7 @@ from voxbase.billing.subscriptions import (
     price_of,
     resume,
     start_subscription,
+    trial_on_upgrade,
 )
 from voxbase.billing.time_cards import (
     activate_time_card,
@@ -107,6 +108,7 @@ __all__ = [
     "run_renewals",
     "settle_invoice",
     "start_subscription",
+    "trial_on_upgrade",
     "trials_ending",
     "user_id_of",
 ]

@@ -108,7 +108,7 @@ def _begin_trial(sub: Subscription, plan: PlanOut, now: datetime) -> None:
     sub.current_period_end = sub.trial_end
 
 
-def _trial_on_upgrade(sub: Subscription, current: PlanOut, target: PlanOut) -> bool:
+def trial_on_upgrade(sub: Subscription, current: PlanOut, target: PlanOut) -> bool:
     """Upgrading from a free plan to one with trial days starts its trial, once per subscriber
     (ADR 1301); a paying subscriber, or one who already had a trial, pays at once."""
     return (
@@ -263,7 +263,7 @@ async def change_plan(
     invoice: Invoice | None = None
     if new_monthly > old_monthly:
         change.change_type = "upgrade"
-        trial = _trial_on_upgrade(sub, current, target)
+        trial = trial_on_upgrade(sub, current, target)
         leaving_trial = sub.status == "trialing"
         if trial:
             sub.plan_key, sub.interval, sub.current_period_start = target.key, interval, now

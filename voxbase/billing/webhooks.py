@@ -8,7 +8,7 @@ than the newest one applied to a subscription (`provider_synced_at`) is recorded
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -58,7 +58,11 @@ async def checkout(
     plan_key: str,
     interval: str,
 ) -> CheckoutOut:
-    """A Stripe Checkout page for a paid plan; the webhook switches the plan when it completes."""
+    """A Stripe Checkout page for a paid plan; the webhook switches the plan when it completes.
+
+    An upgrade that starts the plan's trial (ADR 1301: from a free plan, the first trial)
+    asks Stripe for it (`trial_period_days`), so Stripe charges when the trial ends (ADR 1340).
+    """
     plan = await service.get_plan(session, plan_key, active_only=True)
     price_id = plan.stripe_price_id_yearly if interval == "year" else plan.stripe_price_id_monthly
     if not price_id:
@@ -67,6 +71,8 @@ async def checkout(
     if sub is None:
         raise NotFound("No subscription.")
     me = await accounts.get_me(session, principal)
+    current = await service.get_plan(session, sub.plan_key)
+    trial_days = plan.trial_days if service.trial_on_upgrade(sub, current, plan) else 0
     base = settings.public_base_url.rstrip("/")
     try:
         result = await provider.checkout(
@@ -78,6 +84,7 @@ async def checkout(
             interval=interval,
             success_url=f"{base}/billing/success?session_id={{CHECKOUT_SESSION_ID}}",
             cancel_url=f"{base}/billing/cancelled",
+            trial_days=trial_days,
         )
     except NotSupported as exc:
         raise Conflict(str(exc)) from exc
@@ -193,14 +200,20 @@ def _stale(sub: Subscription, created: datetime) -> bool:
 
 
 async def _switch_plan(
-    session: AsyncSession, sub: Subscription, plan_key: str, interval: str, event_id: str
-) -> None:
+    session: AsyncSession,
+    sub: Subscription,
+    plan_key: str,
+    interval: str,
+    event_id: str,
+    *,
+    keep_usage: bool = False,
+) -> bool:
     if sub.plan_key == plan_key and sub.interval == interval:
-        return
+        return False
     old = sub.plan_key
     plan = await service.get_plan(session, plan_key)
     sub.plan_key, sub.interval = plan.key, interval
-    await service.apply_plan(session, SYSTEM, sub, plan)
+    await service.apply_plan(session, SYSTEM, sub, plan, keep_usage=keep_usage)
     await service.record_event(
         session,
         sub,
@@ -209,6 +222,24 @@ async def _switch_plan(
         to_plan=plan.key,
         provider_event_id=event_id,
     )
+    return True
+
+
+def _checkout_trial_days(metadata: dict[str, Any]) -> int:
+    """The trial a Checkout asked Stripe for (our own metadata, signed with the event)."""
+    days = str(metadata.get("trial_days") or "")
+    return int(days) if days.isdigit() and int(days) <= 365 else 0
+
+
+def _begin_checkout_trial(sub: Subscription, days: int, created: datetime) -> bool:
+    """A Checkout that asked Stripe for the plan's trial starts it here too (once per
+    subscriber); Stripe's own subscription events then keep its exact dates."""
+    if days == 0 or sub.trial_start is not None:
+        return False
+    sub.status, sub.trial_start = "trialing", created
+    sub.trial_end = created + timedelta(days=days)
+    sub.current_period_start, sub.current_period_end = created, sub.trial_end
+    return True
 
 
 async def _checkout_completed(
@@ -225,11 +256,31 @@ async def _checkout_completed(
         sub.provider_subscription_id = obj["subscription"]
     metadata = obj.get("metadata") or {}
     if not _stale(sub, created) and metadata.get("plan"):
-        await _switch_plan(
-            session, sub, metadata["plan"], metadata.get("interval", "month"), event_id
+        asked = _checkout_trial_days(metadata)
+        trial = _begin_checkout_trial(sub, asked, created)
+        switched = await _switch_plan(
+            session,
+            sub,
+            metadata["plan"],
+            metadata.get("interval", "month"),
+            event_id,
+            keep_usage=trial,
         )
-        if sub.status in ("incomplete", "trialing"):
-            sub.status = "active"
+        if trial and not switched:  # Stripe's event switched the plan first
+            current = await service.get_plan(session, sub.plan_key)
+            await service.apply_plan(session, SYSTEM, sub, current, keep_usage=True)
+        if trial:
+            await service.record_event(
+                session,
+                sub,
+                "subscription.trial_started",
+                to_plan=sub.plan_key,
+                effective_at=created,
+                trial_end=sub.trial_end,
+                provider_event_id=event_id,
+            )
+        elif sub.status == "incomplete" or (sub.status == "trialing" and not asked):
+            sub.status = "active"  # a trial Stripe runs (asked) stays trialing
         sub.provider_synced_at = created
     await session.flush()
     await audit.record(
@@ -261,22 +312,33 @@ async def _subscription_updated(
     )
     if isinstance(obj.get("customer"), str):
         sub.provider_customer_id = obj["customer"]
+    was_trialing = sub.status == "trialing"
     sub.status = STATUSES.get(str(obj.get("status")), sub.status)
     sub.cancel_at_period_end = bool(obj.get("cancel_at_period_end"))
-    if "trial_end" in obj:  # Stripe's trial is the subscription's (and users.trial_ends_at)
-        sub.trial_start, sub.trial_end = _stamp(obj.get("trial_start")), _stamp(obj["trial_end"])
-        await service.follow_trial(session, sub)
+    _follow_stripe_trial(sub, obj, created, was_trialing)
+    # A trial keeps what was used before it, and its usage counts toward the first paid
+    # period (ADR 1301), as locally; Stripe's exact trial dates do not start a new period.
+    keep_usage = was_trialing or sub.status == "trialing"
     items = ((obj.get("items") or {}).get("data")) or [{}]
     start = _stamp(obj.get("current_period_start") or items[0].get("current_period_start"))
     end = _stamp(obj.get("current_period_end") or items[0].get("current_period_end"))
+    moved = bool(start and end and start != sub.current_period_start)
     if start and end:
         sub.current_period_start, sub.current_period_end = start, end
     price = items[0].get("price") or {}
     plan = await repository.plan_by_price(session, price["id"]) if price.get("id") else None
+    switched = False
     if plan is not None:
         recurring = price.get("recurring") or {}
         interval = "year" if recurring.get("interval") == "year" else "month"
-        await _switch_plan(session, sub, plan.key, interval, event_id)
+        switched = await _switch_plan(
+            session, sub, plan.key, interval, event_id, keep_usage=keep_usage
+        )
+    if not switched and moved:  # a new period at Stripe (the trial ended, a renewal)
+        current = await service.get_plan(session, sub.plan_key)
+        await service.apply_plan(session, SYSTEM, sub, current, keep_usage=keep_usage)
+    elif not switched:
+        await service.follow_trial(session, sub)
     sub.provider_synced_at = created
     await session.flush()
     await audit.record(
@@ -289,6 +351,20 @@ async def _subscription_updated(
         after=audit.snapshot(sub, service.SUBSCRIPTION_FIELDS),
     )
     return True
+
+
+def _follow_stripe_trial(
+    sub: Subscription, obj: dict[str, Any], created: datetime, was_trialing: bool
+) -> None:
+    """Stripe's trial is the subscription's (and so `users.trial_ends_at`). Stripe keeps a
+    past trial's dates; a subscription without one (`trial_end: null`) leaves ours as they
+    are, except that a trial Stripe no longer runs ended when it said so."""
+    trial_end = _stamp(obj.get("trial_end"))
+    if trial_end is not None:
+        sub.trial_start = _stamp(obj.get("trial_start")) or sub.trial_start or created
+        sub.trial_end = trial_end
+    elif was_trialing and sub.status != "trialing" and sub.trial_end and sub.trial_end > created:
+        sub.trial_end = created
 
 
 async def _subscription_deleted(

@@ -204,7 +204,7 @@ async def list_messages(
 @conversations.post(
     "/{conversation_id}/start",
     response_model=ConversationOut,
-    responses=problem_responses(402, 403, 404, 409, 429),
+    responses=problem_responses(402, 403, 404, 409, 429, 501),
 )
 async def start_session(
     conversation_id: uuid.UUID,
@@ -216,7 +216,8 @@ async def start_session(
     """Start a live session: recording starts and what the user can spend is held, up to
     `max_seconds` (default: the service's cap); 402 when no time is left. With a persona: its
     session time limit caps it and its daily usage limit applies (429 when used up). A voice
-    session, when LiveKit is configured, answers with the room's join tokens (`livekit`)."""
+    session, when LiveKit is configured, answers with the room's join tokens (`livekit`); 501
+    when the `livekit` extra is not installed."""
     started = await service.start_session(
         session, principal, conversation_id, max_seconds=data.max_seconds if data else None
     )
@@ -500,7 +501,7 @@ webhooks = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 @webhooks.post(
     "/livekit",
     response_model=RoomWebhookAck,
-    responses=problem_responses(401, 404, 422, 500),
+    responses=problem_responses(401, 404, 422, 500, 501),
     openapi_extra={
         "requestBody": {
             "required": True,

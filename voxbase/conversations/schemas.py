@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -273,9 +273,24 @@ class SegmentPage(BaseModel):
 
 
 class ActionItem(BaseModel):
+    """`due` is the date the item is due (ISO), `due_phrase` the words that said so ("by
+    Friday"); `due` is null when the phrase names no date the rules understand."""
+
     text: str
     owner: str | None = None
-    due: str | None = None
+    due: date | None = None
+    due_phrase: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _phrase_only(cls, value: Any) -> Any:
+        """Summaries written before due dates were dates kept the phrase in `due`."""
+        if isinstance(value, dict) and isinstance(value.get("due"), str):
+            try:
+                date.fromisoformat(value["due"])
+            except ValueError:
+                return {**value, "due": None, "due_phrase": value.get("due_phrase") or value["due"]}
+        return value
 
 
 class SummaryOut(BaseModel):

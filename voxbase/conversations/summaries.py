@@ -1,25 +1,34 @@
-"""Summaries: read, mark done, export; the job steps that generate them."""
+"""Summaries: read, mark done, export; the job steps that generate them.
+
+Action items carry `due` (an ISO date) and `due_phrase` (what was said): the phrase is
+resolved against the day the conversation took place in the user's time zone
+(`conversations/due_dates.py` says how, and what it does not understand). Summaries written
+before due dates were dates keep their phrase as `due_phrase` with a null `due`.
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from voxbase.accounts import service as accounts
 from voxbase.assistants import service as assistants
 from voxbase.audit import service as audit
 from voxbase.conversations import repository, usage
 from voxbase.conversations.models import (
+    Conversation,
     Summary,
 )
 from voxbase.conversations.ownership import owned
 from voxbase.conversations.schemas import (
     SummaryOut,
 )
-from voxbase.conversations.summarizer import Line, Summarizer, SummaryInput
+from voxbase.conversations.summarizer import Line, Summarizer, SummaryInput, action_line
 from voxbase.core import clock, events
 from voxbase.core.errors import Conflict, NotFound
 from voxbase.core.principal import SYSTEM, Principal
@@ -75,12 +84,10 @@ def render_markdown(summary: SummaryOut) -> str:
     if summary.tldr:
         lines += ["**TL;DR** " + summary.tldr, ""]
     lines += ["## Key decisions", *([f"- {d}" for d in summary.key_decisions] or ["- None."]), ""]
-    actions = []
-    for item in summary.action_items:
-        extra = ", ".join(
-            p for p in (item.owner and f"owner: {item.owner}", item.due and f"due: {item.due}") if p
-        )
-        actions.append(f"- [ ] {item.text}" + (f" ({extra})" if extra else ""))
+    actions = [
+        action_line(item.text, item.owner, item.due, item.due_phrase)
+        for item in summary.action_items
+    ]
     lines += ["## Action items", *(actions or ["- None."]), ""]
     lines += [
         "## Follow-up questions",
@@ -124,6 +131,16 @@ async def mark_summary_generating(session: AsyncSession, conversation_id: uuid.U
     return True
 
 
+async def _conversation_day(session: AsyncSession, conversation: Conversation) -> date:
+    """The day the conversation took place, in its user's time zone (due dates' "today")."""
+    moment = conversation.started_at or conversation.created_at or clock.now()
+    try:
+        zone = ZoneInfo((await accounts.admin_get_user(session, conversation.user_id)).timezone)
+    except (NotFound, ZoneInfoNotFoundError, ValueError):
+        return moment.date()
+    return moment.astimezone(zone).date()
+
+
 async def generate_summary(
     session: AsyncSession, conversation_id: uuid.UUID, summarizer: Summarizer
 ) -> None:
@@ -152,6 +169,7 @@ async def generate_summary(
             title_hint=conversation.title,
             summary_template=template.summary_template if template else None,
             context_instructions=template.context_instructions if template else None,
+            today=await _conversation_day(session, conversation),
         )
     )
     row.title = result.title

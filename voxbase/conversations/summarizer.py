@@ -4,6 +4,17 @@
 weight, finds decisions, action items (owner and due date) and open questions with patterns,
 and lays the notes out under the template's `## Headings` when it has a summary template.
 `LlmSummarizer` asks an OpenAI-compatible chat model for the same JSON shape.
+
+An action item is `{"text", "owner", "due", "due_phrase"}`: `due_phrase` is what was said
+("by Friday", "next week"), `due` the ISO date it names, resolved against the conversation's
+day in the user's time zone by `due_dates.resolve` (its rules and limits are written there);
+null when the sentence names no date or the phrase is not one the rules cover.
+
+Limits of the offline engine: English only; an action item is one sentence (a promise spread
+over two turns is missed); owners are the speaker ("I"), the team ("we", "let's"), the other
+party ("you", "please…") or a capitalised first name before the verb ("Maria will…"), never a
+pronoun ("she will…" has no owner); conditional sentences ("if we need to…") and states ("I'll
+be honest") are not actions; at most ten items.
 """
 
 from __future__ import annotations
@@ -12,9 +23,11 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
 
+from voxbase.conversations import due_dates
 from voxbase.providers.llm import ChatClient
 
 
@@ -32,6 +45,8 @@ class SummaryInput:
     title_hint: str | None = None
     summary_template: str | None = None
     context_instructions: str | None = None
+    # The conversation's day in the user's time zone: what "by Friday" is resolved against.
+    today: date | None = None
 
 
 @dataclass
@@ -232,6 +247,20 @@ def _due(text: str) -> str | None:
     return (match.group("due") or match.group("due2") or "").strip() or None
 
 
+def action_item(
+    text: str, owner: str | None, phrase: str | None, today: date | None
+) -> dict[str, Any]:
+    """The stored shape of an action item: the due phrase as said and the date it names."""
+    phrase = phrase.strip() if isinstance(phrase, str) and phrase.strip() else None
+    due = due_dates.resolve(phrase, today) if phrase and today else None
+    return {
+        "text": text,
+        "owner": owner,
+        "due": due.isoformat() if due else None,
+        "due_phrase": phrase,
+    }
+
+
 def _action_in(sentence: _Sentence) -> tuple[str, str | None] | None:
     """(what is to be done, its owner) when the sentence asks for or promises an action."""
     text = FILLER.sub("", sentence.text).strip()
@@ -285,7 +314,7 @@ class ExtractiveSummarizer:
             return 0.0
         return sum(weights[w] / top for w in set(words)) / math.sqrt(len(words))
 
-    def _actions(self, sentences: list[_Sentence]) -> list[dict[str, Any]]:
+    def _actions(self, sentences: list[_Sentence], today: date | None) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         seen: set[str] = set()
         for sentence in sentences:
@@ -297,7 +326,7 @@ class ExtractiveSummarizer:
             if not _content_words(text) or text.lower() in seen:
                 continue
             seen.add(text.lower())
-            items.append({"text": text, "owner": owner, "due": _due(what)})
+            items.append(action_item(text, owner, _due(what), today))
         return items[:10]
 
     def _questions(self, sentences: list[_Sentence]) -> list[str]:
@@ -354,7 +383,7 @@ class ExtractiveSummarizer:
             f"{kind.capitalize()}: {', '.join(keywords)}" if keywords else kind.capitalize()
         )
         decisions = _unique([s.text for s in sentences if DECISION.search(s.text)], 10)
-        actions = self._actions(sentences)
+        actions = self._actions(sentences, data.today)
         questions = self._questions(sentences)
 
         notes: list[str] = [f"# {title}", ""]
@@ -393,22 +422,30 @@ class ExtractiveSummarizer:
         )
 
 
+def action_line(
+    text: str, owner: str | None, due: date | str | None, phrase: str | None = None
+) -> str:
+    """`- [ ] Send the proposal by Friday (owner: user, due: 2026-03-13, "Friday")`."""
+    when = str(due) if due else None
+    if phrase and when and phrase != when:
+        when = f'{when}, "{phrase}"'
+    elif phrase and not when:
+        when = f'"{phrase}"'
+    extra = ", ".join(p for p in (owner and f"owner: {owner}", when and f"due: {when}") if p)
+    return f"- [ ] {text}" + (f" ({extra})" if extra else "")
+
+
 def _action_line(action: dict[str, Any]) -> str:
-    extra = ", ".join(
-        part
-        for part in (
-            action.get("owner") and f"owner: {action['owner']}",
-            action.get("due") and f"due: {action['due']}",
-        )
-        if part
+    return action_line(
+        action["text"], action.get("owner"), action.get("due"), action.get("due_phrase")
     )
-    return f"- [ ] {action['text']}" + (f" ({extra})" if extra else "")
 
 
 SUMMARY_PROMPT = """Summarise the conversation transcript. Answer with JSON only:
 {"title": str, "tldr": str, "key_decisions": [str], "action_items": [{"text": str,
 "owner": str|null, "due": str|null}], "follow_up_questions": [str], "structured_notes": str}
-structured_notes is Markdown."""
+structured_notes is Markdown. An action item's due is the words the speakers used for when
+it is due ("by Friday", "next week", "March 14"), or null."""
 
 
 class LlmSummarizer:
@@ -430,11 +467,17 @@ class LlmSummarizer:
         actions = []
         for item in parsed.get("action_items") or []:
             if isinstance(item, dict) and item.get("text"):
+                owner, due = item.get("owner"), item.get("due")
                 actions.append(
-                    {"text": str(item["text"]), "owner": item.get("owner"), "due": item.get("due")}
+                    action_item(
+                        str(item["text"]),
+                        str(owner) if owner else None,
+                        str(due) if due else None,
+                        data.today,
+                    )
                 )
             elif isinstance(item, str):
-                actions.append({"text": item, "owner": None, "due": None})
+                actions.append(action_item(item, None, None, data.today))
         return SummaryResult(
             title=str(parsed.get("title") or data.title_hint or "Conversation")[:255],
             tldr=str(parsed.get("tldr") or ""),

@@ -33,7 +33,7 @@ class Extra:
     def message(self) -> str:
         return (
             f"{self.feature} needs the `{self.name}` extra, which is not installed: "
-            f"{self.install} (or set {self.switch})."
+            f"{self.install} (or {self.switch})."
         )
 
 
@@ -42,7 +42,7 @@ EXTRAS: dict[str, Extra] = {
         "ocr",
         ("rapidocr_onnxruntime",),
         "OCR of uploaded images",
-        "VOXBASE_DOCUMENTS_OCR=false",
+        "set VOXBASE_DOCUMENTS_OCR=false",
     ),
     # Without it the telephony routes (calls, SMS, emails sent through SendGrid, the Twilio
     # and SendGrid webhooks) answer 501; everything else works.
@@ -50,7 +50,15 @@ EXTRAS: dict[str, Extra] = {
         "telephony",
         ("twilio", "phonenumbers", "sendgrid"),
         "Phone calls, SMS and SendGrid email (telephony)",
-        "VOXBASE_TELEPHONY_PROVIDER=simulated and VOXBASE_EMAIL_DELIVERY=smtp",
+        "set VOXBASE_TELEPHONY_PROVIDER=simulated and VOXBASE_EMAIL_DELIVERY=smtp",
+    ),
+    # Without it, when LiveKit is configured, starting a voice session and LiveKit's webhooks
+    # answer 501; voice sessions without LiveKit (no API key set) work as before.
+    "livekit": Extra(
+        "livekit",
+        ("livekit.api",),
+        "LiveKit rooms for voice sessions (join tokens, webhooks)",
+        "unset VOXBASE_LIVEKIT_API_KEY and VOXBASE_LIVEKIT_API_SECRET",
     ),
 }
 
@@ -59,8 +67,15 @@ class MissingExtra(ServiceError):
     status, title, slug = 501, "Optional feature not installed", "missing-extra"
 
 
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a dotted name whose parent package is missing
+        return False
+
+
 def installed(name: str) -> bool:
-    return all(importlib.util.find_spec(module) is not None for module in EXTRAS[name].modules)
+    return all(_importable(module) for module in EXTRAS[name].modules)
 
 
 def require(name: str) -> None:
@@ -72,10 +87,13 @@ def require(name: str) -> None:
 
 def enabled(settings: Settings) -> list[str]:
     """The extras the settings' features use (telephony: when Twilio or SendGrid is chosen;
-    the simulated provider still needs it for phone numbers, its routes say so with a 501)."""
+    the simulated provider still needs it for phone numbers, its routes say so with a 501;
+    livekit: when its API key and secret are set)."""
     names = ["ocr"] if settings.documents_ocr else []
     if settings.telephony_provider == "twilio" or settings.email_delivery == "sendgrid":
         names.append("telephony")
+    if settings.livekit_api_key is not None and settings.livekit_api_secret is not None:
+        names.append("livekit")
     return names
 
 

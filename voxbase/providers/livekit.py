@@ -6,6 +6,9 @@ user and one for the voice agent (participant kind `agent`, hidden from the room
 LiveKit's webhooks are verified with the SDK's `WebhookReceiver` over a `TokenVerifier`: the
 `Authorization` header is a JWT signed with the API secret whose `sha256` claim is the body's
 hash, so a changed body, another key or an expired token is refused.
+
+The SDK is the `livekit` extra (`pip install 'voxbase[livekit]'`): imported only here, when a
+token is minted or a webhook verified; without it both answer the 501 missing-extra problem.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from voxbase.core import extras
 from voxbase.core.config import Settings
 
 USER_PREFIX = "user-"
@@ -54,6 +58,7 @@ def room_tokens(
     persona: str | None,
 ) -> RoomTokens:
     """Join tokens for the session's room: the user's, and the voice agent's."""
+    extras.require("livekit")
     from livekit import api
 
     assert settings.livekit_api_key is not None and settings.livekit_api_secret is not None
@@ -96,6 +101,7 @@ def room_tokens(
 def receive_webhook(settings: Settings, body: bytes, authorization: str | None) -> dict[str, Any]:
     """The verified event as a dict (protobuf JSON names: `event`, `id`, `createdAt`, `room`,
     `participant`); WebhookSignatureError when it does not verify."""
+    extras.require("livekit")
     from google.protobuf.json_format import MessageToDict
     from livekit import api
 

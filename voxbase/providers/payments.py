@@ -66,6 +66,7 @@ class PaymentProvider(Protocol):
         interval: str,
         success_url: str,
         cancel_url: str,
+        trial_days: int = 0,
     ) -> Checkout: ...
 
     async def refund(self, *, provider_payment_id: str, amount: int) -> str | None: ...
@@ -143,8 +144,16 @@ class StripeProvider:
         interval: str,
         success_url: str,
         cancel_url: str,
+        trial_days: int = 0,
     ) -> Checkout:
+        """A subscription Checkout page; with `trial_days` Stripe starts the subscription as
+        `trialing` for that many days (`subscription_data.trial_period_days`) and charges at
+        its end. The metadata names the trial, so `checkout.session.completed` can start it."""
         metadata = {"user_id": user_id, "plan": plan, "interval": interval}
+        subscription_data: Any = {"metadata": metadata}
+        if trial_days > 0:
+            metadata = {**metadata, "trial_days": str(trial_days)}
+            subscription_data = {"metadata": metadata, "trial_period_days": trial_days}
         try:
             customer = await self._customer(customer_id, email)
             session = await self.client.v1.checkout.sessions.create_async(
@@ -156,7 +165,7 @@ class StripeProvider:
                     "cancel_url": cancel_url,
                     "client_reference_id": user_id,
                     "metadata": metadata,
-                    "subscription_data": {"metadata": metadata},
+                    "subscription_data": subscription_data,
                 }
             )
         except self._stripe.StripeError as exc:
