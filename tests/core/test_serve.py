@@ -63,7 +63,9 @@ async def test_voxbase_serve_end_to_end(tmp_path: Path):
         url = f"http://127.0.0.1:{port}"
         try:
             await wait_healthy(process, url)
-            async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            # 60 s: the first /openapi.json builds the schema of every route, which takes
+            # FastAPI 5-20 s on a loaded two-core machine.
+            async with httpx.AsyncClient(base_url=url, timeout=60) as http:
                 health = (await http.get("/health")).json()
                 assert health["database"] == "ok"
                 registered = await http.post(
@@ -153,7 +155,7 @@ async def test_x_forwarded_for_is_believed_only_from_trusted_proxies(tmp_path: P
         url = f"http://127.0.0.1:{port}"
         try:
             await wait_healthy(process, url)
-            async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            async with httpx.AsyncClient(base_url=url, timeout=60) as http:
                 forwarded = {"X-Forwarded-For": "203.0.113.77"}
                 registered = await http.post(
                     "/v1/auth/register",
