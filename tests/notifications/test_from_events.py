@@ -16,8 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.billing import test_stripe
+from tests.billing import conftest as billing_fixtures
 from tests.conftest import bearer, make_admin
+from tests.fake_stripe import Hooks
 from tests.helpers_billing import User, at, profile
 from tests.helpers_teams import invite, new_team, upgrade
 from tests.mail import Mailbox
@@ -25,8 +26,9 @@ from tests.notifications.test_notifications import listed, set_preferences, unre
 from tests.realtime.conftest import serve
 from voxbase.core import background
 
-fake_stripe = test_stripe.fake_stripe  # the Stripe tests' fixtures: a local Stripe, the app on it
-stripe_app = test_stripe.stripe_app
+# The Stripe tests' fixtures: a local Stripe, the app on it.
+fake_stripe = billing_fixtures.fake_stripe
+stripe_app = billing_fixtures.stripe_app
 EMAIL = pytest.mark.parametrize("email", [True, False], ids=["email-on", "email-off"])
 
 
@@ -202,7 +204,7 @@ async def test_an_invoice_payment_failed(
     stripe_app, client, fake_stripe, manual_clock, mailbox: Mailbox, email: bool
 ):
     manual_clock.set(at("2027-02-01T10:00:00"))
-    hooks = test_stripe.Hooks(client, manual_clock)
+    hooks = Hooks(client, manual_clock)
     user = await User.create(client)
     checkout = await user.post("/v1/me/subscription/checkout", {"plan": "pro"})
     assert checkout.status_code == 200, checkout.text
