@@ -63,7 +63,8 @@ async def test_voxbase_serve_end_to_end(tmp_path: Path):
         url = f"http://127.0.0.1:{port}"
         try:
             await wait_healthy(process, url)
-            async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+            # The first /openapi.json builds the schema: seconds on a loaded machine.
+            async with httpx.AsyncClient(base_url=url, timeout=30) as http:
                 health = (await http.get("/health")).json()
                 assert health["database"] == "ok"
                 registered = await http.post(
