@@ -59,9 +59,10 @@ def voxbase(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
-def start_server(env: dict[str, str], timeout: float = 60.0) -> LiveServer:
+def start_server(env: dict[str, str], timeout: float = 180.0) -> LiveServer:
     """Start `voxbase serve`; its log goes to serve.log in the data directory (a pipe nobody
-    reads would fill up and stall the server)."""
+    reads would fill up and stall the server). Starting (imports, migrations of a fresh
+    database) takes a minute and more on a loaded machine."""
     port = free_port()
     log_path = Path(env["VOXBASE_DATA_DIR"]) / "serve.log"
     with log_path.open("ab") as log:
@@ -79,7 +80,7 @@ def start_server(env: dict[str, str], timeout: float = 60.0) -> LiveServer:
                 f"voxbase serve exited with {process.returncode}: {log_path.read_text()}"
             )
         try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/health", timeout=5).status_code == 200:
                 return LiveServer(url, process, env, log_path)
         except httpx.TransportError:
             pass

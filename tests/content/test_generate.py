@@ -117,6 +117,7 @@ async def test_past_the_plan_is_402_and_nothing_is_stored_or_counted(client):
     assert over.status_code == 201, over.text
     meter = await user.meter("images_generated")
     assert Decimal(meter["used"]) == 102 and Decimal(meter["overage"]) == 2
+    assert await used(user, "videos_created") == 1  # the TikTok post is a video made
 
 
 async def test_someone_elses_conversation_or_an_empty_one(client):

@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 
 from tests.apps import assert_problem
 from tests.helpers_billing import User
@@ -195,3 +196,69 @@ async def test_a_trial_ending_soon_is_announced_once(client, manual_clock, mailb
         (notice,) = [n for n in await listed(user) if n["type"] == "billing"]
         assert notice["title"] == "Your trial ends in 2 days"
         await mailbox.wait_for(user.email, "Your trial ends in 2 days")
+
+
+async def test_the_stream_polls_for_ones_made_in_another_process(app, client, monkeypatch):
+    """A worker process with the in-process hub cannot reach this process's streams: the
+    stream's poll still delivers each new one, once, whichever path saw it first."""
+    from tests.notifications.test_from_events import watching
+    from voxbase.notifications import api, live
+
+    monkeypatch.setattr(api, "POLL_SECONDS", 0.3)
+    user = await User.create(client)
+    await user.use("calls")
+    await user.use("calls")
+    await user.use("calls")
+    async with watching(app, user) as stream:
+        sent = []
+
+        async def lost(user_id: uuid.UUID, event: dict) -> None:
+            sent.append(event)  # published nowhere: as from another process
+
+        monkeypatch.setattr(live, "publish", lost)
+        await user.use("calls")  # 80 %
+        polled = await stream.next(timeout=5)
+        assert polled["data"]["threshold"] == 80 and len(sent) == 1
+        monkeypatch.undo()
+        monkeypatch.setattr(api, "POLL_SECONDS", 0.3)
+        await user.use("calls")  # 100 %: the hub and the poll both see it
+        both = await stream.next(timeout=5)
+        assert both["data"]["threshold"] == 100
+        with pytest.raises(TimeoutError):
+            await stream.next(timeout=1.0)  # not twice
+    assert [n["data"]["threshold"] for n in await listed(user)] == [100, 80]
+
+
+async def test_a_worker_process_reaches_streams_over_redis(app, client, settings, monkeypatch):
+    """With the Redis realtime backend a worker process (no stream, no hub of its own)
+    publishes through Redis: another API instance's stream sees it at once (no poll)."""
+    from tests.notifications.test_from_events import watching
+    from tests.realtime.test_redis_fanout import REDIS_URL, instance, redis_up
+    from voxbase.audit.logsink import install
+    from voxbase.core import jobs
+    from voxbase.notifications import api, live, service
+
+    if not redis_up():
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    monkeypatch.setattr(api, "POLL_SECONDS", 60.0)
+    monkeypatch.setattr(live, "_hub", live._hub)  # given back as it was, after the test
+    monkeypatch.setattr(live, "_loop", live._loop)
+    user = await User.create(client)
+    redis_settings = settings.model_copy(
+        update={"realtime_backend": "redis", "redis_url": REDIS_URL}
+    )
+    try:
+        async with instance(settings) as (other_app, _):
+            async with watching(other_app, user) as stream:
+                monkeypatch.setattr(live, "_hub", None)  # as in a worker process
+                monkeypatch.setattr(live, "_loop", None)
+                monkeypatch.setattr(jobs, "_settings", redis_settings)
+                async with unit_of_work(app.state.db) as session:
+                    await service.notify(
+                        session, uuid.UUID(user.id), "system", "From a worker", "Hello."
+                    )
+                seen = await stream.next(timeout=5)
+            assert (seen["title"], seen["type"]) == ("From a worker", "system")
+    finally:
+        jobs.configure(settings, immediate=True)
+        install(app.state.system_logs)

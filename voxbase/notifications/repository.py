@@ -75,3 +75,25 @@ async def mark_all_read(session: AsyncSession, user_id: uuid.UUID, now: datetime
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def newest_id(session: AsyncSession, user_id: uuid.UUID) -> uuid.UUID | None:
+    query = (
+        select(Notification.id)
+        .where(Notification.user_id == user_id)
+        .order_by(Notification.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def newer_than(
+    session: AsyncSession, user_id: uuid.UUID, after: uuid.UUID | None, limit: int
+) -> Sequence[Notification]:
+    """Oldest first, by id (UUIDv7: the order they were made), after `after`."""
+    query = select(Notification).where(
+        Notification.user_id == user_id, Notification.archived_at.is_(None)
+    )
+    if after is not None:
+        query = query.where(Notification.id > after)
+    return (await session.execute(query.order_by(Notification.id).limit(limit))).scalars().all()

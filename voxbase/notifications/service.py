@@ -152,6 +152,19 @@ async def list_notifications(
     return Page(items=[_out(r) for r in items], next_cursor=next_cursor)
 
 
+async def newest_id(session: AsyncSession, principal: Principal) -> uuid.UUID | None:
+    """Where a live stream starts: what exists when it opens is not news."""
+    return await repository.newest_id(session, _user_id(principal))
+
+
+async def made_after(
+    session: AsyncSession, principal: Principal, after: uuid.UUID | None, limit: int = 100
+) -> list[NotificationOut]:
+    """For the live stream's poll: the ones made since `after`, oldest first."""
+    rows = await repository.newer_than(session, _user_id(principal), after, limit)
+    return [_out(row) for row in rows]
+
+
 async def unread_count(session: AsyncSession, principal: Principal) -> UnreadCount:
     return UnreadCount(unread=await repository.unread_count(session, _user_id(principal)))
 
