@@ -123,6 +123,25 @@ async def test_every_operation_with_a_body_documents_the_413(client):
         assert "application/problem+json" in response["content"]
 
 
+async def test_every_operation_documents_the_422_of_the_edge(client):
+    """The edge refuses a body that is not UTF-8 JSON, nests too deep or holds a NUL, and a
+    NUL in the path or query, on every operation, before its route runs."""
+    schema = (await client.get("/openapi.json")).json()
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            response = operation["responses"].get("422")
+            assert response is not None, f"{method.upper()} {path} does not declare 422"
+            assert "application/problem+json" in response["content"]
+    auth = bearer((await register(client))["access_token"])
+    refused = await client.request(
+        "GET",
+        "/v1/me",
+        content=b'{"a": "\xff"}',
+        headers={**auth, "Content-Type": "application/json"},
+    )
+    assert_problem(refused, 422)
+
+
 def test_depth_scan_ignores_brackets_inside_strings_and_counts_mixed_nesting():
     assert not too_deep(b'{"a": "' + b"[" * 100 + b'"}', 8)
     assert not too_deep(b"[" + b"{}," * 500 + b"{}]", 8)  # wide, not deep

@@ -172,3 +172,15 @@ async def test_x_forwarded_for_is_believed_only_from_trusted_proxies(tmp_path: P
         finally:
             process.terminate()
             process.wait(timeout=20)
+
+
+def test_the_served_app_has_its_openapi_document_before_the_first_request(tmp_path: Path):
+    """Building it blocks the event loop for seconds: not on a client's request."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOXBASE_")}
+    env.update(VOXBASE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    env["VOXBASE_DATA_DIR"] = str(tmp_path / "data")
+    probe = "import voxbase.asgi as m; assert m.app.openapi_schema is not None, 'not built'"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]

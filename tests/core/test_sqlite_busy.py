@@ -76,3 +76,17 @@ async def test_64_clients_on_usage_events_with_default_settings_meet_no_busy_dat
     responses = await asyncio.gather(*(one(i) for i in range(CLIENTS)))
     statuses = Counter(r.status_code for r in responses)
     assert statuses == Counter({201: CLIENTS}), statuses
+
+
+async def test_every_operation_documents_the_503_and_its_retry_after(client):
+    schema = (await client.get("/openapi.json")).json()
+    operations = [
+        (method, path, operation)
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+    ]
+    assert len(operations) > 100
+    for method, path, operation in operations:
+        busy = operation["responses"].get("503")
+        assert busy is not None, f"{method.upper()} {path} does not declare 503"
+        assert "Retry-After" in busy.get("headers", {}), f"{method.upper()} {path}: Retry-After"

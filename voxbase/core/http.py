@@ -261,6 +261,12 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
 
 
+RETRY_AFTER_HEADER = {
+    "description": "Seconds to wait before sending the request again (RFC 9110)",
+    "schema": {"type": "string", "pattern": "^[0-9]+$"},
+}
+
+
 def problem_openapi(schema: dict[str, Any]) -> dict[str, Any]:
     """Every 4xx/5xx response in the document is problem+json with the Problem schema."""
     ref = {"$ref": "#/components/schemas/Problem"}
@@ -281,14 +287,30 @@ def problem_openapi(schema: dict[str, Any]) -> dict[str, Any]:
                         "content": {"application/json": {"schema": ref}},
                     },
                 )
+            responses = operation.setdefault("responses", {})
             if "requestBody" in operation:  # the edge refuses oversized bodies (core/bodies.py)
-                operation.setdefault("responses", {}).setdefault(
+                responses.setdefault(
                     "413",
                     {
                         "description": "Payload too large",
                         "content": {"application/json": {"schema": ref}},
                     },
                 )
+            # The edge checks every request before its route runs: a body that is not UTF-8
+            # JSON, nests too deep or holds a NUL, a NUL in the path or query (core/bodies.py).
+            responses.setdefault(
+                "422",
+                {"description": "Invalid input", "content": {"application/json": {"schema": ref}}},
+            )
+            # Any operation may meet SQLite's write lock taken for too long (ADR 1114).
+            busy = responses.setdefault(
+                "503",
+                {
+                    "description": "Service unavailable: retry after `Retry-After` seconds",
+                    "content": {"application/json": {"schema": ref}},
+                },
+            )
+            busy.setdefault("headers", {}).setdefault("Retry-After", RETRY_AFTER_HEADER)
             for status, response in operation.get("responses", {}).items():
                 declares_problem = "/Problem" in json.dumps(response.get("content", {}))
                 if status == "422" or declares_problem:
