@@ -238,7 +238,8 @@ async def test_activating_a_draft_by_patch_starts_it(alice):
     patched = (await alice.patch(url, json={"status": "active"})).json()
     assert patched["status"] == "active" and patched["started_at"] is not None
     assert patched["recording_started_at"] is not None
-    assert (await alice.patch(url, json={"status": "completed"})).status_code == 409
-    ended = (await alice.post(f"{url}/end")).json()
+    assert (await alice.patch(url, json={"status": "archived"})).status_code == 409  # end first
+    ended = (await alice.patch(url, json={"status": "completed"})).json()  # as POST …/end
+    assert ended["status"] == "completed" and ended["ended_at"] is not None
+    assert (await alice.post(f"{url}/end")).status_code == 409
     assert (await alice.patch(url, json={"status": "active"})).status_code == 409
-    assert ended["status"] == "completed"

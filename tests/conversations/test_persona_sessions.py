@@ -19,6 +19,7 @@ from tests.conversations.conftest import Caller
 from tests.helpers_billing import at, profile
 from voxbase.assistants import personas as persona_service
 from voxbase.core.db import unit_of_work
+from voxbase.profiles.loader import PRESETS
 
 
 @pytest.fixture
@@ -190,3 +191,46 @@ async def test_the_daily_usage_limit_holds_across_concurrent_sessions(
     manual_clock.advance(timedelta(seconds=30))
     ended = await user.post(f"/v1/conversations/{tomorrow}/end", json={"status": "cancelled"})
     assert (ended.json()["status"], ended.json()["duration_seconds"]) == ("cancelled", 30)
+
+
+async def test_the_plans_smaller_cap_sizes_the_daily_limit_hold(
+    app, client, tmp_path, manual_clock
+):
+    """The day's hold is what the session may really run: with the plan's 3-minute cap under
+    the persona's 30, four concurrent starts share a 10-minute day (3 + 3 + 3 + 1), not one."""
+    preset = (PRESETS / "mindbot.toml").read_text()
+    free = 'key = "free"\nname = "Free"\n'
+    assert free in preset
+    capped = tmp_path / "capped.toml"
+    capped.write_text(preset.replace(free, free + "session_cap_seconds = 180\n"))
+    manual_clock.set(at("2026-02-01T10:00:00"))
+    with profile(str(capped)):
+        async with unit_of_work(app.state.db) as session:
+            await persona_service.install_profile_personas(session)
+        admin = Caller(client, await make_admin(app, client, role="admin"))
+        limited = {
+            "slug": "long-talk",
+            "name": "Long talk",
+            "system_prompt": "Talk.",
+            "is_system": True,
+            "session_time_limit_minutes": 30,
+            "daily_usage_limit_minutes": 10,
+        }
+        assert (await admin.post("/v1/personas", json=limited)).status_code == 201
+        user = await user_with(client, admin, minutes=120)
+        sessions = [await session_with(user, "long-talk") for _ in range(5)]
+        starts = await asyncio.gather(
+            *(user.post(f"/v1/conversations/{s}/start") for s in sessions)
+        )
+        codes = sorted(r.status_code for r in starts)
+        assert codes == [200] * 4 + [429], [r.text for r in starts]
+        assert (await voice_minutes(user))["reserved"] == 10
+        running = [s for s, r in zip(sessions, starts, strict=True) if r.status_code == 200]
+        manual_clock.advance(timedelta(minutes=5))
+        ends = await asyncio.gather(*(user.post(f"/v1/conversations/{s}/end") for s in running))
+        assert sorted(e.json()["duration_seconds"] for e in ends) == [60, 180, 180, 180]
+        assert await voice_minutes(user) == {
+            "used": 10,
+            "reserved": 0,
+            "remaining": Decimal(115),
+        }

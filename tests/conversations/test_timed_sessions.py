@@ -218,3 +218,42 @@ async def test_the_plans_session_cap_bounds_every_session(client, tmp_path, manu
         await live(alice, max_seconds=60)  # the caller's cap when smaller
         await live(alice, max_seconds=6000)  # the plan's when the caller's is larger
         assert await audio(alice) == {"used": 0, "reserved": 1260, "remaining": 2340}
+
+
+@pytest.mark.parametrize("late", [0, 1, 200])
+async def test_a_beat_after_the_grace_period_hears_that_the_session_ended(
+    client, manual_clock, late
+):
+    """The hold lapses when the grace period ends (ADR 0800): a heartbeat arriving at that
+    instant or later says the session ended (as `error`, paid up to the last beat), not
+    `active`; and the session cannot be paid beyond that beat."""
+    manual_clock.set(at("2026-03-02T09:00:00"))
+    alice = Caller(client, await register(client))
+    cid = (await live(alice))["id"]
+    manual_clock.advance(timedelta(seconds=30))
+    first = await alice.post(f"/v1/conversations/{cid}/heartbeat")
+    assert first.json()["ended"] is False and first.json()["status"] == "active"
+    manual_clock.advance(timedelta(seconds=600 + late))  # the grace period is over
+    beat = await alice.post(f"/v1/conversations/{cid}/heartbeat")
+    assert beat.status_code == 200, beat.text
+    assert (beat.json()["status"], beat.json()["ended"]) == ("error", True)
+    assert beat.json()["remaining_seconds"] == 0
+    lost = (await alice.get(f"/v1/conversations/{cid}")).json()
+    assert (lost["status"], lost["duration_seconds"]) == ("error", 30)
+    assert await audio(alice) == {"used": 30, "reserved": 0, "remaining": 3570}
+    assert (await alice.post(f"/v1/conversations/{cid}/heartbeat")).status_code == 409
+
+
+async def test_segments_after_the_grace_period_end_the_lapsed_session(client, manual_clock):
+    manual_clock.set(at("2026-03-02T09:00:00"))
+    alice = Caller(client, await register(client))
+    cid = (await live(alice))["id"]
+    manual_clock.advance(timedelta(seconds=20))
+    await alice.post(f"/v1/conversations/{cid}/heartbeat")
+    manual_clock.advance(timedelta(seconds=600))
+    sent = await alice.post(f"/v1/conversations/{cid}/segments", json={"segments": [seg("hi", 1)]})
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["ended"] is True
+    lost = (await alice.get(f"/v1/conversations/{cid}")).json()
+    assert (lost["status"], lost["duration_seconds"]) == ("error", 20)
+    assert await audio(alice) == {"used": 20, "reserved": 0, "remaining": 3580}

@@ -92,18 +92,30 @@ async def test_a_voice_session_gets_a_room_and_an_agent_type_by_default(client):
     assert session["agent_type"] == "production"
 
 
-@pytest.mark.parametrize("status", ["error", "cancelled"])
+async def end_by(user: User, sid: str, how: str, status: str) -> Any:
+    if how == "end":
+        return await user.post(f"/v1/conversations/{sid}/end", {"status": status})
+    return await user.client.patch(
+        f"/v1/conversations/{sid}", json={"status": status}, headers=user.headers
+    )
+
+
+@pytest.mark.parametrize("how", ["end", "patch"])
+@pytest.mark.parametrize("status", ["error", "cancelled", "completed"])
 async def test_error_and_cancelled_end_a_session_and_pay_the_time_used(
-    client, manual_clock, status
+    client, manual_clock, status, how
 ):
+    """Seed 003 sets a voice session's status to completed, error or cancelled: by
+    POST …/end or by PATCH, each ends it the same way and pays exactly the time used."""
     manual_clock.set(at("2026-02-01T10:00:00"))
     user = await User.create(client)
     sid = (await voice(user))["id"]
     await user.post(f"/v1/conversations/{sid}/start")
     manual_clock.advance(timedelta(seconds=90))
-    ended = await user.post(f"/v1/conversations/{sid}/end", {"status": status})
+    ended = await end_by(user, sid, how, status)
     assert ended.status_code == 200, ended.text
     assert ended.json()["status"] == status and ended.json()["duration_seconds"] == 90
+    assert ended.json()["ended_at"] is not None and ended.json()["cost_minutes"] == 2
     assert await minutes(user) == {
         "used": Decimal("1.5"),
         "reserved": 0,
@@ -111,6 +123,13 @@ async def test_error_and_cancelled_end_a_session_and_pay_the_time_used(
         "remaining": Decimal("3.5"),
     }
     assert (await user.post(f"/v1/conversations/{sid}/end")).status_code == 409
+    other = "error" if status != "error" else "cancelled"
+    assert (await end_by(user, sid, "patch", other)).status_code == 409
+    assert (await end_by(user, sid, "patch", status)).status_code == 200  # as it is: no change
+    [event] = (await user.get("/v1/usage/events", params={"meter": "voice_minutes"})).json()[
+        "items"
+    ]
+    assert Decimal(event["quantity"]) == Decimal("1.5")  # paid once
     reopened = await user.client.patch(
         f"/v1/conversations/{sid}", json={"status": "active"}, headers=user.headers
     )
@@ -139,3 +158,21 @@ async def test_no_minutes_left_refuses_the_voice_session_and_then_time_runs_out(
     second = (await voice(user))["id"]
     refused = await user.post(f"/v1/conversations/{second}/start")
     assert refused.status_code == 402 and refused.json()["meter"] == "voice_minutes"
+
+
+async def test_a_draft_ended_by_patch_pays_nothing_and_chats_do_not_end_as_errors(
+    client, manual_clock
+):
+    manual_clock.set(at("2026-02-01T10:00:00"))
+    user = await User.create(client)
+    sid = (await voice(user))["id"]
+    manual_clock.advance(timedelta(minutes=3))
+    cancelled = await end_by(user, sid, "patch", "cancelled")
+    assert cancelled.status_code == 200, cancelled.text
+    assert (cancelled.json()["status"], cancelled.json()["duration_seconds"]) == ("cancelled", 0)
+    assert (await minutes(user))["used"] == 0
+    chat = await user.post("/v1/conversations", {"channel": "chat"})
+    refused = await end_by(user, chat.json()["id"], "patch", "error")
+    assert refused.status_code == 409, refused.text
+    done = await end_by(user, chat.json()["id"], "patch", "completed")
+    assert done.status_code == 200 and done.json()["status"] == "completed"

@@ -92,15 +92,32 @@ async def test_mindbot_time_card_ads_and_a_voice_session(app, client, manual_clo
     assert await grants(user) == {"time_card": [Decimal(60)], "ad": [Decimal(2)] * 5}
     assert (await minutes(user))["remaining"] == 75
 
-    # A voice session in a room: 20.5 minutes, with heartbeats.
+    # A Free user cannot open a session with the premium persona either.
+    locked = await user.post("/v1/conversations", {"channel": "voice", "persona": "dr-sage"})
+    assert assert_problem(locked, 403)["feature"] == "premium_personas"
+    # Rating needs a session with the persona first.
+    early_rating = await user.post("/v1/personas/calm-coach/ratings", {"rating": 5})
+    assert assert_problem(early_rating, 403)["reason"] == "no_session"
+
+    # A voice session with the persona calm-coach (x1, at most 30 minutes) in a room:
+    # 20.5 minutes, with heartbeats.
     created = await user.post(
-        "/v1/conversations", {"channel": "voice", "room_name": "room-7", "agent_type": "production"}
+        "/v1/conversations",
+        {
+            "channel": "voice",
+            "persona": "calm-coach",
+            "room_name": "room-7",
+            "agent_type": "production",
+        },
     )
     assert created.status_code == 201, created.text
+    assert created.json()["persona_slug"] == "calm-coach"
     sid = created.json()["id"]
     started = await user.post(f"/v1/conversations/{sid}/start")
     assert started.status_code == 200 and started.json()["status"] == "active", started.text
-    assert (await minutes(user))["reserved"] == 75  # everything it may spend, under the cap
+    assert Decimal(started.json()["cost_multiplier"]) == 1
+    # Everything it may spend, under the persona's 30-minute session limit.
+    assert (await minutes(user))["reserved"] == 30
     manual_clock.advance(timedelta(minutes=9, seconds=59))
     assert (await user.post(f"/v1/conversations/{sid}/heartbeat")).json()["ended"] is False
     manual_clock.advance(timedelta(minutes=9, seconds=1))
@@ -139,6 +156,22 @@ async def test_mindbot_time_card_ads_and_a_voice_session(app, client, manual_clo
     )
     assert rated.status_code == 200 and rated.json()["quality_rating"] == 4
 
+    # Rate the persona: the aggregate follows in the same request; rating again changes it.
+    first = await user.post(
+        "/v1/personas/calm-coach/ratings", {"rating": 4, "feedback": "Calm indeed."}
+    )
+    assert first.status_code == 201, first.text
+    persona = (await user.get("/v1/personas/calm-coach")).json()
+    assert (Decimal(persona["rating"]), persona["rating_count"], persona["usage_count"]) == (
+        4,
+        1,
+        1,
+    )
+    again_rated = await user.post("/v1/personas/calm-coach/ratings", {"rating": 5})
+    assert again_rated.status_code == 200, again_rated.text
+    persona = (await user.get("/v1/personas/calm-coach")).json()
+    assert (Decimal(persona["rating"]), persona["rating_count"]) == (5, 1)
+
     # The next day the ads earn again; the admin sees the revenue of the day.
     manual_clock.advance(timedelta(days=1))
     await user.login()
@@ -151,3 +184,91 @@ async def test_mindbot_time_card_ads_and_a_voice_session(app, client, manual_clo
     )
     per_day = [(d["day"], d["views"], Decimal(d["revenue"])) for d in report.json()["days"]]
     assert per_day == [("2026-05-04", 6, Decimal("0.009")), ("2026-05-05", 1, Decimal("0.0015"))]
+
+
+async def test_mindbot_plus_talks_to_the_premium_persona_at_its_multiplier(
+    app, client, manual_clock
+):
+    """A Plus subscriber talks to the premium persona (x1.5) in a room: 50 minutes cost 75,
+    the plan's 60 first and then 15 of the time card, exactly; then two users rate it."""
+    manual_clock.set(at("2026-05-04T09:00:00"))
+    async with unit_of_work(app.state.db) as session:
+        await persona_service.install_profile_personas(session)
+    admin = bearer((await make_admin(app, client))["access_token"])
+    raters = []
+    for _ in range(2):
+        user = await User.create(client)
+        changed = await user.post("/v1/me/subscription/change", {"plan": "plus"})
+        assert changed.status_code == 200, changed.text
+        for invoice in (await user.get("/v1/me/invoices")).json()["items"]:
+            if invoice["status"] == "open":
+                paid = await client.post(
+                    f"/v1/admin/invoices/{invoice['id']}/mark-paid", json={}, headers=admin
+                )
+                assert paid.status_code == 200, paid.text
+        sub = (await user.get("/v1/me/subscription")).json()
+        assert sub["plan_key"] == "plus", sub
+        raters.append(user)
+    user = raters[0]
+    bought = await user.post("/v1/time-cards/purchase", {"tier": "starter"})
+    invoice = bought.json()["invoice"]["id"]
+    paid = await client.post(f"/v1/admin/invoices/{invoice}/mark-paid", json={}, headers=admin)
+    assert paid.status_code == 200, paid.text
+    code = bought.json()["activation_code"]
+    assert (await user.post("/v1/time-cards/activate", {"code": code})).status_code == 200
+    assert await minutes(user) == {"used": 0, "reserved": 0, "credits": 60, "remaining": 120}
+
+    assert (await user.get("/v1/personas/dr-sage")).status_code == 200  # unlocked by Plus
+    created = await user.post(
+        "/v1/conversations", {"channel": "voice", "persona": "dr-sage", "room_name": "sage-1"}
+    )
+    assert created.status_code == 201, created.text
+    sid = created.json()["id"]
+    started = await user.post(f"/v1/conversations/{sid}/start")
+    assert started.status_code == 200, started.text
+    assert Decimal(started.json()["cost_multiplier"]) == Decimal("1.5")
+    # 60 minutes (the persona's session limit) x 1.5 = 90 minutes held, of the 120 there.
+    assert (await minutes(user))["reserved"] == 90
+    for _ in range(5):  # a beat within every grace period (10 minutes)
+        manual_clock.advance(timedelta(minutes=9))
+        await user.login()
+        beat = await user.post(f"/v1/conversations/{sid}/heartbeat")
+        assert beat.json()["ended"] is False, beat.text
+    manual_clock.advance(timedelta(minutes=5))
+    ended = await user.post(f"/v1/conversations/{sid}/end")
+    body = ended.json()
+    assert (body["status"], body["duration_seconds"], body["cost_minutes"]) == (
+        "completed",
+        3000,
+        75,
+    )
+    assert await minutes(user) == {
+        "used": 75,
+        "reserved": 0,
+        "credits": 45,
+        "remaining": 45,
+    }
+    [event] = (await user.get("/v1/usage/events", params={"meter": "voice_minutes"})).json()[
+        "items"
+    ]
+    assert (Decimal(event["from_allowance"]), Decimal(event["from_credits"])) == (60, 15)
+    assert await grants(user) == {"time_card": [Decimal(45)]}
+
+    # The second Plus user talks to Dr. Sage briefly; both rate it; the aggregate is exact.
+    other = raters[1]
+    await other.login()
+    short = await other.post("/v1/conversations", {"channel": "voice", "persona": "dr-sage"})
+    await other.post(f"/v1/conversations/{short.json()['id']}/start")
+    manual_clock.advance(timedelta(seconds=40))
+    await other.post(f"/v1/conversations/{short.json()['id']}/end")
+    for rater, stars in ((user, 5), (other, 4)):
+        rated = await rater.post("/v1/personas/dr-sage/ratings", {"rating": stars})
+        assert rated.status_code == 201, rated.text
+    sage = (await user.get("/v1/personas/dr-sage")).json()
+    assert (Decimal(sage["rating"]), sage["rating_count"], sage["usage_count"]) == (
+        Decimal("4.5"),
+        2,
+        2,
+    )
+    ratings = (await other.get("/v1/personas/dr-sage/ratings")).json()["items"]
+    assert sorted(r["rating"] for r in ratings) == [4, 5]

@@ -205,6 +205,25 @@ async def _sendgrid_event(app: FastAPI, event: dict[str, Any]) -> None:
         settings.sendgrid_webhook_public_key = before
 
 
+async def _ad_callback(
+    app: FastAPI, client: httpx.AsyncClient, user_id: Any, ad: dict[str, Any]
+) -> None:
+    """The ad network's signed callback of another view: its inbox row (ad_callbacks)."""
+    from voxbase.core import clock
+    from voxbase.monetization.callbacks import SIGNATURE_HEADER, sign
+
+    settings = app.state.settings
+    before = settings.ads_callback_secret
+    settings.ads_callback_secret = SecretStr("ads-secret")
+    try:
+        body = json.dumps({**ad, "impression_id": "cb-1", "user_id": str(user_id)}).encode()
+        stamp = int(clock.now().timestamp())
+        headers = {SIGNATURE_HEADER: sign("ads-secret", stamp, body)}
+        await _ok(await client.post("/v1/webhooks/ads", content=body, headers=headers))
+    finally:
+        settings.ads_callback_secret = before
+
+
 @asynccontextmanager
 async def _embeddings(app: FastAPI) -> AsyncIterator[None]:
     """An OpenAI-compatible embeddings API served locally (documents get chunks)."""
@@ -462,6 +481,7 @@ async def build(app: FastAPI, client: httpx.AsyncClient, mailbox: Mailbox) -> Wo
             ad |= {"view_duration_seconds": 30, "completed": True, "revenue": "0.002"}
             viewed = await _ok(await user.post("/v1/ads/interactions", ad), 201)
             assert viewed["outcome"] == "granted", viewed
+            await _ad_callback(app, client, person.id, ad)
     if "persona_ratings" in registry.rules:  # a session with a system persona, customised, rated
         guide = {
             "slug": f"guide-{tag}",

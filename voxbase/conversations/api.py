@@ -13,6 +13,7 @@ from voxbase.conversations import admin as staff
 from voxbase.conversations import audio, live, rooms, service
 from voxbase.conversations.engines import Engines, build_engines
 from voxbase.conversations.live_ingest import ingest_for
+from voxbase.conversations.live_sessions import SESSION_ENDS
 from voxbase.conversations.schemas import (
     Channel,
     ConversationCreate,
@@ -139,11 +140,27 @@ async def get_conversation(
     return await service.get_conversation(session, principal, conversation_id)
 
 
-@conversations.patch("/{conversation_id}", response_model=ConversationOut, responses=PAID)
+@conversations.patch(
+    "/{conversation_id}",
+    response_model=ConversationOut,
+    responses=problem_responses(402, 404, 409, 429),
+)
 async def update_conversation(
-    conversation_id: uuid.UUID, data: ConversationUpdate, session: DbSession, principal: Writer
+    conversation_id: uuid.UUID,
+    data: ConversationUpdate,
+    request: Request,
+    principal: GroupWriter,
+    hub: HubDep,
 ) -> ConversationOut:
-    return await service.update_conversation(session, principal, conversation_id, data)
+    """Change a conversation. On a session, `status` `completed`, `error` or `cancelled` ends
+    it as `POST …/end` does (paid for the time used); `active` starts a draft."""
+    work = lambda session: service.update_conversation(  # noqa: E731
+        session, principal, conversation_id, data, hub=hub
+    )
+    if data.status in SESSION_ENDS:  # after the batches in flight, as POST …/end
+        return await ingest_for(request.app.state, hub).end(conversation_id, work)
+    db: Database = request.app.state.db
+    return await db.writer.run(work)
 
 
 @conversations.delete("/{conversation_id}", status_code=204, responses=NOT_FOUND)

@@ -16,7 +16,8 @@ Server → client (every subscriber, in publish order):
   {"type": "guidance", ...}                                       right after its segment
   {"type": "retracted", "seqs": [n...], "reason": ...}            finals seen but not stored
   {"type": "time_up", ...}                                        the paid time is used up
-  {"type": "ended", "reason": "ended" | "time_up", "conversation": {...}}  then it closes
+  {"type": "ended", "reason": "ended" | "time_up" | "lapsed" | "room_finished" | "participant_left",
+   "conversation": {...}}                                        then it closes
   {"type": "pong", "remaining_seconds": n, "ended": bool}          to a pinging writer
   {"type": "ack", "stored": [seq...], "partials": n}              to the sender only
   {"type": "authenticated", "can_write": bool}                  after a fresh auth message

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.assistants import service as assistants
 from voxbase.assistants.schemas import TemplateOut
-from voxbase.conversations import live_sessions, repository, timing
+from voxbase.conversations import live_sessions, repository
 from voxbase.conversations.guidance import (
     GuidanceContext,
     GuidanceEngine,
@@ -353,10 +353,7 @@ async def _persist(
             log.warning("live fan-out of %s failed", channel, exc_info=True)
 
     after_commit(session, broadcast)  # before the end's events, if the beat ends the session
-    clocked = await timing.beat(session, row)
-    ended = clocked is not None and clocked.exhausted
-    if ended:
-        await live_sessions._close(session, principal, row, hub=hub, reason="time_up")
+    clocked, ended = await live_sessions.beat_or_close(session, principal, row, hub=hub)
     result = SegmentBatchOut(
         stored=[outs[index] for index in sorted(rows)],
         partials=len(items) - len(rows),

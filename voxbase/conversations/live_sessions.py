@@ -45,6 +45,7 @@ from voxbase.core.db import after_commit
 from voxbase.core.errors import Conflict, NotFound, QuotaExceeded
 from voxbase.core.principal import Principal
 from voxbase.metering import service as metering
+from voxbase.metering.schemas import TimedSessionOut
 from voxbase.privacy import consents
 from voxbase.privacy.schemas import Purpose
 from voxbase.realtime.hub import Hub
@@ -52,6 +53,8 @@ from voxbase.realtime.hub import Hub
 log = logging.getLogger("voxbase.conversations")
 
 
+# How a session may end (seed 003 voice_sessions.status), by POST …/end or PATCH.
+SESSION_ENDS = ("completed", "error", "cancelled")
 SILENCE_GAP_SECONDS = Decimal(2)
 RECENT_CONTEXT = 6
 
@@ -96,11 +99,15 @@ async def _activate(
             limit = persona.session_time_limit_minutes * 60
             max_seconds = min(max_seconds, limit) if max_seconds else limit
         if persona.daily_usage_limit_minutes is not None:
+            # Hold of the day no more than this session may run (the plan's cap included),
+            # or a concurrent start is refused while the day still has time.
             max_seconds = await persona_sessions.hold_day(
                 session,
                 row,
                 limit_minutes=persona.daily_usage_limit_minutes,
-                wanted_seconds=max_seconds or metering.timed_policy().cap_seconds,
+                wanted_seconds=await metering.session_cap(
+                    session, metering.Subject.user(row.user_id), max_seconds
+                ),
                 now=clock.now(),
             )
     clocked = await timing.start(session, row, cap_seconds=max_seconds, multiplier=multiplier)
@@ -242,10 +249,7 @@ async def append_segments(
 
     after_commit(session, broadcast)
     # The segments are a sign of life: keep paying; past the paid time the session ends here.
-    clocked = await timing.beat(session, row)
-    ended = clocked is not None and clocked.exhausted
-    if ended:
-        await _close(session, principal, row, hub=hub, reason="time_up")
+    clocked, ended = await beat_or_close(session, principal, row, hub=hub)
     return SegmentBatchOut(
         stored=[SegmentOut.model_validate(s) for s in rows],
         partials=len(items) - len(finals),
@@ -263,10 +267,7 @@ async def heartbeat(
     row = await owned(session, principal, conversation_id, lock=True)
     if row.status != "active":
         raise Conflict(f"The conversation is {row.status}; only an active session beats.")
-    clocked = await timing.beat(session, row)
-    ended = clocked is not None and clocked.exhausted
-    if ended:
-        await _close(session, principal, row, hub=hub, reason="time_up")
+    clocked, ended = await beat_or_close(session, principal, row, hub=hub)
     return HeartbeatOut(
         status=row.status,
         ended=ended,
@@ -274,6 +275,29 @@ async def heartbeat(
         elapsed_seconds=None if clocked is None else clocked.elapsed_seconds,
         remaining_seconds=None if clocked is None else clocked.remaining_seconds,
     )
+
+
+async def beat_or_close(
+    session: AsyncSession, principal: Principal, row: Conversation, *, hub: Hub | None
+) -> tuple[TimedSessionOut | None, bool]:
+    """A sign of life of an active session (a heartbeat, a segment batch): keep its paid hold.
+    True when the session ended here: its paid time is used up (`time_up`), or its hold had
+    already lapsed when this beat came (no beat for the grace period, ADR 0800): then it ends
+    as `error`, paid up to its last beat, and the caller hears so at once instead of `active`.
+    """
+    # The lock order of start and end (conversation → persona day → balance): ending here
+    # takes the day row after the balance otherwise.
+    await persona_sessions.lock_day(session, row)
+    clocked = await timing.beat(session, row)
+    if clocked is None:
+        return None, False
+    if clocked.exhausted:
+        await _close(session, principal, row, hub=hub, reason="time_up")
+        return clocked, True
+    if clocked.status != "running":  # lapsed before this beat
+        await _close(session, principal, row, hub=hub, reason="lapsed", status="error")
+        return clocked, True
+    return clocked, False
 
 
 async def list_segments(
@@ -357,9 +381,10 @@ async def _close(
     clocked = await timing.finish(session, row)
     if clocked is not None and clocked.duration_seconds is not None:
         duration = clocked.duration_seconds
+    elif row.started_at is None:  # a draft that never started: no time was used
+        duration = 0
     else:
-        started = row.started_at or row.created_at
-        duration = max(0, int((now - started).total_seconds()))
+        duration = max(0, int((now - row.started_at).total_seconds()))
     segments = await repository.all_segments(session, row.id)
     words, talk, silences = _statistics(segments)
     if not segments:

@@ -47,7 +47,11 @@ class ConversationCreate(Input):
 
 class ConversationUpdate(Input):
     title: Title | None = None
-    status: Literal["active", "completed", "archived"] | None = None
+    status: Literal["active", "completed", "error", "cancelled", "archived"] | None = Field(
+        None,
+        description="On a live, voice or phone session, completed, error or cancelled ends it "
+        "as POST …/end does (the time used is paid); active starts a draft as POST …/start.",
+    )
     conversation_type: ConversationType | None = None
     language: Language | None = None
     room_name: Short | None = None

@@ -12,7 +12,7 @@ from voxbase.assistants import service as assistants
 from voxbase.assistants.schemas import TemplateOut
 from voxbase.audit import service as audit
 from voxbase.conversations import repository, usage
-from voxbase.conversations.live_sessions import _activate
+from voxbase.conversations.live_sessions import SESSION_ENDS, _activate, _close
 from voxbase.conversations.models import (
     Conversation,
     Message,
@@ -36,6 +36,7 @@ from voxbase.core.principal import Principal
 from voxbase.privacy import consents
 from voxbase.privacy.schemas import Purpose
 from voxbase.providers.storage import FileStorage
+from voxbase.realtime.hub import Hub
 
 # Conversations -------------------------------------------------------------------------------
 
@@ -155,42 +156,56 @@ async def update_conversation(
     principal: Principal,
     conversation_id: uuid.UUID,
     data: ConversationUpdate,
+    *,
+    hub: Hub | None = None,
 ) -> ConversationOut:
+    """Change a conversation. On a session (live, voice, phone) a `status` of `completed`,
+    `error` or `cancelled` ends it exactly as `POST …/end` does (seed 003 sets a voice
+    session's status): the time used is paid, the rest released, the summary queued."""
     row = await owned(session, principal, conversation_id, lock=True)
     before = audit.snapshot(row, FIELDS)
     changes = data.model_dump(exclude_unset=True)
     if changes.get("audio_url") is not None:
         await consents.require_consent(session, row.user_id, Purpose.RECORDING)
-    if "status" in changes and changes["status"] is not None:
-        target = changes["status"]
-        if (
-            target == "completed"
-            and row.status in ("draft", "active")
-            and row.channel in LIVE_CHANNELS
-        ):
-            raise Conflict("End a live session with POST /v1/conversations/{id}/end.")
-        if (
-            target == "active"
-            and row.status in ("completed", "error", "cancelled")
-            and row.channel in LIVE_CHANNELS
-        ):
-            raise Conflict("A completed live session cannot be reopened.")
-    if changes.get("status") == "active" and row.status == "draft":
-        await _activate(session, principal, row)  # same as POST /start: reserve, stamp
+    target = changes.pop("status", None)
+    ending = False
+    if target is not None and target != row.status:
+        live = row.channel in LIVE_CHANNELS
+        if target in ("error", "cancelled") and not live:
+            raise Conflict(
+                f"Only a live, voice or phone session ends as {target}.", channel=row.channel
+            )
+        if target == "active" and row.status in ("completed", "error", "cancelled") and live:
+            raise Conflict("An ended session cannot be reopened.")
+        if target == "archived" and row.status == "active" and live:
+            raise Conflict("End the session before archiving it.")
+        if target in SESSION_ENDS and live:
+            if row.status not in ("draft", "active"):
+                raise Conflict(f"The conversation is already {row.status}.")
+            ending = True
+        elif target == "active" and row.status == "draft":
+            await _activate(session, principal, row)  # same as POST /start: reserve, stamp
+        else:
+            changes["status"] = target
     for name, value in changes.items():
-        if value is None and name in ("status", "language", "data_retention_days"):
+        if value is None and name in ("language", "data_retention_days"):
             continue
         setattr(row, name, value)
     await session.flush()
-    await audit.record(
-        session,
-        principal,
-        "conversation.updated",
-        "conversation",
-        row.id,
-        before=before,
-        after=audit.snapshot(row, FIELDS),
-    )
+    after = audit.snapshot(row, FIELDS)
+    if after != before or not ending:
+        await audit.record(
+            session,
+            principal,
+            "conversation.updated",
+            "conversation",
+            row.id,
+            before=before,
+            after=after,
+        )
+    if ending:
+        assert target is not None
+        return await _close(session, principal, row, hub=hub, reason="ended", status=target)
     return _out(row)
 
 

@@ -170,6 +170,11 @@ class Settings(BaseSettings):
     livekit_api_secret: SecretStr | None = None
     livekit_token_ttl_seconds: int = Field(6 * 3600, ge=60, le=7 * 86400)
 
+    # Ad networks' signed server-to-server callbacks (docs/monetization.md, ADR 0860): with a
+    # secret, ad views earn minutes only once POST /v1/webhooks/ads has confirmed them.
+    ads_callback_secret: SecretStr | None = None
+    ads_callback_tolerance_seconds: int = Field(300, ge=1, le=86400)
+
     # Request bodies, refused at the edge before authentication (core/bodies.py)
     json_body_max_bytes: int = Field(
         1024 * 1024, ge=1024, description="Largest non-upload request body (413 beyond)."

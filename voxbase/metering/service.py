@@ -64,6 +64,7 @@ from voxbase.metering.timed import (
     finish_timed,
     get_timed,
     refuse_direct_settlement,
+    session_cap,
     start_timed,
     timed_policy,
 )
@@ -102,6 +103,7 @@ __all__ = [
     "release",
     "require_feature",
     "reserve",
+    "session_cap",
     "set_allowances",
     "set_feature_override",
     "set_plan_features",

@@ -141,6 +141,16 @@ async def _plan_cap(session: AsyncSession, subject: Subject) -> int | None:
     return plan.session_cap_seconds if plan is not None else None
 
 
+async def session_cap(
+    session: AsyncSession, subject: Subject, cap_seconds: int | None = None
+) -> int:
+    """The most session time one session of the subject may run: the smaller of the caller's
+    cap and the plan's `session_cap_seconds`, else the policy's default. A caller that holds
+    something per session itself (a persona's daily limit) sizes it with this, not its own cap."""
+    caps = [c for c in (cap_seconds, await _plan_cap(session, subject)) if c]
+    return min(caps) if caps else policy.cap_seconds
+
+
 async def _get(session: AsyncSession, subject: Subject, ref: str) -> TimedSession:
     row = await repository.timed_by_ref(session, subject.type, subject.id, ref)
     if row is None:
@@ -239,8 +249,7 @@ async def start_timed(
     existing = await repository.timed_by_ref(session, subject.type, subject.id, ref)
     if existing is not None:
         return _view(existing, await _hold_of(session, subject, existing), meter, now)
-    caps = [c for c in (cap_seconds, await _plan_cap(session, subject)) if c]
-    cap = min(caps) if caps else policy.cap_seconds
+    cap = await session_cap(session, subject, cap_seconds)
     wanted = cost(cap, multiplier, meter)
     room = await _headroom(session, subject, row, meter)
     quantity = wanted if room is None else min(wanted, room)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Date, Index, Numeric, String, UniqueConstraint
+from sqlalchemy import JSON, Date, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from voxbase.core.db import Model
@@ -47,6 +48,13 @@ class AdInteraction(Model):
     outcome: Mapped[str] = mapped_column(String(32))
     # SHA-256 of the request's fields: a different body under the same impression id is a 409.
     body_hash: Mapped[str] = mapped_column(String(64))
+    # When the ad network's signed callback confirmed the view (ADR 0860); None: the client's
+    # word only. With a callback secret configured, only a verified view earns minutes.
+    verified_at: Mapped[datetime | None]
+
+    @property
+    def verified(self) -> bool:
+        return self.verified_at is not None
 
 
 class AdDailyGrant(Model):
@@ -60,3 +68,20 @@ class AdDailyGrant(Model):
     day: Mapped[date] = mapped_column(Date)
     minutes_granted: Mapped[Decimal] = mapped_column(Amount, default=ZERO)
     views_granted: Mapped[int] = mapped_column(default=0)
+
+
+class AdCallback(Model):
+    """An ad network's signed server-to-server callback for one impression, stored once per
+    (user, impression id) before it is processed (the provider inbox, core/inbox.py):
+    `status` received, processed, ignored or failed (with `error`). ADR 0860."""
+
+    __tablename__ = "ad_callbacks"
+    __table_args__ = (UniqueConstraint("user_id", "impression_id"),)
+
+    user_id: Mapped[uuid.UUID]
+    impression_id: Mapped[str] = mapped_column(String(128))
+    interaction_id: Mapped[uuid.UUID | None]
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="received")
+    processed_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)

@@ -3,13 +3,14 @@ voxbase/core/privacy.py).
 
 An ad view is also the service's income: on erasure it is kept under the erased-subject
 token (the revenue report still adds up), without the impression id, which an ad network may
-link to the person. The daily tally of granted minutes goes with the person.
+link to the person. The daily tally of granted minutes and the ad networks' callbacks about
+the person's views go with the person.
 """
 
 from __future__ import annotations
 
 from voxbase.core.privacy import DELETE, RANDOM, Pseudonymise, Retention, registry
-from voxbase.monetization.models import AdDailyGrant, AdInteraction
+from voxbase.monetization.models import AdCallback, AdDailyGrant, AdInteraction
 
 registry.table(
     AdInteraction,
@@ -27,4 +28,11 @@ registry.table(
     export="ad_daily_grants",
     erase=DELETE,
     retention=Retention("usage_records", after="created_at"),
+)
+registry.table(
+    AdCallback,
+    subject="user_id",
+    export="ad_callbacks",
+    erase=DELETE,
+    retention=Retention("provider_events", after="created_at"),
 )

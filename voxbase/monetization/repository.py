@@ -17,16 +17,31 @@ from voxbase.core import clock
 from voxbase.core.db import insert_if_absent  # noqa: F401  (re-exported: services call repository.insert_if_absent)
 from voxbase.core.ids import new_id
 from voxbase.core.pagination import paginate_newest_first
-from voxbase.monetization.models import ZERO, AdDailyGrant, AdInteraction
+from voxbase.monetization.models import ZERO, AdCallback, AdDailyGrant, AdInteraction
 
 DAILY = cast(Table, AdDailyGrant.__table__)
 
 
 async def get_interaction(
-    session: AsyncSession, user_id: uuid.UUID, impression_id: str
+    session: AsyncSession, user_id: uuid.UUID, impression_id: str, *, lock: bool = False
 ) -> AdInteraction | None:
     query = select(AdInteraction).where(
         AdInteraction.user_id == user_id, AdInteraction.impression_id == impression_id
+    )
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def get_callback(
+    session: AsyncSession, user_id: uuid.UUID, impression_id: str
+) -> AdCallback | None:
+    """An earlier delivery of the callback, locked (the inbox's `earlier`)."""
+    query = (
+        select(AdCallback)
+        .where(AdCallback.user_id == user_id, AdCallback.impression_id == impression_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     return (await session.execute(query)).scalar_one_or_none()
 

@@ -20,6 +20,7 @@ Outcome = Literal[
     "plan_not_ad_supported",
     "persona_not_ad_supported",
     "no_ad_rule",  # the profile grants nothing for ads
+    "pending_verification",  # a client's report, waiting for the ad network's callback
 ]
 Token = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,128}$")]
 Revenue = Annotated[Exact, Field(ge=0, le=Decimal("1e9"), decimal_places=6)]
@@ -60,7 +61,24 @@ class AdInteractionOut(BaseModel):
     minutes_granted: Exact
     grant_id: uuid.UUID | None
     outcome: Outcome
+    verified: bool = Field(description="The ad network's signed callback confirmed the view")
+    verified_at: datetime | None
     created_at: datetime
+
+
+class AdCallbackIn(AdInteractionIn):
+    """What an ad network's server says about one impression (POST /v1/webhooks/ads): the
+    view as the network saw it, and the Voxbase user it was shown to (the id the app handed the
+    network's SDK as its user id / custom data when it loaded the ad)."""
+
+    user_id: uuid.UUID
+
+
+class AdCallbackAck(BaseModel):
+    status: Literal["processed", "ignored", "duplicate"]
+    interaction: AdInteractionOut | None = Field(
+        None, description="The view as stored, when this callback processed one"
+    )
 
 
 class AdRevenueTotal(BaseModel):

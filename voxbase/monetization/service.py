@@ -15,19 +15,20 @@ import json
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.assistants.personas import get_persona
 from voxbase.billing import service as billing
 from voxbase.core import clock, events
-from voxbase.core.errors import Conflict, Forbidden, InvalidInput
+from voxbase.core.errors import Conflict, Forbidden, InvalidInput, ServiceError
 from voxbase.core.pagination import Page, page_of
 from voxbase.core.principal import Principal
 from voxbase.metering import service as metering
 from voxbase.metering.service import Subject
 from voxbase.monetization import repository
-from voxbase.monetization.models import ZERO, AdInteraction
+from voxbase.monetization.models import ZERO, AdDailyGrant, AdInteraction
 from voxbase.monetization.schemas import (
     AdInteractionIn,
     AdInteractionOut,
@@ -68,7 +69,9 @@ def _out(row: AdInteraction) -> AdInteractionOut:
 
 
 async def _replay(row: AdInteraction, digest: str) -> tuple[AdInteractionOut, bool]:
-    if row.body_hash != digest:
+    # A view the ad network confirmed stands as the network reported it: the client's own
+    # report of it (before or after) answers the stored view, whatever its details.
+    if row.body_hash != digest and row.verified_at is None:
         raise Conflict(
             "This impression id was already recorded with other details.",
             impression_id=row.impression_id,
@@ -77,9 +80,16 @@ async def _replay(row: AdInteraction, digest: str) -> tuple[AdInteractionOut, bo
 
 
 async def _eligibility(
-    session: AsyncSession, principal: Principal, user_id: uuid.UUID, data: AdInteractionIn
+    session: AsyncSession,
+    principal: Principal,
+    user_id: uuid.UUID,
+    data: AdInteractionIn,
+    *,
+    persona_errors: bool = True,
 ) -> tuple[AdsDef | None, Outcome | None]:
-    """The profile's rule, and why this view earns nothing (None: it may earn minutes)."""
+    """The profile's rule, and why this view earns nothing (None: it may earn minutes).
+    `persona_errors=False` (an ad network's callback): a persona the user may not use earns
+    nothing instead of being the persona's 404/403."""
     rule = active_profile().ads
     if rule is None:
         return None, "no_ad_rule"
@@ -92,16 +102,57 @@ async def _eligibility(
         if plan is None or plan.plan not in rule.plans:
             return rule, "plan_not_ad_supported"
     if data.persona is not None:
-        persona = await get_persona(session, principal, data.persona)
+        try:
+            persona = await get_persona(session, principal, data.persona)
+        except ServiceError:
+            if persona_errors:
+                raise
+            return rule, "persona_not_ad_supported"
         if not persona.ad_supported:
             return rule, "persona_not_ad_supported"
     return rule, None
 
 
+def _new_row(
+    user_id: uuid.UUID, data: AdInteractionIn, day: date, outcome: Outcome
+) -> AdInteraction:
+    return AdInteraction(
+        user_id=user_id,
+        impression_id=data.impression_id,
+        day=day,
+        minutes_granted=ZERO,
+        outcome=outcome,
+        body_hash=_body_hash(data),
+        **_facts(data),
+    )
+
+
+def _facts(data: AdInteractionIn) -> dict[str, Any]:
+    """The view's details as stored (from the client's report or the network's callback)."""
+    return {
+        "ad_id": data.ad_id,
+        "ad_type": data.ad_type,
+        "persona_slug": data.persona.lower() if data.persona else None,
+        "view_duration_seconds": data.view_duration_seconds,
+        "completed": data.completed,
+        "interacted": data.interacted,
+        "revenue": data.revenue.quantize(SCALE),
+        "currency": data.currency,
+    }
+
+
 async def record_view(
-    session: AsyncSession, principal: Principal, data: AdInteractionIn
+    session: AsyncSession,
+    principal: Principal,
+    data: AdInteractionIn,
+    *,
+    verified_only: bool = False,
 ) -> tuple[AdInteractionOut, bool]:
-    """Store the view (once per impression id) and grant what it earns; True when new."""
+    """Store the view (once per impression id) and grant what it earns; True when new.
+
+    `verified_only` (an ad callback secret is configured): the client's report is recorded
+    but earns nothing (`pending_verification`) until the ad network's signed callback
+    confirms the view (`receive_callback`)."""
     user_id = _user_id(principal)
     digest = _body_hash(data)
     existing = await repository.get_interaction(session, user_id, data.impression_id)
@@ -109,38 +160,35 @@ async def record_view(
         return await _replay(existing, digest)
     rule, refusal = await _eligibility(session, principal, user_id, data)
     today = clock.now().date()
+    if verified_only and refusal is None:
+        refusal = "pending_verification"
     # A view that may earn minutes locks the user's day before the cap is read: concurrent
     # views wait here, and each sees what the ones before it granted.
     tally = None if refusal else await repository.locked_day(session, user_id, today)
-    row = AdInteraction(
-        user_id=user_id,
-        impression_id=data.impression_id,
-        ad_id=data.ad_id,
-        ad_type=data.ad_type,
-        persona_slug=data.persona.lower() if data.persona else None,
-        view_duration_seconds=data.view_duration_seconds,
-        completed=data.completed,
-        interacted=data.interacted,
-        revenue=data.revenue.quantize(SCALE),
-        currency=data.currency,
-        day=today,
-        minutes_granted=ZERO,
-        outcome=refusal or "granted",
-        body_hash=digest,
-    )
+    row = _new_row(user_id, data, today, refusal or "granted")
     if not await repository.insert_if_absent(session, row):  # the same impression, concurrently
         existing = await repository.get_interaction(session, user_id, data.impression_id)
         assert existing is not None
         return await _replay(existing, digest)
-    if rule is None or tally is None:
-        return _out(row), True
+    if rule is not None and tally is not None:
+        await _grant(session, principal, row, rule, tally)
+    return _out(row), True
+
+
+async def _grant(
+    session: AsyncSession,
+    principal: Principal,
+    row: AdInteraction,
+    rule: AdsDef,
+    tally: AdDailyGrant,
+) -> None:
+    """Grant the view's minutes, up to what is left of the (locked) day's cap."""
     minutes = min(rule.minutes_per_completed_ad, rule.daily_cap_minutes - tally.minutes_granted)
     if minutes <= 0:
         row.outcome = "daily_cap_reached"
         await session.flush()
-        return _out(row), True
-    if minutes < rule.minutes_per_completed_ad:
-        row.outcome = "capped"
+        return
+    row.outcome = "capped" if minutes < rule.minutes_per_completed_ad else "granted"
     meter = active_profile().meter(rule.meter)
     assert meter is not None  # the profile's validation checked it
     expires = (
@@ -149,13 +197,13 @@ async def record_view(
     grant = await metering.grant_credits(
         session,
         principal,
-        Subject.user(user_id),
+        Subject.user(row.user_id),
         rule.meter,
         (minutes * MINUTE_IN_UNITS[meter.unit]).quantize(SCALE),
         source="ad",
         priority=rule.grant_priority,
         expires_at=expires,
-        note=f"ad {data.ad_id}, impression {data.impression_id}"[:255],
+        note=f"ad {row.ad_id}, impression {row.impression_id}"[:255],
     )
     row.minutes_granted, row.grant_id = minutes, grant.id
     tally.minutes_granted += minutes
@@ -165,17 +213,16 @@ async def record_view(
         session,
         AD_MINUTES_GRANTED,
         {
-            "user_id": user_id,
+            "user_id": row.user_id,
             "interaction_id": row.id,
             "grant_id": grant.id,
             "meter": rule.meter,
             "minutes": minutes,
-            "day": today.isoformat(),
+            "day": tally.day.isoformat(),
             "minutes_today": tally.minutes_granted,
             "daily_cap_minutes": rule.daily_cap_minutes,
         },
     )
-    return _out(row), True
 
 
 async def list_views(

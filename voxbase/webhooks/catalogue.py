@@ -180,6 +180,25 @@ EVENT_TYPES: tuple[EventType, ...] = (
         owner=_subject_owner,
     ),
     EventType(
+        "ad_minutes.granted",
+        "A completed ad view earned the user free minutes (a credit grant, source `ad`): "
+        "`minutes` now, `minutes_today` of the rule's `daily_cap_minutes` on that UTC day.",
+        "ad_minutes.granted",
+        _object(
+            {
+                "user_id": UUID,
+                "interaction_id": UUID,
+                "grant_id": UUID,
+                "meter": {"type": "string"},
+                "minutes": DECIMAL,
+                "day": {"type": "string", "format": "date"},
+                "minutes_today": DECIMAL,
+                "daily_cap_minutes": DECIMAL,
+            }
+        ),
+        owner=_user_owner,
+    ),
+    EventType(
         "plan.applied",
         "The limits and features of a plan now apply to the user (at registration, on a "
         "change, on renewal).",
