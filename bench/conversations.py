@@ -138,7 +138,7 @@ async def live_run(urls: list[str], mode: str, seconds: float) -> LiveRun:
                         await asyncio.sleep(max(0.0, start + i - time.perf_counter()))
                     if time.perf_counter() >= end:
                         break
-                    text = f"s{i} k{k} budget talk"
+                    text = f"s{i} k{k} so we went over the notes"  # no guidance cue
                     sent[text] = at = time.perf_counter()
                     unacked.append(at)
                     await speaker.send(
@@ -327,7 +327,8 @@ class Bench:
         closed loop (each sends its next segment when the previous one is acknowledged, i.e.
         stored). Measured: segment sent → observer received, and → the sender's ack (after
         the commit). The ceiling, same clients, same server kind: a bare WebSocket relay
-        (`bench/ceiling_app.py`, `WS /relay/{room}`)."""
+        (`bench/ceiling_app.py`, `WS /relay/{room}`). The segments match no guidance cue: the
+        common batch, published before its commit (one with a chip waits for it, ADR 1011)."""
         from bench.ceiling_app import app as ceiling
 
         assert self.user_id is not None
