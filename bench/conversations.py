@@ -288,18 +288,25 @@ class Bench:
                 ]
                 await self.bulk(Message, rows)
                 loaded += chunk
+                last = rows[-1]["content"]
             await self.analyze("messages")
             load_s = time.perf_counter() - t
             middle = await self.http.get(url, params={"limit": 50}, headers=self.headers)
             cursor = middle.json()["next_cursor"]
             # a cursor deep in the history: walk once from a far page
             deep = await self._deep_cursor(url, size)
-            first, later = [], []
+            first, later, newest = [], [], []
             for _ in range(100):
                 t = time.perf_counter()
                 r = await self.http.get(url, params={"limit": 50}, headers=self.headers)
                 first.append((time.perf_counter() - t) * 1000)
                 assert r.status_code == 200
+                t = time.perf_counter()  # a chat client's first screen: the latest 50, at once
+                r = await self.http.get(
+                    url, params={"limit": 50, "order": "desc"}, headers=self.headers
+                )
+                newest.append((time.perf_counter() - t) * 1000)
+                assert r.status_code == 200 and r.json()["items"][0]["content"] == last
                 t = time.perf_counter()
                 r = await self.http.get(
                     url, params={"limit": 50, "cursor": deep or cursor}, headers=self.headers
@@ -311,6 +318,12 @@ class Bench:
                 f"p50 {pct(first, 50):.2f} ms",
                 f"p99 {pct(first, 99):.2f} ms; deep page p50 {pct(later, 50):.2f} ms, "
                 f"p99 {pct(later, 99):.2f} ms (load {load_s:.0f} s)",
+            )
+            self.add(
+                f"  newest page at {size:,} messages (order=desc), one request",
+                f"p50 {pct(newest, 50):.2f} ms",
+                f"p99 {pct(newest, 99):.2f} ms; {pct(newest, 50) / pct(first, 50):.2f}x the "
+                "first (oldest) page's p50",
             )
 
     async def _deep_cursor(self, url: str, size: int) -> str | None:
