@@ -7,6 +7,9 @@
   its own transaction and COMMIT (raw driver: aiosqlite / asyncpg), answered after commit.
 - `POST /raw/group`: the same INSERT, but concurrent requests share a commit (a minimal group
   commit: whatever queued while the previous commit ran goes in the next transaction).
+- `WS /relay/{room}`: a bare WebSocket relay, the ceiling of live fan-out: every text message
+  goes to the room's other sockets as it is, then `{"type": "ack"}` to its sender (no auth,
+  no parsing, no storage).
 
 SQLite runs with WAL and synchronous=FULL, as Voxbase does.
 """
@@ -17,12 +20,13 @@ import asyncio
 import contextlib
 import os
 import uuid
+from collections import defaultdict
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 TABLE = """CREATE TABLE IF NOT EXISTS raw_usage_events (
     id CHAR(32) PRIMARY KEY, subject_type VARCHAR(16) NOT NULL, subject_id CHAR(32) NOT NULL,
@@ -190,3 +194,25 @@ async def raw_one() -> dict[str, bool]:
 async def raw_group() -> dict[str, bool]:
     await app.state.group.write()
     return {"stored": True}
+
+
+ROOMS: dict[str, set[WebSocket]] = defaultdict(set)
+
+
+@app.websocket("/relay/{room}")
+async def relay(websocket: WebSocket, room: str) -> None:
+    await websocket.accept()
+    await websocket.send_text('{"type": "ready"}')
+    peers = ROOMS[room]
+    peers.add(websocket)
+    try:
+        while True:
+            message = await websocket.receive_text()
+            for peer in list(peers):
+                if peer is not websocket:
+                    await peer.send_text(message)
+            await websocket.send_text('{"type": "ack"}')
+    except WebSocketDisconnect:
+        pass
+    finally:
+        peers.discard(websocket)

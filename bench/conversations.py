@@ -7,8 +7,9 @@ Measures, on a fresh database:
   driver inserts of the same rows (one transaction each) as the baseline;
 - history page latency (`GET /messages?limit=50`, first page and a page deep in the history)
   as one conversation grows to each size: it should stay flat (keyset paging on an index);
-- WebSocket ingest → subscriber latency, p50/p99, with 100 concurrent live sessions over a
-  real uvicorn server (one speaker and one observer each);
+- live sessions over a real uvicorn server, 100 by default (one speaker and one observer
+  each), paced at 1 segment/s per session and closed loop: sent → observer and sent → ack
+  (stored) p50/p99, beside the same clients on a bare WebSocket relay (the ceiling);
 - full-text search p50/p95 at each size of final segments (first page, the page past the
   first ranking window), beside the unbounded ranking of every match (ADR 1010).
 Bulk data is loaded with multi-row inserts (the FTS triggers/indexes still apply).
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -25,6 +27,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import deque
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,6 +41,7 @@ from rich.table import Table
 from sqlalchemy import Uuid, bindparam, insert, text
 from websockets.asyncio.client import connect
 
+from bench.hotpaths import unlimited
 from tests.databases import fresh_database
 from tests.realtime.conftest import serve
 from voxbase.app import create_app
@@ -69,9 +74,114 @@ def sentence(rng: random.Random) -> str:
     return " ".join(words).capitalize() + "."
 
 
+@dataclass
+class LiveRun:
+    observed: list[float] = field(default_factory=list)  # ms, sent → observer
+    acked: list[float] = field(default_factory=list)  # ms, sent → the sender's ack
+    rate: float = 0.0  # acknowledged segments per second
+
+
+async def _event(ws: Any) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 30))
+    return event
+
+
+async def live_run(urls: list[str], mode: str, seconds: float) -> LiveRun:
+    """One speaker and one observer per URL; see `Bench.live`. Any error event, or a segment
+    not seen or not acknowledged within 30 s, fails the run (it never waits forever)."""
+    result = LiveRun()
+    go = asyncio.Event()
+
+    async def one(k: int, url: str, joined: asyncio.Event) -> int:
+        async with connect(url) as speaker, connect(url) as observer:
+            await _event(speaker)  # ready
+            await _event(observer)
+            joined.set()
+            await go.wait()
+            sent: dict[str, float] = {}
+            unacked: deque[float] = deque()  # send times, in order: acks come in order
+            answered = asyncio.Event()
+            errors: list[dict[str, Any]] = []
+
+            async def observe() -> None:
+                while True:
+                    event = json.loads(await observer.recv())
+                    if event.get("type") == "segment" and event.get("text") in sent:
+                        result.observed.append((time.perf_counter() - sent[event["text"]]) * 1000)
+                        del sent[event["text"]]
+
+            async def answers() -> None:
+                while True:
+                    event = json.loads(await speaker.recv())
+                    if event.get("type") == "ack":
+                        result.acked.append((time.perf_counter() - unacked.popleft()) * 1000)
+                    elif event.get("type") == "error":
+                        errors.append(event)
+                    answered.set()
+
+            async def settled(left: int) -> None:
+                """Until at most `left` segments wait for their ack (30 s at most)."""
+                deadline = time.perf_counter() + 30
+                while len(unacked) > left and not errors and time.perf_counter() < deadline:
+                    answered.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(answered.wait(), 1)
+                if errors or len(unacked) > left:
+                    raise RuntimeError(f"live batch refused or lost: {errors or len(unacked)}")
+
+            readers = [asyncio.create_task(observe()), asyncio.create_task(answers())]
+            try:
+                start = time.perf_counter() + (k / len(urls) if mode == "paced" else 0)
+                end, i = start + seconds, 0
+                while True:
+                    if mode == "paced":
+                        await asyncio.sleep(max(0.0, start + i - time.perf_counter()))
+                    if time.perf_counter() >= end:
+                        break
+                    text = f"s{i} k{k} so we went over the notes"  # no guidance cue
+                    sent[text] = at = time.perf_counter()
+                    unacked.append(at)
+                    await speaker.send(
+                        json.dumps({"type": "segment", "text": text, "start_seconds": i})
+                    )
+                    i += 1
+                    if mode == "closed":
+                        await settled(0)
+                await settled(0)
+                for _ in range(3000):
+                    if not sent:
+                        break
+                    await asyncio.sleep(0.01)
+                else:
+                    raise RuntimeError(f"{len(sent)} segments never reached the observer")
+                return i
+            finally:
+                for reader in readers:
+                    reader.cancel()
+
+    # Sessions join one after another (as calls do), then all stream at once.
+    tasks = []
+    for k, url in enumerate(urls):
+        joined = asyncio.Event()
+        tasks.append(asyncio.create_task(one(k, url, joined)))
+        await asyncio.wait(
+            {tasks[-1], asyncio.create_task(joined.wait())},
+            timeout=30,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if tasks[-1].done():
+            tasks[-1].result()  # it failed before joining: say why
+    t = time.perf_counter()
+    go.set()
+    counts = await asyncio.gather(*tasks)
+    result.rate = sum(counts) / (time.perf_counter() - t)
+    return result
+
+
 class Bench:
-    def __init__(self, app: Any, http: httpx.AsyncClient) -> None:
+    def __init__(self, app: Any, http: httpx.AsyncClient, url: str) -> None:
         self.app = app
+        self.url = url
         self.http = http
         self.rows: list[tuple[str, str, str]] = []
         self.headers: dict[str, str] = {}
@@ -178,18 +288,25 @@ class Bench:
                 ]
                 await self.bulk(Message, rows)
                 loaded += chunk
+                last = rows[-1]["content"]
             await self.analyze("messages")
             load_s = time.perf_counter() - t
             middle = await self.http.get(url, params={"limit": 50}, headers=self.headers)
             cursor = middle.json()["next_cursor"]
             # a cursor deep in the history: walk once from a far page
             deep = await self._deep_cursor(url, size)
-            first, later = [], []
+            first, later, newest = [], [], []
             for _ in range(100):
                 t = time.perf_counter()
                 r = await self.http.get(url, params={"limit": 50}, headers=self.headers)
                 first.append((time.perf_counter() - t) * 1000)
                 assert r.status_code == 200
+                t = time.perf_counter()  # a chat client's first screen: the latest 50, at once
+                r = await self.http.get(
+                    url, params={"limit": 50, "order": "desc"}, headers=self.headers
+                )
+                newest.append((time.perf_counter() - t) * 1000)
+                assert r.status_code == 200 and r.json()["items"][0]["content"] == last
                 t = time.perf_counter()
                 r = await self.http.get(
                     url, params={"limit": 50, "cursor": deep or cursor}, headers=self.headers
@@ -202,6 +319,12 @@ class Bench:
                 f"p99 {pct(first, 99):.2f} ms; deep page p50 {pct(later, 50):.2f} ms, "
                 f"p99 {pct(later, 99):.2f} ms (load {load_s:.0f} s)",
             )
+            self.add(
+                f"  newest page at {size:,} messages (order=desc), one request",
+                f"p50 {pct(newest, 50):.2f} ms",
+                f"p99 {pct(newest, 99):.2f} ms; {pct(newest, 50) / pct(first, 50):.2f}x the "
+                "first (oldest) page's p50",
+            )
 
     async def _deep_cursor(self, url: str, size: int) -> str | None:
         # The cursor encodes (created_at, id): build one for the middle of the history.
@@ -211,56 +334,48 @@ class Bench:
             datetime(2026, 1, 1, tzinfo=UTC) + timedelta(milliseconds=size // 2), uuid.UUID(int=0)
         )
 
-    async def live(self, sessions: int, segments: int) -> None:
-        async with serve(self.app) as base:
-            ids = [await self.conversation(channel="live") for _ in range(sessions)]
-            latencies: list[float] = []
+    async def live(self, sessions: int, seconds: float) -> None:
+        """Live sessions over a real uvicorn server (in this process): `sessions` speakers and
+        as many observers, paced (1 segment/s per session, phases spread over the second) and
+        closed loop (each sends its next segment when the previous one is acknowledged, i.e.
+        stored). Measured: segment sent → observer received, and → the sender's ack (after
+        the commit). The ceiling, same clients, same server kind: a bare WebSocket relay
+        (`bench/ceiling_app.py`, `WS /relay/{room}`). The segments match no guidance cue: the
+        common batch, published before its commit (one with a chip waits for it, ADR 1011)."""
+        from bench.ceiling_app import app as ceiling
 
-            async def one(cid: str, joined: asyncio.Event, go: asyncio.Event) -> None:
-                url = f"{base}/v1/conversations/{cid}/live?token={self.token}"
-                async with connect(url) as speaker, connect(url) as observer:
-                    await speaker.recv()
-                    await observer.recv()
-                    joined.set()
-                    await go.wait()
-                    sent: dict[str, float] = {}
-
-                    async def drain_speaker() -> None:
-                        for _ in range(segments * 2):  # its ack and its own event per segment
-                            await speaker.recv()
-
-                    drainer = asyncio.create_task(drain_speaker())
-                    for i in range(segments):
-                        text = f"s{i} {cid[:8]} budget talk"
-                        sent[text] = time.perf_counter()
-                        await speaker.send(
-                            json.dumps({"type": "segment", "text": text, "start_seconds": i})
-                        )
-                        while True:
-                            event = json.loads(await observer.recv())
-                            if event.get("type") == "segment" and event["text"] in sent:
-                                latencies.append(
-                                    (time.perf_counter() - sent.pop(event["text"])) * 1000
-                                )
-                                break
-                    await drainer
-
-            # Sessions join one after another (as calls do), then all stream at once.
-            go = asyncio.Event()
-            tasks = []
-            for cid in ids:
-                joined = asyncio.Event()
-                tasks.append(asyncio.create_task(one(cid, joined, go)))
-                await joined.wait()
-            t = time.perf_counter()
-            go.set()
-            await asyncio.gather(*tasks)
-            elapsed = time.perf_counter() - t
-        self.add(
-            f"WebSocket ingest → observer, {sessions} sessions",
-            f"p50 {pct(latencies, 50):.1f} ms",
-            f"p99 {pct(latencies, 99):.1f} ms; {len(latencies) / elapsed:,.0f} segments/s stored",
-        )
+        assert self.user_id is not None
+        await unlimited(self.url, str(self.user_id), "audio_seconds", "ai_guidance")
+        ids = []
+        for _ in range(sessions):  # active sessions: the first batch starts nothing
+            cid = await self.conversation(channel="live")
+            started = await self.http.post(f"/v1/conversations/{cid}/start", headers=self.headers)
+            assert started.status_code == 200, started.text
+            ids.append(cid)
+        for mode in ("paced", "closed"):
+            runs = {}
+            for name, app, path in (
+                ("relay", ceiling, "/relay/{cid}"),
+                ("voxbase", self.app, f"/v1/conversations/{{cid}}/live?token={self.token}"),
+            ):
+                async with serve(app) as base:
+                    urls = [base + path.format(cid=cid) for cid in ids]
+                    runs[name] = await live_run(urls, mode, seconds)
+            relay, vox = runs["relay"], runs["voxbase"]
+            what = "1 segment/s each" if mode == "paced" else "closed loop on the ack"
+            self.add(
+                f"live, {sessions} sessions, {what}: sent → observer",
+                f"p99 {pct(vox.observed, 99):.1f} ms",
+                f"p50 {pct(vox.observed, 50):.1f} ms; ceiling (relay) p50 "
+                f"{pct(relay.observed, 50):.1f}, p99 {pct(relay.observed, 99):.1f} ms: "
+                f"{pct(vox.observed, 99) / pct(relay.observed, 99):.1f}x the ceiling's p99",
+            )
+            self.add(
+                f"live, {sessions} sessions, {what}: sent → ack (stored)",
+                f"p99 {pct(vox.acked, 99):.1f} ms",
+                f"p50 {pct(vox.acked, 50):.1f} ms; {vox.rate:,.0f} segments/s stored "
+                f"(relay {relay.rate:,.0f}/s: {vox.rate / relay.rate:.0%})",
+            )
 
     async def search(self, sizes: list[int], rounds: int) -> None:
         """GET /v1/search p50/p95 as the caller's final segments grow to each size, beside
@@ -399,7 +514,9 @@ async def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--appends", type=int, default=2000)
     parser.add_argument("--sessions", type=int, default=100)
-    parser.add_argument("--segments", type=int, default=20)
+    parser.add_argument(
+        "--live-seconds", type=float, default=10, help="of each live run (paced, closed loop)"
+    )
     parser.add_argument("--search-rounds", type=int, default=100)
     parser.add_argument(
         "--only", default="appends,history,live,search", help="comma-separated sections"
@@ -432,14 +549,14 @@ async def main() -> None:
             async with app.router.lifespan_context(app):
                 transport = httpx.ASGITransport(app=app)
                 async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
-                    bench = Bench(app, http)
+                    bench = Bench(app, http, url)
                     await bench.sign_in()
                     if "appends" in only:
                         await bench.appends(args.appends)
                     if "history" in only:
                         await bench.history(sizes)
                     if "live" in only:
-                        await bench.live(args.sessions, args.segments)
+                        await bench.live(args.sessions, args.live_seconds)
                     if "search" in only:
                         await bench.search(sizes, args.search_rounds)
     table = Table(title=f"Voxbase conversations benchmark ({args.database})")

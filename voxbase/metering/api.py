@@ -104,9 +104,16 @@ async def report_usage(
     request: Request,
     principal: GroupUsageWriter,
     idempotency_key: IdempotencyHeader = None,
+    response: Annotated[
+        Literal["full", "summary"],
+        Query(
+            description="Batches: `summary` answers with the counts and the refused events "
+            "only (each with its problem), not every accepted or replayed event."
+        ),
+    ] = "full",
     results: Annotated[
         Literal["all", "refused"],
-        Query(description="Batches: `refused` lists only the refused events (counts stay)."),
+        Query(description="The first name of `response=summary`: `refused` is the same."),
     ] = "all",
 ) -> Response:
     """Report usage: one event, or `{"events": [...]}` (up to 1,000).
@@ -125,10 +132,13 @@ async def report_usage(
         subject = await _subject(session, principal, team_id, write=True)
         if isinstance(data, UsageBatchIn):
             batch = await service.record_batch(
-                session, principal, subject, data.events, idempotency_key
+                session,
+                principal,
+                subject,
+                data.events,
+                idempotency_key,
+                summary=response == "summary" or results == "refused",
             )
-            if results == "refused":
-                batch.results = [item for item in batch.results if item.status == "refused"]
             return 200, batch
         result = None
         if fast:

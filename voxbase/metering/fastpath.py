@@ -25,13 +25,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.core import clock
-from voxbase.core.ids import new_id
 from voxbase.core.principal import Principal
 from voxbase.core.writer import group_of
 from voxbase.metering.balances import Subject, _balance_out, _meter, balance_cache_key
-from voxbase.metering.consume import _event_key, _occurred
+from voxbase.metering.consume import Split, _event_key, _event_out, _event_values, _occurred
 from voxbase.metering.models import ZERO, UsageBalance, UsageEvent
-from voxbase.metering.schemas import UsageEventIn, UsageEventOut, UsageResult
+from voxbase.metering.schemas import UsageEventIn, UsageResult
 
 BALANCES = cast(Table, UsageBalance.__table__)
 EVENTS = cast(Table, UsageEvent.__table__)
@@ -154,28 +153,8 @@ async def try_record_event(
             return None  # credits may have expired: the full path re-reads the grants
         from_credits = q - q  # as the full path computes it (keeps the exponent of q)
     key = _event_key(data, idempotency_key)
-    event_id = new_id()
-    values = {
-        "id": event_id,
-        "subject_type": subject.type,
-        "subject_id": subject.id,
-        "meter_key": meter.key,
-        "quantity": q,
-        "occurred_at": occurred_at,
-        "day": occurred_at.strftime("%Y-%m-%d"),
-        "month": occurred_at.strftime("%Y-%m"),
-        "idempotency_key": key,
-        "from_allowance": q,
-        "from_credits": from_credits,
-        "overage": ZERO,
-        "reservation_id": None,
-        "actor_id": actor.actor_id,
-        "unit_price": row.overage_unit_price,
-        "cost": 0,
-        "currency": row.currency,
-        "created_at": now,
-        "updated_at": now,
-    }
+    split = Split(quantity=q, from_allowance=q, from_credits=from_credits, overage=ZERO)
+    values = _event_values(actor, subject, cast(UsageBalance, row), split, occurred_at, key)
     if not await _insert_event(session, values):
         return None  # the key is taken: the full path replays (or refuses) it
     after_row = replace(row, used=row.used + q)
@@ -186,21 +165,6 @@ async def try_record_event(
     if group is not None:
         group.cache[balance_cache_key(subject, meter.key)] = after_row
     credits = row.credits if row.limit >= 0 else ZERO
-    event = UsageEventOut.model_construct(
-        id=event_id,
-        meter=meter.key,
-        quantity=q,
-        occurred_at=occurred_at,
-        idempotency_key=key,
-        from_allowance=q,
-        from_credits=from_credits,
-        overage=ZERO,
-        reservation_id=None,
-        conversation_id=None,
-        unit_price=row.overage_unit_price,
-        cost=0,
-        currency=row.currency,
-        created_at=now,
-    )
+    event = _event_out(values)
     balance = _balance_out(cast(UsageBalance, after_row), meter, credits)
     return UsageResult.model_construct(event=event, replayed=False, balance=balance)

@@ -20,9 +20,9 @@ from voxbase.metering.balances import (
     set_allowances,
     subject_of,
 )
+from voxbase.metering.batch import record_batch
 from voxbase.metering.consume import (
     consume,
-    record_batch,
     record_event,
 )
 from voxbase.metering.credits import (
