@@ -335,6 +335,7 @@ def privacy_purge(
     from voxbase.privacy.purge import PurgeReport
 
     assert isinstance(report, PurgeReport)
+    # rows: of the table, "+N": of other tables removed with them (ON DELETE CASCADE)
     shown = Table("table", "policy", "period", "cutoff", "rows", "files", "ms", "error")
     for done in report.tables:
         shown.add_row(
@@ -342,7 +343,7 @@ def privacy_purge(
             done.policy,
             done.period,
             done.cutoff.isoformat(timespec="seconds") if done.cutoff else "per row",
-            str(done.rows),
+            f"{done.rows} +{done.cascaded}" if done.cascaded else str(done.rows),
             str(done.files_deleted),
             str(done.duration_ms),
             done.error or "",

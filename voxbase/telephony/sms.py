@@ -21,6 +21,8 @@ from voxbase.core.config import Settings
 from voxbase.core.errors import Conflict, NotFound
 from voxbase.core.pagination import Page, page_of
 from voxbase.core.principal import Principal
+from voxbase.privacy import consents
+from voxbase.privacy.schemas import Purpose
 from voxbase.providers.telephony import Placed, SmsSend
 from voxbase.telephony import repository
 from voxbase.telephony.models import SmsConversation, SmsMessage, SmsMessageEvent, SmsOptOut
@@ -391,6 +393,9 @@ async def reply_context(
         return None
     sms = await repository.get_sms(session, message.sms_conversation_id)
     if sms is None or sms.status != "active":
+        return None
+    # The texts go to the reply engine (an AI): not without the user's consent (ADR 1250).
+    if not await consents.has_consent(session, sms.user_id, Purpose.AI_PROCESSING):
         return None
     history = await repository.sms_messages(session, sms.id)
     return sms.topic, [(m.direction, m.body) for m in history]
