@@ -54,7 +54,7 @@ def _migrate(settings: Settings) -> None:
     url = settings.resolved_database_url
     with console.status(f"Applying migrations to {_safe_url(url)}…"):
         try:
-            upgrade(url)
+            upgrade(url, settings=settings)
         except Exception as exc:
             _fail(f"could not migrate {_safe_url(url)}: {exc}")
     console.print(f"[green]✓[/] database is at the latest revision ({_safe_url(url)})")

@@ -7,10 +7,12 @@ summaries that were skipped for the lack of it (while the retention still keeps 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from tests.apps import assert_problem
@@ -30,6 +32,13 @@ from voxbase.privacy.purge import purge
 from voxbase.providers.storage import app_storage
 
 CONSENT_REQUIRED = "https://voxbase.dev/problems/consent-required"
+
+
+@pytest.fixture
+def talking() -> Iterator[None]:
+    """The Talking App profile around the Twilio app too (building it installs its profile)."""
+    with profile("talking_app"):
+        yield
 
 
 class CountingEngine(OfflineEngine):
@@ -70,22 +79,21 @@ async def test_content_generation_needs_ai_processing(app, client):
         app.state.content_engine = None
 
 
-async def test_sms_replies_need_ai_processing(twilio_app):  # noqa: F811
+async def test_sms_replies_need_ai_processing(talking, twilio_app):  # noqa: F811
     http = twilio_app
-    with profile("talking_app"):
-        user = await User.create(http)
-        await _decide(http, user.headers, "ai_processing", False)
-        sms = (await start(http, user, max_exchanges=5)).json()
-        answered = await hook(http, "/v1/webhooks/twilio/sms", inbound("8 works", "SM" + "6" * 32))
-        assert answered.status_code == 200, answered.text
-        detail = (await user.get(f"/v1/sms/conversations/{sms['id']}")).json()
-        kinds = [(m["direction"], m["type"]) for m in detail["messages"]]
-        assert kinds == [("outbound", "user"), ("inbound", "user")]  # stored, not answered
+    user = await User.create(http)
+    await _decide(http, user.headers, "ai_processing", False)
+    sms = (await start(http, user, max_exchanges=5)).json()
+    answered = await hook(http, "/v1/webhooks/twilio/sms", inbound("8 works", "SM" + "6" * 32))
+    assert answered.status_code == 200, answered.text
+    detail = (await user.get(f"/v1/sms/conversations/{sms['id']}")).json()
+    kinds = [(m["direction"], m["type"]) for m in detail["messages"]]
+    assert kinds == [("outbound", "user"), ("inbound", "user")]  # stored, not answered
 
-        await _decide(http, user.headers, "ai_processing", True)
-        await hook(http, "/v1/webhooks/twilio/sms", inbound("And 9?", "SM" + "7" * 32))
-        detail = (await user.get(f"/v1/sms/conversations/{sms['id']}")).json()
-        assert [m["type"] for m in detail["messages"]].count("ai") == 1
+    await _decide(http, user.headers, "ai_processing", True)
+    await hook(http, "/v1/webhooks/twilio/sms", inbound("And 9?", "SM" + "7" * 32))
+    detail = (await user.get(f"/v1/sms/conversations/{sms['id']}")).json()
+    assert [m["type"] for m in detail["messages"]].count("ai") == 1
 
 
 async def test_embeddings_and_similarity_search_need_ai_processing(client, engine):  # noqa: F811
