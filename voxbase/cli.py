@@ -55,7 +55,7 @@ def _migrate(settings: Settings) -> None:
     url = settings.resolved_database_url
     with console.status(f"Applying migrations to {_safe_url(url)}…"):
         try:
-            upgrade(url)
+            upgrade(url, settings=settings)
         except Exception as exc:
             _fail(f"could not migrate {_safe_url(url)}: {exc}")
     console.print(f"[green]✓[/] database is at the latest revision ({_safe_url(url)})")
@@ -336,6 +336,7 @@ def privacy_purge(
     from voxbase.privacy.purge import PurgeReport
 
     assert isinstance(report, PurgeReport)
+    # rows: of the table, "+N": of other tables removed with them (ON DELETE CASCADE)
     shown = Table("table", "policy", "period", "cutoff", "rows", "files", "ms", "error")
     for done in report.tables:
         shown.add_row(
@@ -343,7 +344,7 @@ def privacy_purge(
             done.policy,
             done.period,
             done.cutoff.isoformat(timespec="seconds") if done.cutoff else "per row",
-            str(done.rows),
+            f"{done.rows} +{done.cascaded}" if done.cascaded else str(done.rows),
             str(done.files_deleted),
             str(done.duration_ms),
             done.error or "",

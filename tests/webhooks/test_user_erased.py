@@ -1,8 +1,11 @@
 """`user.erased` (GDPR Art. 19): after an erasure, the endpoints that stay are told, with the
-erased-subject token and nothing that names the person."""
+erased-subject token and a per-endpoint keyed digest of the account id that only a receiver
+holding that id can match (ADR 1253), and nothing else that names the person."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 
 from fastapi import FastAPI
@@ -18,7 +21,12 @@ from voxbase.privacy.erase import erase_user
 from voxbase.providers.storage import file_storage
 
 
-async def test_team_and_admin_endpoints_get_a_signed_user_erased_with_the_token_only(
+def _user_ref(secret: str, user_id: str) -> str:
+    """What docs/webhooks.md tells a receiver to compute."""
+    return hmac.new(secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
+
+
+async def test_team_and_admin_endpoints_get_a_signed_user_erased_naming_nobody(
     app: FastAPI, client, mailbox: Mailbox, receiver: Receiver
 ):
     owner, person, bystander = [await User.create(client) for _ in range(3)]
@@ -50,9 +58,16 @@ async def test_team_and_admin_endpoints_get_a_signed_user_erased_with_the_token_
         assert message["data"] == {
             "erasure_id": str(done.id),
             "token": str(done.token),
+            "user_ref": _user_ref(secret, person.id),
             "erased_at": message["data"]["erased_at"],
             "reason": "request",
         }
+        # The receiver holds its users' ids: the one that matches is whom to erase (ADR 1253).
+        held = [owner.id, person.id, bystander.id]
+        ref = message["data"]["user_ref"]
+        assert [u for u in held if _user_ref(secret, u) == ref] == [person.id]
+    team_ref, admin_ref = (by_path[p].json["data"]["user_ref"] for p in ("/team", "/admin"))
+    assert team_ref != admin_ref  # keyed per endpoint: two receivers cannot compare notes
     assert by_path["/team"].headers["webhook-id"] != by_path["/admin"].headers["webhook-id"]
     for request in erased:  # nothing of the person
         body = request.body.decode().lower()

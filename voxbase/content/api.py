@@ -90,7 +90,7 @@ content = APIRouter(
     "/generate",
     status_code=201,
     response_model=ContentOut,
-    responses=problem_responses(402, 404, 503),
+    responses=problem_responses(402, 403, 404, 503),
 )
 async def generate(
     data: GenerateIn,
@@ -104,7 +104,8 @@ async def generate(
 
     Metered (voice minutes when the conversation's time was not already paid, an image per
     post made with a photo, a video per TikTok post, an API call per request with an API key);
-    402 past the plan unless it allows overage. With `Idempotency-Key`, a retry returns the
+    402 past the plan unless it allows overage; 403 without consent to `ai_processing` (the
+    transcript goes to the content engine). With `Idempotency-Key`, a retry returns the
     first result and counts nothing again."""
     key = idempotency_key or str(new_id())
     return await idempotent(

@@ -33,6 +33,8 @@ from voxbase.core.errors import Forbidden, InvalidInput, ServiceUnavailable
 from voxbase.core.principal import Principal
 from voxbase.metering import service as metering
 from voxbase.metering.service import Subject
+from voxbase.privacy import consents
+from voxbase.privacy.schemas import Purpose
 from voxbase.profiles import active_profile
 from voxbase.providers.llm import ChatClient, LlmError
 
@@ -106,6 +108,10 @@ async def generate(
         session, Subject.user(user_id), FEATURE
     ):
         raise Forbidden("Your plan does not include voice to content.", feature=FEATURE)
+    # The transcript goes to the content engine (an AI): not without consent (403, ADR 1250).
+    await consents.require_consent(
+        session, user_id, Purpose.AI_PROCESSING, feature="content generation"
+    )
     transcript = await conversations.transcript_of(session, principal, data.conversation_id)
     if not transcript.text.strip():
         raise InvalidInput("The conversation has nothing said in it yet.", field="conversation_id")

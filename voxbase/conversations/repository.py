@@ -313,6 +313,33 @@ async def stuck_summaries(session: AsyncSession, before: datetime) -> list[uuid.
     return list((await session.execute(query.limit(500))).scalars().all())
 
 
+async def summaries_failed_with(
+    session: AsyncSession, user_id: uuid.UUID, error: str
+) -> Sequence[Summary]:
+    """A person's summaries that failed with `error`, of conversations that still have a
+    transcript (segments or messages the retention purge has not removed)."""
+    has_text = (
+        select(TranscriptSegment.id)
+        .where(TranscriptSegment.conversation_id == Summary.conversation_id)
+        .exists()
+        | select(Message.id).where(Message.conversation_id == Summary.conversation_id).exists()
+    )
+    query = (
+        select(Summary)
+        .join(Conversation, Conversation.id == Summary.conversation_id)
+        .where(
+            Summary.user_id == user_id,
+            Summary.status == "failed",
+            Summary.error == error,
+            Summary.deleted_at.is_(None),
+            Conversation.deleted_at.is_(None),
+            has_text,
+        )
+        .order_by(Summary.id)
+    )
+    return (await session.scalars(query)).all()
+
+
 # Search --------------------------------------------------------------------------------------
 
 TOKEN = re.compile(r"\w+", re.UNICODE)

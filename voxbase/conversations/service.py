@@ -36,6 +36,7 @@ from voxbase.conversations.summaries import (
     mark_summary,
     mark_summary_generating,
     render_markdown,
+    resume_skipped_summaries,
     stuck_summaries,
 )
 from voxbase.conversations.threads import (
@@ -77,6 +78,7 @@ __all__ = [
     "mark_summary_generating",
     "owned",
     "render_markdown",
+    "resume_skipped_summaries",
     "search",
     "start_session",
     "stuck_summaries",

@@ -217,6 +217,21 @@ async def fail_summary(session: AsyncSession, conversation_id: uuid.UUID, error:
         )
 
 
+async def resume_skipped_summaries(session: AsyncSession, user_id: uuid.UUID) -> int:
+    """Consent to ai_processing was granted (again): the summaries skipped for the lack of it
+    are queued now, for conversations whose transcript the retention still keeps; the job
+    checks the consent again when it runs. Returns how many were queued."""
+    from voxbase.conversations import tasks
+    from voxbase.core import jobs
+
+    rows = await repository.summaries_failed_with(session, user_id, NO_AI_CONSENT)
+    for row in rows:
+        row.status, row.error = "pending", None
+        jobs.enqueue_after_commit(session, tasks.generate_summary, str(row.conversation_id))
+    await session.flush()
+    return len(rows)
+
+
 async def stuck_summaries(session: AsyncSession, older_than: timedelta) -> list[uuid.UUID]:
     """Summaries still pending or generating long after their job should have finished."""
     return await repository.stuck_summaries(session, clock.now() - older_than)

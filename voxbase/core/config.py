@@ -149,6 +149,11 @@ class Settings(BaseSettings):
         max_length=320,
         description="The answer to HELP/INFO.",
     )
+    sms_opt_out_key: SecretStr | None = Field(
+        None,
+        description="Key of the opt-out hashes (HMAC of a number that texted STOP); default: "
+        "derived from secret_key. Set it to the old secret_key before rotating that (ADR 1252).",
+    )
     telephony_sms_reply_engine: Literal["template", "llm"] = Field(
         "template", description="AI replies to texts: offline template, or the VOXBASE_LLM_* API."
     )

@@ -11,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
+from voxbase.core.config import Settings
 from voxbase.core.db import create_engine
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -28,14 +29,21 @@ def _prepare_sqlite_dir(url: str) -> None:
         Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
 
 
-def upgrade(url: str, revision: str = "heads") -> None:
-    """Bring the database to `revision` (runs its own event loop: call from sync code)."""
+def upgrade(url: str, revision: str = "heads", settings: Settings | None = None) -> None:
+    """Bring the database to `revision` (runs its own event loop: call from sync code).
+
+    `settings`: the service's, for data migrations that need its keys (migration 1251); a
+    migration without them reads the environment (`Settings()`)."""
     _prepare_sqlite_dir(url)
-    command.upgrade(alembic_config(url), revision)
+    config = alembic_config(url)
+    config.attributes["settings"] = settings
+    command.upgrade(config, revision)
 
 
-async def upgrade_async(url: str, revision: str = "heads") -> None:
-    await asyncio.to_thread(upgrade, url, revision)
+async def upgrade_async(
+    url: str, revision: str = "heads", settings: Settings | None = None
+) -> None:
+    await asyncio.to_thread(upgrade, url, revision, settings)
 
 
 def head_revisions(url: str) -> set[str]:

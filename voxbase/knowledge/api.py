@@ -76,7 +76,9 @@ async def list_documents(
     )
 
 
-@documents.get("/search", response_model=list[SearchHit], responses=problem_responses(409, 503))
+@documents.get(
+    "/search", response_model=list[SearchHit], responses=problem_responses(403, 409, 503)
+)
 async def search_documents(
     request: Request,
     session: DbSession,
@@ -84,7 +86,8 @@ async def search_documents(
     q: Annotated[str, Query(min_length=1, max_length=2000, description="What to look for")],
     limit: Annotated[int, Query(ge=1, le=50)] = 5,
 ) -> list[SearchHit]:
-    """Your documents' passages most similar to `q` (needs an embedding engine; 409 without)."""
+    """Your documents' passages most similar to `q` (needs an embedding engine; 409 without;
+    403 without consent to `ai_processing`: the query goes to the engine)."""
     return await embeddings.search(session, principal, request.app.state.settings, q, limit)
 
 

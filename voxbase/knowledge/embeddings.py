@@ -22,9 +22,12 @@ from voxbase.core.principal import Principal
 from voxbase.knowledge import repository
 from voxbase.knowledge.models import Document, DocumentChunk
 from voxbase.knowledge.schemas import SearchHit
+from voxbase.privacy import consents
+from voxbase.privacy.schemas import Purpose
 from voxbase.providers.embeddings import Embedder, EmbeddingError, embedder_from
 
 CHUNK_CHARS = 800
+NO_AI_CONSENT = "not embedded: consent to ai_processing is withdrawn (POST /v1/me/consents)"
 PARAGRAPH = re.compile(r"\n\s*\n")
 SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
@@ -74,6 +77,10 @@ async def embed_document(session: AsyncSession, row: Document, settings: Setting
     if embedder is None:
         row.embedding_status, row.embedding_error = "disabled", None
         return
+    # The text goes to the embedding engine (an AI): not without consent (ADR 1250).
+    if not await consents.has_consent(session, row.user_id, Purpose.AI_PROCESSING):
+        row.embedding_status, row.embedding_error = "failed", NO_AI_CONSENT
+        return
     chunks = chunk_text(row.extracted_text or "")
     try:
         vectors = await embedder.embed(chunks) if chunks else []
@@ -110,6 +117,9 @@ async def search(
         )
     if principal.user_id is None:
         return []
+    await consents.require_consent(
+        session, principal.user_id, Purpose.AI_PROCESSING, feature="similarity search"
+    )
     try:
         (vector,) = await embedder.embed([query])
     except EmbeddingError as exc:

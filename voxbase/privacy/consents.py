@@ -32,10 +32,17 @@ async def has_consent(session: AsyncSession, user_id: uuid.UUID, purpose: Purpos
     return latest.granted if latest is not None else default_for(purpose)
 
 
-async def require_consent(session: AsyncSession, user_id: uuid.UUID, purpose: Purpose) -> None:
-    """Refuse work that needs `purpose` when the person has not agreed to it (403)."""
+async def require_consent(
+    session: AsyncSession, user_id: uuid.UUID, purpose: Purpose, *, feature: str | None = None
+) -> None:
+    """Refuse work that needs `purpose` when the person has not agreed to it: a 403
+    `consent-required` problem naming the missing `purpose` (and the `feature` refused)."""
     if not await has_consent(session, user_id, purpose):
+        what = feature[:1].upper() + feature[1:] if feature else "This"
+        extra = {"feature": feature} if feature else {}
         raise ConsentRequired(
-            f"This needs consent to {purpose.value!r}; grant it with POST /v1/me/consents.",
+            f"{what} needs consent to {purpose.value!r}, which is withdrawn or not given; "
+            "grant it with POST /v1/me/consents.",
             purpose=purpose.value,
+            **extra,
         )

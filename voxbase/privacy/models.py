@@ -76,6 +76,8 @@ class PurgeRun(Model):
     cutoff: Mapped[datetime | None]  # None: only per-row periods (data_retention_days)
     dry_run: Mapped[bool] = mapped_column(default=False)
     rows_changed: Mapped[int] = mapped_column(default=0)  # removed (or, in a dry run, to remove)
+    # Rows of other tables removed with them by ON DELETE CASCADE (migration 1250).
+    rows_cascaded: Mapped[int] = mapped_column(default=0, server_default="0")
     files_deleted: Mapped[int] = mapped_column(default=0)
     batches: Mapped[int] = mapped_column(default=0)
     duration_ms: Mapped[int] = mapped_column(default=0)

@@ -9,9 +9,12 @@ when shorter. Rows of a policy kept `forever` are never touched, and nor are row
 `where` leaves out (a held reservation, a live credit grant).
 
 Rows go in batches of `purge_batch_size` (500), each its own short transaction, so other
-writers wait at most for one batch. A dry run only counts. Each table's run is recorded in
-`purge_runs` (table, policy, cutoff, rows, duration, error); an error in one table is recorded
-and the purge carries on with the next.
+writers wait at most for one batch. Rows of other tables that a delete takes along (ON DELETE
+CASCADE) are counted apart (`cascaded`) and their stored files deleted too. A dry run only
+counts, exactly what the real run would remove: its rows, their cascades, their files, each
+row once (a row an earlier table's or policy's plan would remove is not counted again). Each
+table's run is recorded in `purge_runs` (table, policy, cutoff, rows, cascaded rows, duration,
+error); an error in one table is recorded and the purge carries on with the next.
 """
 
 from __future__ import annotations
@@ -24,9 +27,8 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, or_, select
+from sqlalchemy import ColumnElement, Table, and_, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.core import clock
@@ -73,7 +75,8 @@ class TableRun:
     period: str
     cutoff: datetime | None
     dry_run: bool
-    rows: int = 0
+    rows: int = 0  # of this table
+    cascaded: int = 0  # of other tables, deleted with them (ON DELETE CASCADE)
     files_deleted: int = 0
     batches: int = 0
     duration_ms: int = 0
@@ -89,7 +92,8 @@ class PurgeReport:
 
     @property
     def rows(self) -> int:
-        return sum(t.rows for t in self.tables)
+        """Rows removed (or cleared) in all, those taken along by a cascade included."""
+        return sum(t.rows + t.cascaded for t in self.tables)
 
     @property
     def errors(self) -> list[TableRun]:
@@ -204,8 +208,11 @@ async def purge(
     async with unit_of_work(db) as session:
         periods = await in_force(session, settings_retention)
     todo = plans(periods, tables=tables, policies=policies)
+    gone: Gone = {}
     for done, plan in enumerate(todo):
-        run = await _purge_table(db, storage, plan, now, dry_run, batch_size, progress, done, todo)
+        run = await _purge_table(
+            db, storage, plan, now, dry_run, batch_size, progress, done, todo, gone
+        )
         report.tables.append(run)
         async with unit_of_work(db) as session:
             await purge_repository.add(session, _record(report.run_id, run))
@@ -225,6 +232,11 @@ async def purge(
     return report
 
 
+# Rows removed by earlier plans of the same dry run, per table: a dry run changes nothing, so
+# it subtracts them the way the real run would find them gone.
+Gone = dict[str, list[ColumnElement[bool]]]
+
+
 async def _purge_table(
     db: Database,
     storage: FileStorage,
@@ -235,6 +247,7 @@ async def _purge_table(
     progress: Progress | None,
     done: int,
     todo: list[Plan],
+    gone: Gone,
 ) -> TableRun:
     delta = plan.period.delta
     run = TableRun(
@@ -249,16 +262,11 @@ async def _purge_table(
     try:
         if dry_run:
             async with unit_of_work(db) as session:
-                where = await condition(session, plan, now)
-                run.rows = (
-                    0 if where is None else await purge_repository.count(session, plan.table, where)
-                )
+                await _count(session, plan, now, run, gone)
         else:
             while True:
                 async with unit_of_work(db) as session:
-                    changed, files, more = await _one_batch(session, storage, plan, now, batch_size)
-                run.rows += changed
-                run.files_deleted += files
+                    more = await _one_batch(session, storage, plan, now, batch_size, run)
                 run.batches += 1
                 await _tell(progress, plan, run, done, len(todo))
                 if not more:
@@ -270,59 +278,119 @@ async def _purge_table(
     return run
 
 
-async def _one_batch(
-    session: AsyncSession, storage: FileStorage, plan: Plan, now: datetime, limit: int
-) -> tuple[int, int, bool]:
-    """One transaction: up to `limit` rows deleted (or cleared); (rows, files, more to do)."""
+def _files_of(plan: Plan) -> Sequence[str]:
+    kept = plan.retention
+    return plan.rule.files if not kept.clear else [f for f in plan.rule.files if f in kept.clear]
+
+
+async def _count(
+    session: AsyncSession, plan: Plan, now: datetime, run: TableRun, gone: Gone
+) -> None:
+    """A dry run: what the real run would remove (its rows, the rows their deletion cascades
+    to, their stored files), leaving out what earlier plans of the run would remove first."""
     where = await condition(session, plan, now)
     if where is None:
-        return 0, 0, False
+        return
+    table = plan.table
+    where = _not_gone(where, gone, table)
+    run.rows = await purge_repository.count(session, table, where)
+    run.files_deleted = await _count_files(session, table, where, _files_of(plan))
+    if plan.retention.clear or not run.rows:
+        return
+    gone.setdefault(table.name, []).append(where)
+    for child, theirs, found in await _cascade(session, table, where, gone):
+        rule = registry.rules.get(child.name)
+        run.cascaded += found
+        run.files_deleted += await _count_files(session, child, theirs, rule.files if rule else ())
+
+
+async def _count_files(
+    session: AsyncSession, table: Table, where: ColumnElement[bool], files: Sequence[str]
+) -> int:
+    return sum(
+        [
+            await purge_repository.count(session, table, and_(where, table.c[name].is_not(None)))
+            for name in files
+        ]
+    )
+
+
+async def _one_batch(
+    session: AsyncSession,
+    storage: FileStorage,
+    plan: Plan,
+    now: datetime,
+    limit: int,
+    run: TableRun,
+) -> bool:
+    """One transaction: up to `limit` rows deleted (or cleared), counted in `run`; True when
+    there may be more to do."""
+    where = await condition(session, plan, now)
+    if where is None:
+        return False
     kept, table = plan.retention, plan.table
-    files = plan.rule.files if not kept.clear else [f for f in plan.rule.files if f in kept.clear]
-    rows = await purge_repository.batch(session, table, where, limit, files)
+    rows = await purge_repository.batch(session, table, where, limit, _files_of(plan))
     keys = [key for key, _ in rows]
     stored = [name for _, names in rows for name in names]
     if kept.clear:
         stamp = (kept.stamp, clock.now()) if kept.stamp else None
         changed = await purge_repository.clear_columns(session, table, keys, kept.clear, stamp)
-    else:
-        # Rows that go with them (ON DELETE CASCADE) take their stored files along.
-        stored += await _cascaded_files(session, table, keys)
+    elif keys:
+        # Rows that go with them (ON DELETE CASCADE) are counted and take their files along.
+        mine = primary_key(table).in_(keys)
+        for child, theirs, found in await _cascade(session, table, mine, {}):
+            rule = registry.rules.get(child.name)
+            run.cascaded += found
+            if rule is not None and rule.files:
+                stored += await purge_repository.file_keys(session, child, theirs, rule.files)
         changed = await purge_repository.delete_rows(session, table, keys)
+    else:
+        changed = 0
     delete_files_after_commit(session, storage, stored, "purge")
-    return changed, len(stored), len(rows) == limit
+    run.rows += changed
+    run.files_deleted += len(stored)
+    return len(rows) == limit
+
+
+MAX_DEPTH = 5
 
 
 @functools.lru_cache(maxsize=256)
-def _cascades_to(table: Table, depth: int = 0) -> list[tuple[Table, str]]:
-    """Tables whose rows the database deletes with a row of `table` and that hold stored
-    files (or whose own cascades do): (child, fk column)."""
+def _cascades_to(table: Table) -> list[tuple[Table, str]]:
+    """Tables whose rows the database deletes with a row of `table`: (child, fk column)."""
     found = []
     for child in Base.metadata.sorted_tables:
-        if child is table or depth > 5:
+        if child is table:
             continue
         for fk in child.foreign_keys:
             if fk.column.table is table and (fk.ondelete or "").upper() == "CASCADE":
-                rule = registry.rules.get(child.name)
-                if (rule is not None and rule.files) or _cascades_to(child, depth + 1):
-                    found.append((child, fk.parent.name))
+                found.append((child, fk.parent.name))
     return found
 
 
-async def _cascaded_files(
-    session: AsyncSession, table: Table, keys: list[Any], depth: int = 0
-) -> list[str]:
-    """The stored files of the declared rows a delete of `keys` cascades to (and theirs)."""
-    if not keys or depth > 5:
-        return []
-    stored: list[str] = []
+def _not_gone(where: ColumnElement[bool], gone: Gone, table: Table) -> ColumnElement[bool]:
+    prior = gone.get(table.name)
+    return and_(where, not_(or_(*prior))) if prior else where
+
+
+async def _cascade(
+    session: AsyncSession, table: Table, where: ColumnElement[bool], gone: Gone, depth: int = 0
+) -> list[tuple[Table, ColumnElement[bool], int]]:
+    """What deleting the rows of `table` matching `where` takes along through ON DELETE
+    CASCADE, recursively: (table, its rows, how many). A row reached twice (through two
+    parents) or already in `gone` counts once; what is found is added to `gone`."""
+    found: list[tuple[Table, ColumnElement[bool], int]] = []
+    if depth > MAX_DEPTH:
+        return found
     for child, fk in _cascades_to(table):
-        rule = registry.rules.get(child.name)
-        files = rule.files if rule is not None else ()
-        rows = await purge_repository.children(session, child, fk, keys, files)
-        stored += [name for _, names in rows for name in names]
-        stored += await _cascaded_files(session, child, [key for key, _ in rows], depth + 1)
-    return stored
+        theirs = _not_gone(child.c[fk].in_(select(primary_key(table)).where(where)), gone, child)
+        count = await purge_repository.count(session, child, theirs)
+        if not count:
+            continue
+        gone.setdefault(child.name, []).append(theirs)
+        found.append((child, theirs, count))
+        found += await _cascade(session, child, theirs, gone, depth + 1)
+    return found
 
 
 def _record(run_id: uuid.UUID, run: TableRun) -> PurgeRun:
@@ -335,6 +403,7 @@ def _record(run_id: uuid.UUID, run: TableRun) -> PurgeRun:
         cutoff=run.cutoff,
         dry_run=run.dry_run,
         rows_changed=run.rows,
+        rows_cascaded=run.cascaded,
         files_deleted=run.files_deleted,
         batches=run.batches,
         duration_ms=run.duration_ms,

@@ -74,14 +74,14 @@ async def batch(
     return [(row[0], [str(v) for v in tuple(row)[1:] if v]) for row in rows]
 
 
-async def children(
-    session: AsyncSession, table: Table, fk: str, parents: Sequence[Any], files: Sequence[str]
-) -> list[tuple[Any, list[str]]]:
-    """The rows of `table` whose `fk` is one of `parents`: (key, stored file keys)."""
-    key = primary_key(table)
-    query = select(key, *(table.c[c] for c in files)).where(table.c[fk].in_(parents))
-    rows = (await session.execute(query)).all()
-    return [(row[0], [str(v) for v in tuple(row)[1:] if v]) for row in rows]
+async def file_keys(
+    session: AsyncSession, table: Table, where: ColumnElement[bool], files: Sequence[str]
+) -> list[str]:
+    """The stored file keys that the matching rows of `table` name."""
+    if not files:
+        return []
+    query = select(*(table.c[c] for c in files)).where(where)
+    return [str(v) for row in (await session.execute(query)).all() for v in tuple(row) if v]
 
 
 async def delete_rows(session: AsyncSession, table: Table, keys: Sequence[Any]) -> int:

@@ -35,7 +35,10 @@ class PurgeRunOut(BaseModel):
     period: str
     cutoff: datetime | None
     dry_run: bool
-    rows_changed: int
+    rows_changed: int = Field(description="Rows of the table removed or cleared (or, dry, to be)")
+    rows_cascaded: int = Field(
+        description="Rows of other tables removed with them (ON DELETE CASCADE)"
+    )
     files_deleted: int
     batches: int
     duration_ms: int

@@ -97,4 +97,7 @@ async def decide(
         await conversations.forget_recordings(session, user_id, storage)
     if not data.granted and data.purpose is Purpose.ANALYTICS:
         await accounts.forget_analytics(session, user_id)
+    if data.granted and data.purpose is Purpose.AI_PROCESSING:
+        # What was skipped for the lack of it is made now (within retention).
+        await conversations.resume_skipped_summaries(session, user_id)
     return ConsentRecordOut.model_validate(row)

@@ -203,10 +203,14 @@ async def get_sms(
     responses=problem_responses(404, 409),
 )
 async def send_sms(
-    sms_id: uuid.UUID, data: SmsMessageCreate, session: DbSession, principal: Writer
+    sms_id: uuid.UUID,
+    data: SmsMessageCreate,
+    session: DbSession,
+    principal: Writer,
+    settings: SettingsDep,
 ) -> SmsMessageOut:
     """Send a text in an active conversation (409 when paused, ended or opted out)."""
-    return await sms.send_message(session, principal, sms_id, data)
+    return await sms.send_message(session, principal, sms_id, data, settings)
 
 
 CHANGE = problem_responses(404, 409)

@@ -178,13 +178,15 @@ class SmsMessageEvent(Model):
 
 class SmsOptOut(Model):
     """A number that texted STOP to one of our numbers (START lifts it): never texted again
-    from that number while `opted_out`."""
+    from that number while `opted_out`. The contact's number is kept only as a keyed hash
+    (`telephony.optouts.digest`, HMAC-SHA256 with a server key; ADR 1252), so the row still
+    stops texts to it, but no longer says whose number it was."""
 
     __tablename__ = "sms_opt_outs"
-    __table_args__ = (UniqueConstraint("from_number", "contact_number"),)
+    __table_args__ = (UniqueConstraint("from_number", "contact_hash"),)
 
-    from_number: Mapped[str] = mapped_column(String(16))
-    contact_number: Mapped[str] = mapped_column(String(16))
+    from_number: Mapped[str] = mapped_column(String(16))  # ours
+    contact_hash: Mapped[str] = mapped_column(String(64))
     opted_out: Mapped[bool]
     keyword: Mapped[str] = mapped_column(String(16))
 

@@ -3,12 +3,13 @@
 Seed 002 keeps call records two years (`calls` policy). A call's events carry the provider's
 callback fields (numbers included) and go with their call. SMS conversations, their texts and
 delivery events follow the `sms` policy (seed 002: one year). An opt-out (a number that texted
-STOP) is kept as it is: it is what stops that number from being texted again.
+STOP) is kept: it is what stops that number from being texted again, and it holds that number
+only as a keyed hash (ADR 1252), so nothing in it says whose number it was.
 """
 
 from __future__ import annotations
 
-from voxbase.core.privacy import DELETE, REDACT, Pseudonymise, Retention, registry
+from voxbase.core.privacy import DELETE, REDACT, Keep, Pseudonymise, Retention, registry
 from voxbase.telephony.models import (
     AmdEntry,
     Call,
@@ -62,13 +63,14 @@ registry.table(
     erase=DELETE,
     retention=Retention("sms", after="created_at"),
 )
+# An opt-out holds our sending number and a keyed hash of the number that texted STOP, never
+# that number (ADR 1252): it is kept so that the number is never texted again (TCPA / CTIA).
 registry.table(
     SmsOptOut,
-    mentions=("contact_number", "from_number"),
-    export="sms_opt_outs",
-    erase=Pseudonymise(
-        "an opt-out is kept so that the number is never texted again (TCPA / CTIA consent)",
-        mentioned={},
+    mentions=("from_number",),
+    erase=Keep(
+        "an opt-out is kept so that the number is never texted again (TCPA / CTIA consent); "
+        "it holds the number only as a keyed hash"
     ),
 )
 registry.table(

@@ -166,10 +166,10 @@ async def reply_to(session: AsyncSession, inbound_id: uuid.UUID) -> SmsMessage |
 
 
 async def opt_out(
-    session: AsyncSession, from_number: str, contact: str, *, lock: bool = False
+    session: AsyncSession, from_number: str, contact_hash: str, *, lock: bool = False
 ) -> SmsOptOut | None:
     query = select(SmsOptOut).where(
-        SmsOptOut.from_number == from_number, SmsOptOut.contact_number == contact
+        SmsOptOut.from_number == from_number, SmsOptOut.contact_hash == contact_hash
     )
     if lock:
         query = query.with_for_update()

@@ -21,8 +21,10 @@ from voxbase.core.config import Settings
 from voxbase.core.errors import Conflict, NotFound
 from voxbase.core.pagination import Page, page_of
 from voxbase.core.principal import Principal
+from voxbase.privacy import consents
+from voxbase.privacy.schemas import Purpose
 from voxbase.providers.telephony import Placed, SmsSend
-from voxbase.telephony import repository
+from voxbase.telephony import optouts, repository
 from voxbase.telephony.models import SmsConversation, SmsMessage, SmsMessageEvent, SmsOptOut
 from voxbase.telephony.schemas import (
     SmsConversationCreate,
@@ -70,8 +72,18 @@ async def _owned(
     return row
 
 
-async def _refuse_opted_out(session: AsyncSession, from_number: str, contact: str) -> None:
-    opt = await repository.opt_out(session, from_number, contact)
+async def _opt_out(
+    session: AsyncSession, settings: Settings, from_number: str, contact: str, *, lock: bool = False
+) -> SmsOptOut | None:
+    return await repository.opt_out(
+        session, from_number, optouts.digest(settings, contact), lock=lock
+    )
+
+
+async def _refuse_opted_out(
+    session: AsyncSession, settings: Settings, from_number: str, contact: str
+) -> None:
+    opt = await _opt_out(session, settings, from_number, contact)
     if opt is not None and opt.opted_out:
         raise Conflict(
             f"{contact} has opted out of texts from {from_number} (texted {opt.keyword}); "
@@ -82,6 +94,7 @@ async def _refuse_opted_out(session: AsyncSession, from_number: str, contact: st
 
 async def _queue_outbound(
     session: AsyncSession,
+    settings: Settings,
     sms: SmsConversation,
     body: str,
     kind: str,
@@ -91,7 +104,7 @@ async def _queue_outbound(
     """Store an outbound text as `queued` (on the conversation too); a job sends it."""
     from voxbase.telephony import tasks
 
-    await _refuse_opted_out(session, sms.from_number, sms.contact_number)
+    await _refuse_opted_out(session, settings, sms.from_number, sms.contact_number)
     message = SmsMessage(
         sms_conversation_id=sms.id,
         user_id=sms.user_id,
@@ -123,7 +136,7 @@ async def start_conversation(
     user_id = _user_id(principal)
     contact = normalise(data.to, "to", settings.telephony_default_region)
     from_number = sms_from_number(settings)
-    await _refuse_opted_out(session, from_number, contact)
+    await _refuse_opted_out(session, settings, from_number, contact)
     conversation = await conversations.create_conversation(  # counts one `texts` unit (402)
         session,
         principal,
@@ -140,7 +153,7 @@ async def start_conversation(
         status="active",
     )
     await repository.add(session, sms)
-    await _queue_outbound(session, sms, data.message, "user")
+    await _queue_outbound(session, settings, sms, data.message, "user")
     await audit.record(
         session, principal, "sms.started", "sms_conversation", sms.id, after=_snapshot(sms)
     )
@@ -183,12 +196,16 @@ async def list_conversations(
 
 
 async def send_message(
-    session: AsyncSession, principal: Principal, sms_id: uuid.UUID, data: SmsMessageCreate
+    session: AsyncSession,
+    principal: Principal,
+    sms_id: uuid.UUID,
+    data: SmsMessageCreate,
+    settings: Settings,
 ) -> SmsMessageOut:
     sms = await _owned(session, principal, sms_id, lock=True)
     if sms.status != "active":
         raise Conflict(f"The SMS conversation is {sms.status}.", sms_status=sms.status)
-    message = await _queue_outbound(session, sms, data.body, "user")
+    message = await _queue_outbound(session, settings, sms, data.body, "user")
     return SmsMessageOut.model_validate(message)
 
 
@@ -244,7 +261,7 @@ async def claim_send(
         return None
     sms = await repository.get_sms(session, message.sms_conversation_id)
     assert sms is not None
-    opt = await repository.opt_out(session, sms.from_number, sms.contact_number)
+    opt = await _opt_out(session, settings, sms.from_number, sms.contact_number)
     if opt is not None and opt.opted_out:  # STOP arrived after it was queued
         message.status, message.error_code = "failed", "opted_out"
         await session.flush()
@@ -316,15 +333,22 @@ async def record_status(
 
 
 async def _set_opt_out(
-    session: AsyncSession, from_number: str, contact: str, opted_out: bool, keyword: str
+    session: AsyncSession,
+    settings: Settings,
+    from_number: str,
+    contact: str,
+    opted_out: bool,
+    keyword: str,
 ) -> None:
-    row = await repository.opt_out(session, from_number, contact, lock=True)
+    """STOP or START from `contact`: kept under the number's keyed hash, never in clear."""
+    row = await _opt_out(session, settings, from_number, contact, lock=True)
     if row is None:
-        row = SmsOptOut(from_number=from_number, contact_number=contact, opted_out=opted_out)
+        hashed = optouts.digest(settings, contact)
+        row = SmsOptOut(from_number=from_number, contact_hash=hashed, opted_out=opted_out)
         row.keyword = keyword
         if await repository.insert_if_absent(session, row):
             return
-        row = await repository.opt_out(session, from_number, contact, lock=True)
+        row = await _opt_out(session, settings, from_number, contact, lock=True)
         assert row is not None
     row.opted_out, row.keyword = opted_out, keyword
     await session.flush()
@@ -348,7 +372,7 @@ async def inbound(
     """
     word = body.strip().upper()
     if word in STOP_WORDS or word in START_WORDS:
-        await _set_opt_out(session, to_number, contact, word in STOP_WORDS, word[:16])
+        await _set_opt_out(session, settings, to_number, contact, word in STOP_WORDS, word[:16])
     sms = await repository.open_sms(session, to_number, contact, lock=True)
     answer_to: uuid.UUID | None = None
     if sms is not None:
@@ -392,11 +416,16 @@ async def reply_context(
     sms = await repository.get_sms(session, message.sms_conversation_id)
     if sms is None or sms.status != "active":
         return None
+    # The texts go to the reply engine (an AI): not without the user's consent (ADR 1250).
+    if not await consents.has_consent(session, sms.user_id, Purpose.AI_PROCESSING):
+        return None
     history = await repository.sms_messages(session, sms.id)
     return sms.topic, [(m.direction, m.body) for m in history]
 
 
-async def store_reply(session: AsyncSession, inbound_id: uuid.UUID, text: str) -> None:
+async def store_reply(
+    session: AsyncSession, inbound_id: uuid.UUID, text: str, settings: Settings
+) -> None:
     message = await repository.get_sms_message(session, inbound_id)
     if message is None:
         return
@@ -405,7 +434,7 @@ async def store_reply(session: AsyncSession, inbound_id: uuid.UUID, text: str) -
         return
     try:
         async with session.begin_nested():
-            await _queue_outbound(session, sms, text, "ai", reply_to=inbound_id)
+            await _queue_outbound(session, settings, sms, text, "ai", reply_to=inbound_id)
     except Conflict:  # answered already, or the number opted out meanwhile
         return
 

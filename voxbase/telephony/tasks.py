@@ -183,7 +183,7 @@ def reply_sms(inbound_id: str) -> None:
         return
     text = asyncio.run(build_replier(settings).reply(*context))
     if text:
-        jobs.run(lambda session: sms.store_reply(session, iid, text))
+        jobs.run(lambda session: sms.store_reply(session, iid, text, settings))
 
 
 # Emails ------------------------------------------------------------------------------------

@@ -258,20 +258,26 @@ EVENT_TYPES: tuple[EventType, ...] = (
     EventType(
         USER_ERASED,
         "An account was erased with its data (GDPR Art. 17), so that recipients of it erase "
-        "theirs (Art. 19). Nothing in it names the person: `token` is the erased-subject token "
-        "under which the records the law makes us keep (invoices, the audit trail) stay. Sent "
-        "to the endpoints of every team the person belonged to and to the personal endpoints "
-        "of administrators that list `user.erased` explicitly; the person's own endpoints are "
+        "theirs (Art. 19). `user_ref` says whom: HMAC-SHA256 of the account's id (the UUID "
+        "as the API shows it) keyed with this endpoint's signing secret (the `whsec_...` "
+        "string as shown), in hex; compute it for the ids you hold and erase the one that "
+        "matches. The message names nobody to anyone who does not already know the id, and "
+        "Voxbase keeps no link between the two. `token` is the erased-subject token under "
+        "which the records the law makes us keep (invoices, the audit trail) stay. Sent to the "
+        "endpoints of every team the person belonged to and to the personal endpoints of "
+        "administrators that list `user.erased` explicitly; the person's own endpoints are "
         "erased with them.",
         USER_ERASED,
         _object(
             {
                 "erasure_id": UUID,
                 "token": UUID,
+                "user_ref": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
                 "erased_at": TIME,
                 "reason": {"type": "string"},
             }
         ),
+        # `user_ref` is added per endpoint (webhooks/erased.py: keyed with its secret).
         data=lambda p: {
             "erasure_id": p["erasure_id"],
             "token": p["token"],

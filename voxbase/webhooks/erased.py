@@ -5,10 +5,17 @@ stay and may have received their data: those of every team the person belonged t
 erase engine lists the teams when the erasure begins), and the personal endpoints of
 administrators (the operator's own integrations) that list `user.erased` explicitly (a `*`
 endpoint of an administrator is about their own account, not everyone's).
+
+Each message says whom with `user_ref`: HMAC-SHA256 of the account id under that endpoint's
+signing secret (ADR 1253). A receiver holding the id (a team's integration knows its members,
+an operator its users) computes the same value and finds the person; the stored delivery holds
+only the digest, which nothing in the database can tie back to anyone once they are erased.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -65,3 +72,19 @@ async def recipients(
             if event_type in endpoint.event_types:
                 found[endpoint.id] = endpoint
     return sorted(found.values(), key=lambda e: e.id)
+
+
+def user_ref(secret: str, user_id: object) -> str:
+    """What tells an endpoint whom an erasure was about: HMAC-SHA256(secret, account id)."""
+    return hmac.new(secret.encode(), str(user_id).encode(), hashlib.sha256).hexdigest()
+
+
+def data_for(endpoint: WebhookEndpoint, data: Mapping[str, Any], user_id: object) -> dict[str, Any]:
+    """The message's data for one endpoint: `user_ref` keyed with that endpoint's secret."""
+    out: dict[str, Any] = {}
+    for name, value in data.items():
+        out[name] = value
+        if name == "token":
+            out["user_ref"] = user_ref(endpoint.secret, user_id)
+    out.setdefault("user_ref", user_ref(endpoint.secret, user_id))
+    return out

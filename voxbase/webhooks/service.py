@@ -360,9 +360,14 @@ async def fan_out(session: AsyncSession, event: EventType, payload: Mapping[str,
         matching = [e for e in endpoints if _wants(e, event.type)]
     if not matching:
         return 0
-    body = outbox.render(event.type, render_data(event, payload))
+    data = render_data(event, payload)
+    body = outbox.render(event.type, data)
     for endpoint in matching:
-        await outbox.enqueue(session, endpoint, event.type, body)
+        if event.audience == "erased":  # whom, keyed per endpoint (ADR 1253)
+            own = erased.data_for(endpoint, data, payload["user_id"])
+            await outbox.enqueue(session, endpoint, event.type, outbox.render(event.type, own))
+        else:
+            await outbox.enqueue(session, endpoint, event.type, body)
     return len(matching)
 
 
