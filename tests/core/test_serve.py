@@ -18,7 +18,7 @@ from tests.mail import free_port
 PASSWORD = "a real server passphrase"
 
 
-async def wait_healthy(process: subprocess.Popen[bytes], url: str, timeout: float = 60) -> None:
+async def wait_healthy(process: subprocess.Popen[bytes], url: str, timeout: float = 180) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     async with httpx.AsyncClient(timeout=2) as http:
