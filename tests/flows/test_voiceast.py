@@ -1,6 +1,7 @@
 """Seed 000 (voiceast) end to end over HTTP: an administrator tunes the system config, a Free
 user meets the plan features, upgrades to Premium, keeps a prompt library with versions and
-callable functions with JSON Schema (validate, export), capped by the system config."""
+callable functions with JSON Schema (validate, export), capped by the system config, and
+talks in a conversation of turns whose tokens and messages count in the daily stats."""
 
 from __future__ import annotations
 
@@ -141,6 +142,37 @@ async def test_voiceast_prompts_functions_and_system_config(app, client):
     assert second_fn.status_code == 201, second_fn.text
     third = assert_problem(await user.post("/v1/functions", json={"name": "transfer"}), 409)
     assert third["limit"] == 2
+
+    # A conversation of turns (seed 000 messages: request and response together), with the
+    # rendered prompt as its system turn and a tool call checked against the function.
+    chat = await user.post("/v1/conversations", json={"channel": "chat", "title": "Weather"})
+    assert chat.status_code == 201, chat.text
+    turns = f"/v1/conversations/{chat.json()['id']}/messages"
+    system_turn = await user.post(turns, json={"role": "system", "content": "Hi Ann!"})
+    assert system_turn.status_code == 201, system_turn.text
+    asked = await user.post(
+        turns,
+        json={
+            "content": "Weather in Oslo for two days?",
+            "prompt_tokens": 120,
+            "response": {
+                "content": '{"city": "Oslo", "days": 2}',
+                "role": "tool",
+                "completion_tokens": 30,
+                "model": "gpt-4o-mini",
+                "latency_ms": 840,
+            },
+        },
+    )
+    assert asked.status_code == 201, asked.text
+    tool_call = asked.json()["items"][1]["content"]
+    assert (await user.post(check, json={"arguments": tool_call})).json()["valid"] is True
+    history = (await user.get(turns)).json()["items"]
+    assert [m["role"] for m in history] == ["system", "user", "tool"]
+    [today] = (await user.get("/v1/conversations/stats/daily", params={"days": 1})).json()
+    assert (today["conversations"], today["messages"], today["tokens"]) == (1, 3, 150)
+    usage = {m["meter"]: m for m in (await user.get("/v1/me/usage")).json()["meters"]}
+    assert (usage["messages"]["used"], usage["tokens"]["used"]) == (3, 150)
 
     audit = await admin.get(
         "/v1/admin/audit-logs", params={"resource_type": "system_config", "resource_id": CAP}
