@@ -252,7 +252,7 @@ async def test_a_worker_process_reaches_streams_over_redis(app, client, settings
             async with watching(other_app, user) as stream:
                 monkeypatch.setattr(live, "_hub", None)  # as in a worker process
                 monkeypatch.setattr(live, "_loop", None)
-                monkeypatch.setattr(jobs, "_settings", redis_settings)
+                jobs._settings = redis_settings  # handed back by `configure` below
                 async with unit_of_work(app.state.db) as session:
                     await service.notify(
                         session, uuid.UUID(user.id), "system", "From a worker", "Hello."
