@@ -94,7 +94,12 @@ async def live_run(urls: list[str], mode: str, seconds: float) -> LiveRun:
     go = asyncio.Event()
 
     async def one(k: int, url: str, joined: asyncio.Event) -> int:
-        async with connect(url) as speaker, connect(url) as observer:
+        # No keepalive pings: with 200 sockets and the server in one loop, a pong may take
+        # longer than websockets' 20 s default, which would close the socket mid-run.
+        async with (
+            connect(url, ping_interval=None) as speaker,
+            connect(url, ping_interval=None) as observer,
+        ):
             await _event(speaker)  # ready
             await _event(observer)
             joined.set()
@@ -128,7 +133,11 @@ async def live_run(urls: list[str], mode: str, seconds: float) -> LiveRun:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(answered.wait(), 1)
                 if errors or len(unacked) > left:
-                    raise RuntimeError(f"live batch refused or lost: {errors or len(unacked)}")
+                    died = [r.exception() for r in readers if r.done() and not r.cancelled()]
+                    raise RuntimeError(
+                        f"session {k} ({mode}): {len(unacked)} not acknowledged; errors "
+                        f"{errors[:3]}; readers {died}"
+                    )
 
             readers = [asyncio.create_task(observe()), asyncio.create_task(answers())]
             try:
@@ -359,6 +368,7 @@ class Bench:
                 ("relay", ceiling, "/relay/{cid}"),
                 ("voxbase", self.app, f"/v1/conversations/{{cid}}/live?token={self.token}"),
             ):
+                print(f"live: {name}, {mode}, {sessions} sessions, {seconds} s", flush=True)
                 async with serve(app) as base:
                     urls = [base + path.format(cid=cid) for cid in ids]
                     runs[name] = await live_run(urls, mode, seconds)
