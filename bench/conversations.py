@@ -369,7 +369,7 @@ class Bench:
                 ("voxbase", self.app, f"/v1/conversations/{{cid}}/live?token={self.token}"),
             ):
                 print(f"live: {name}, {mode}, {sessions} sessions, {seconds} s", flush=True)
-                async with serve(app) as base:
+                async with serve(app, ws_ping_interval=None) as base:
                     urls = [base + path.format(cid=cid) for cid in ids]
                     runs[name] = await live_run(urls, mode, seconds)
             relay, vox = runs["relay"], runs["voxbase"]
