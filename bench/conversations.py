@@ -88,12 +88,18 @@ async def _event(ws: Any) -> dict[str, Any]:
 
 async def live_run(urls: list[str], mode: str, seconds: float) -> LiveRun:
     """One speaker and one observer per URL; see `Bench.live`. Any error event, or a segment
-    not seen or not acknowledged within 30 s, fails the run (it never waits forever)."""
+    not seen or not acknowledged in time (30 s in the closed loop, the paced backlog 180 s
+    after the run), fails the run: it never waits forever."""
     result = LiveRun()
     go = asyncio.Event()
 
     async def one(k: int, url: str, joined: asyncio.Event) -> int:
-        async with connect(url) as speaker, connect(url) as observer:
+        # No keepalive pings: with 200 sockets and the server in one loop, a pong may take
+        # longer than websockets' 20 s default, which would close the socket mid-run.
+        async with (
+            connect(url, ping_interval=None) as speaker,
+            connect(url, ping_interval=None) as observer,
+        ):
             await _event(speaker)  # ready
             await _event(observer)
             joined.set()
@@ -119,15 +125,19 @@ async def live_run(urls: list[str], mode: str, seconds: float) -> LiveRun:
                         errors.append(event)
                     answered.set()
 
-            async def settled(left: int) -> None:
-                """Until at most `left` segments wait for their ack (30 s at most)."""
-                deadline = time.perf_counter() + 30
+            async def settled(left: int, wait: float = 30) -> None:
+                """Until at most `left` segments wait for their ack (`wait` s at most)."""
+                deadline = time.perf_counter() + wait
                 while len(unacked) > left and not errors and time.perf_counter() < deadline:
                     answered.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(answered.wait(), 1)
                 if errors or len(unacked) > left:
-                    raise RuntimeError(f"live batch refused or lost: {errors or len(unacked)}")
+                    died = [r.exception() for r in readers if r.done() and not r.cancelled()]
+                    raise RuntimeError(
+                        f"session {k} ({mode}): {len(unacked)} not acknowledged; errors "
+                        f"{errors[:3]}; readers {died}"
+                    )
 
             readers = [asyncio.create_task(observe()), asyncio.create_task(answers())]
             try:
@@ -147,7 +157,7 @@ async def live_run(urls: list[str], mode: str, seconds: float) -> LiveRun:
                     i += 1
                     if mode == "closed":
                         await settled(0)
-                await settled(0)
+                await settled(0, 180)  # a paced backlog drains after the run
                 for _ in range(3000):
                     if not sent:
                         break
@@ -358,7 +368,8 @@ class Bench:
                 ("relay", ceiling, "/relay/{cid}"),
                 ("voxbase", self.app, f"/v1/conversations/{{cid}}/live?token={self.token}"),
             ):
-                async with serve(app) as base:
+                print(f"live: {name}, {mode}, {sessions} sessions, {seconds} s", flush=True)
+                async with serve(app, ws_ping_interval=None) as base:
                     urls = [base + path.format(cid=cid) for cid in ids]
                     runs[name] = await live_run(urls, mode, seconds)
             relay, vox = runs["relay"], runs["voxbase"]

@@ -18,14 +18,23 @@ from tests.conversations.conftest import alice, bob  # noqa: F401  (fixtures)
 
 
 @contextlib.asynccontextmanager
-async def serve(app: FastAPI) -> AsyncIterator[str]:
-    """Serve an already started app; yields its ws:// base URL. Listening before serving."""
+async def serve(app: FastAPI, *, ws_ping_interval: float | None = 20.0) -> AsyncIterator[str]:
+    """Serve an already started app; yields its ws:// base URL. Listening before serving.
+
+    `ws_ping_interval=None`: no keepalive pings (benchmarks, whose one loop serves hundreds of
+    sockets and may answer a ping later than uvicorn waits for it)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="off", log_level="warning", ws="websockets-sansio")
+    config = uvicorn.Config(
+        app,
+        lifespan="off",
+        log_level="warning",
+        ws="websockets-sansio",
+        ws_ping_interval=ws_ping_interval,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
