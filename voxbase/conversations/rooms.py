@@ -7,8 +7,9 @@ stored), stored once by LiveKit's event id (`room_events`), then applied: `room_
 every running voice session in the room, `participant_left` of a session's user (identity
 `user-<id>`) ends that user's session there. Both end as `completed`, paying the time used.
 An event for a session already ended, or another kind of event, is stored and `ignored`.
-Processing that fails is answered 500 with the row kept as `failed` (ADR 1103), so LiveKit
-delivers it again and the redelivery is processed again instead of called a duplicate.
+Through the shared inbox (core/inbox.py, ADR 1160): processing that fails is answered 500
+with the row kept as `failed`; a redelivery is processed again instead of called a duplicate,
+and the retry job processes it again with backoff until it succeeds or is `dead`.
 """
 
 from __future__ import annotations
@@ -23,23 +24,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voxbase.conversations import repository
 from voxbase.conversations.models import RoomEvent
 from voxbase.conversations.schemas import ConversationOut, LiveKitJoin, RoomWebhookAck
-from voxbase.core import clock
+from voxbase.core import inbox, jobs
 from voxbase.core.config import Settings
-from voxbase.core.errors import InvalidInput, NotFound, ServiceError, Unauthenticated
+from voxbase.core.errors import InvalidInput, NotFound, Unauthenticated
 from voxbase.core.principal import Principal
 from voxbase.providers import livekit
-from voxbase.realtime.hub import Hub
+from voxbase.realtime.hub import Hub, build_hub
 
 log = logging.getLogger("voxbase.conversations.rooms")
 PROVIDER = "livekit"
-
-
-class WebhookFailed(ServiceError):
-    """Not acknowledged (5xx): the provider delivers the event again; the failed row stays
-    (keep_changes) and a redelivery processes it again."""
-
-    status, title, slug = 500, "Webhook processing failed", "webhook-failed"
-    keep_changes = True
 
 
 def with_join(
@@ -99,30 +92,26 @@ async def receive(
         payload=event,
         user_id=_user_of(str(participant.get("identity") or "")),
     )
-    if not await repository.insert_if_absent(session, row):
-        earlier = await repository.room_event(session, PROVIDER, row.event_id, lock=True)
-        if earlier is None or earlier.status in ("processed", "ignored"):
-            return RoomWebhookAck(status="duplicate", ended=[])
-        row = earlier  # an earlier delivery failed: process it again
-    try:
-        async with session.begin_nested():
-            ended = await _apply(session, row, hub)
-    except Exception as exc:
-        return await _failed(session, row, exc)
-    row.status = "processed" if ended else "ignored"
-    row.error, row.processed_at = None, clock.now()
-    await session.flush()
-    return RoomWebhookAck(status=row.status, ended=ended)
+    ended: list[uuid.UUID] = []
+
+    async def process(row: RoomEvent) -> str:
+        ended[:] = await _apply(session, row, hub)
+        return "processed" if ended else "ignored"
+
+    status = await inbox.receive_once(
+        session,
+        row,
+        lambda: repository.room_event(session, PROVIDER, row.event_id, lock=True),
+        process,
+        provider="LiveKit",
+    )
+    return RoomWebhookAck(status=status, ended=ended)
 
 
-async def _failed(session: AsyncSession, row: RoomEvent, exc: Exception) -> RoomWebhookAck:
-    row.status, row.error, row.processed_at = "failed", repr(exc)[:2000], clock.now()
-    await session.flush()
-    log.warning("livekit event %s failed: %r", row.event_id, exc)
-    raise WebhookFailed(
-        "The event could not be processed; it is stored and will be processed again when "
-        "LiveKit delivers it again."
-    ) from exc
+async def _retry(session: AsyncSession, row: RoomEvent) -> str:
+    settings = jobs.settings()
+    hub = build_hub(settings.redis_url, settings.realtime_backend)
+    return "processed" if await _apply(session, row, hub) else "ignored"
 
 
 def _stamp(value: Any) -> datetime | None:
@@ -163,3 +152,15 @@ async def _apply(session: AsyncSession, event: RoomEvent, hub: Hub) -> list[uuid
     if ended:
         event.conversation_id = ended[0]
     return ended
+
+
+INBOX = inbox.register(
+    inbox.Inbox(
+        name="livekit",
+        model=RoomEvent,
+        retry=_retry,
+        provider=lambda row: "LiveKit",
+        key=lambda row: row.event_id,
+        kind=lambda row: row.event_type,
+    )
+)
