@@ -59,7 +59,7 @@ def voxbase(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
-def start_server(env: dict[str, str], timeout: float = 60.0) -> LiveServer:
+def start_server(env: dict[str, str], timeout: float = 180.0) -> LiveServer:
     """Start `voxbase serve`; its log goes to serve.log in the data directory (a pipe nobody
     reads would fill up and stall the server)."""
     port = free_port()

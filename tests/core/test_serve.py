@@ -18,9 +18,12 @@ from tests.databases import fresh_database
 from tests.mail import free_port
 
 PASSWORD = "a real server passphrase"
+# Each test starts `voxbase serve` (imports, migrations, the OpenAPI document) on a machine
+# that may be busy: more than the suite's default 120 s.
+pytestmark = pytest.mark.timeout(400)
 
 
-async def wait_healthy(process: subprocess.Popen[bytes], url: str, timeout: float = 60) -> None:
+async def wait_healthy(process: subprocess.Popen[bytes], url: str, timeout: float = 180) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     async with httpx.AsyncClient(timeout=2) as http:
