@@ -30,9 +30,10 @@ from tests.mail import free_port
 WRITERS = 16
 ACKNOWLEDGED_BEFORE_KILL = 300
 
-pytestmark = pytest.mark.skipif(
-    backend() == "mariadb", reason="the probe covers SQLite and PostgreSQL"
-)
+pytestmark = [
+    pytest.mark.skipif(backend() == "mariadb", reason="the probe covers SQLite and PostgreSQL"),
+    pytest.mark.timeout(600),  # two server starts and a flood, on a loaded machine
+]
 
 
 @dataclass

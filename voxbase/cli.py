@@ -98,6 +98,9 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+WS_MAX_QUEUE = 4  # messages received and not yet read, per WebSocket
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind [default: 127.0.0.1]")] = None,
@@ -132,6 +135,10 @@ def serve(
             # X-Forwarded-For / -Proto are believed only from the proxies configured.
             proxy_headers=bool(settings.trusted_proxies),
             forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
+            # A WebSocket message is held whole in memory: bounded as a request body is
+            # (uvicorn's default is 16 MiB, times 32 messages queued per socket).
+            ws_max_size=settings.json_body_max_bytes,
+            ws_max_queue=WS_MAX_QUEUE,
         )
     finally:
         if worker is not None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from tests.conftest import bearer, make_admin
 from tests.fake_stripe import FakeStripe, Hooks
 from tests.helpers_billing import User, at, profile
+from tests.inbox import Scenario, retried_by_the_job_then_dead_for_an_admin
 
 
 async def test_time_card_paid_through_stripe(stripe_app, client, fake_stripe, manual_clock):
@@ -345,3 +347,57 @@ async def test_related_events_arriving_together_leave_no_failed_rows(
         if p["provider_payment_id"].startswith("pi_race_")
     ]
     assert len(payments) == 5
+
+
+async def test_a_failed_event_is_retried_by_the_job_and_one_that_stays_failed_is_dead_for_an_admin(
+    app, stripe_app, client, fake_stripe, manual_clock, monkeypatch
+):
+    """ADR 1160: the inbox's own retries, not only Stripe's (tests/inbox.py)."""
+    from voxbase.billing import webhooks
+
+    manual_clock.set(at("2026-04-03T00:00:00"))
+    hooks = Hooks(client, manual_clock)
+    user = await User.create(client)
+    t0 = int(manual_clock.now().timestamp())
+    customer = await _stripe_customer(user, hooks, fake_stripe, t0)
+    broken, real = [False], webhooks._dispatch
+
+    async def flaky(session, event, created):
+        if broken[0]:
+            raise RuntimeError("the ledger is down")
+        return await real(session, event, created)
+
+    monkeypatch.setattr(webhooks, "_dispatch", flaky)
+
+    def invoice(name: str) -> dict[str, Any]:
+        return {
+            "id": f"in_retry_{name}",
+            "object": "invoice",
+            "customer": customer,
+            "subscription": f"sub_{user.id[:8]}",
+            "amount_due": 2999,
+            "currency": "usd",
+            "payment_intent": f"pi_retry_{name}",
+            "number": f"RETRY-{name}",
+        }
+
+    async def paid(name: str) -> bool:
+        await user.login()  # the clock moved past the token's life
+        invoices = (await user.get("/v1/me/invoices")).json()["items"]
+        return [
+            i["status"] for i in invoices if i["provider_invoice_id"] == f"in_retry_{name}"
+        ] == ["paid"]
+
+    await retried_by_the_job_then_dead_for_an_admin(
+        Scenario(
+            app,
+            client,
+            manual_clock,
+            deliver=lambda name: hooks.send(
+                "invoice.paid", invoice(name), event_id=f"evt_r_{name}"
+            ),
+            key=lambda name: f"evt_r_{name}",
+            done=paid,
+            broken=broken,
+        )
+    )

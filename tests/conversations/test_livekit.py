@@ -20,9 +20,11 @@ from sqlalchemy import func, select
 
 from tests import fake_livekit
 from tests.apps import assert_problem
+from tests.conftest import bearer, make_admin
 from tests.conversations.conftest import Caller
 from tests.fake_livekit import KEY, SECRET, event, signed
-from tests.helpers_billing import at, profile
+from tests.helpers_billing import User, at, profile
+from tests.inbox import Scenario, retried_by_the_job_then_dead_for_an_admin
 from voxbase.assistants import personas as persona_service
 from voxbase.conversations import live_sessions
 from voxbase.conversations.models import RoomEvent
@@ -178,3 +180,51 @@ async def test_a_failure_is_not_acknowledged_and_a_redelivery_processes_it(
     async with unit_of_work(app.state.db) as session:
         count = select(func.count()).select_from(RoomEvent).where(RoomEvent.event_id == "EV_flaky")
         assert (await session.execute(count)).scalar_one() == 1
+
+
+async def test_a_failed_event_is_retried_by_the_job_and_one_that_stays_failed_is_dead_for_an_admin(
+    app, client, livekit, manual_clock, monkeypatch
+):
+    """ADR 1160 for LiveKit (tests/inbox.py): each event finishes its own room's session."""
+    user = await User.create(client)
+    admin = bearer((await make_admin(app, client))["access_token"])
+    minutes = {"meter": "voice_minutes", "amount": 100000}  # sessions run while the clock moves
+    granted = await client.post(f"/v1/admin/users/{user.id}/credits", json=minutes, headers=admin)
+    assert granted.status_code == 201, granted.text
+    broken, real = [False], live_sessions._close
+
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
+        if broken[0]:
+            raise RuntimeError("the session store is down")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(live_sessions, "_close", flaky)
+    sessions: dict[str, str] = {}
+
+    async def deliver(name: str) -> Any:
+        await user.login()
+        created = await user.post(
+            "/v1/conversations", {"channel": "voice", "room_name": f"retry-{name}"}
+        )
+        assert created.status_code == 201, created.text
+        started = await user.post(f"/v1/conversations/{created.json()['id']}/start")
+        assert started.status_code == 200, started.text
+        sessions[name] = started.json()["id"]
+        return await post_hook(client, event("room_finished", f"retry-{name}", f"EV_retry_{name}"))
+
+    async def ended(name: str) -> bool:
+        await user.login()
+        conversation = (await user.get(f"/v1/conversations/{sessions[name]}")).json()
+        return conversation["status"] == "completed"
+
+    await retried_by_the_job_then_dead_for_an_admin(
+        Scenario(
+            app,
+            client,
+            manual_clock,
+            deliver=deliver,
+            key=lambda name: f"EV_retry_{name}",
+            done=ended,
+            broken=broken,
+        )
+    )

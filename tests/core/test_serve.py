@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import httpx
@@ -16,6 +18,9 @@ from tests.databases import fresh_database
 from tests.mail import free_port
 
 PASSWORD = "a real server passphrase"
+# Each test starts `voxbase serve` (imports, migrations, the OpenAPI document) on a machine
+# that may be busy: more than the suite's default 120 s.
+pytestmark = pytest.mark.timeout(400)
 
 
 async def wait_healthy(process: subprocess.Popen[bytes], url: str, timeout: float = 180) -> None:
@@ -89,6 +94,7 @@ async def test_voxbase_serve_end_to_end(tmp_path: Path):
                 assert docs.status_code == 200 and "swagger" in docs.text.lower()
                 schema = await http.get("/openapi.json")
                 assert "/v1/auth/login" in schema.json()["paths"]
+            await _a_websocket_message_is_bounded_like_a_body(url, token)
         finally:
             process.terminate()
             try:
@@ -100,6 +106,23 @@ async def test_voxbase_serve_end_to_end(tmp_path: Path):
         errors = process.stderr.read().decode() if process.stderr else ""
         assert process.returncode in (0, -signal.SIGTERM), errors
         assert "Traceback" not in errors, errors
+
+
+async def _a_websocket_message_is_bounded_like_a_body(url: str, token: str) -> None:
+    """uvicorn would hold 16 MiB per message (and 32 of them queued): a message over the
+    JSON body limit (1 MiB) closes the socket with 1009, "message too big"."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    live = url.replace("http://", "ws://") + f"/v1/conversations/{uuid.uuid4()}/live"
+    async with connect(live, max_size=None) as ws:
+        await ws.send(json.dumps({"type": "auth", "token": token}))
+        assert json.loads(await ws.recv())["type"] == "error"  # no such conversation: answered
+    async with connect(live, max_size=None) as ws:
+        await ws.send(json.dumps({"type": "auth", "token": "x" * (2 * 1024 * 1024)}))
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
 
 
 def children(pid: int) -> list[int]:

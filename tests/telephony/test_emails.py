@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from tests.apps import assert_problem, http_client, running_app
 from tests.conftest import make_settings
 from tests.helpers_billing import User, profile
+from tests.inbox import Scenario, retried_by_the_job_then_dead_for_an_admin
 from voxbase.core import jobs
 
 KEY = ec.generate_private_key(ec.SECP256R1())
@@ -272,3 +273,48 @@ async def test_a_failed_event_fails_its_batch_and_is_processed_on_redelivery(
     assert detail["opened_at"] is not None
     third = await http.post("/v1/webhooks/sendgrid", content=payload, headers=signed(payload))
     assert third.json() == {"processed": 0, "duplicate": 2, "ignored": 0}
+
+
+async def test_a_failed_event_is_retried_by_the_job_and_one_that_stays_failed_is_dead_for_an_admin(
+    app, sendgrid_app, manual_clock, monkeypatch
+):
+    """ADR 1160 for SendGrid (tests/inbox.py)."""
+    from voxbase.telephony import emails
+
+    http = sendgrid_app
+    user = await User.create(http)
+    email_id = (await http.post("/v1/emails", json=MAIL, headers=user.headers)).json()["id"]
+    broken, real = [False], emails.record_event
+
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
+        if broken[0]:
+            raise RuntimeError("the event store is down")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(emails, "record_event", flaky)
+    kinds = {"a": "delivered", "b": "open"}
+
+    async def deliver(name: str) -> Any:
+        now = int(manual_clock.now().timestamp())
+        event = {"event": kinds[name], "sg_event_id": f"r-{name}", "email_id": email_id}
+        payload = json.dumps([{**event, "timestamp": now}]).encode()
+        return await http.post(
+            "/v1/webhooks/sendgrid", content=payload, headers=signed(payload, now)
+        )
+
+    async def recorded(name: str) -> bool:
+        await user.login()
+        detail = (await http.get(f"/v1/emails/{email_id}", headers=user.headers)).json()
+        return kinds[name] in [e["event"] for e in detail["events"]]
+
+    await retried_by_the_job_then_dead_for_an_admin(
+        Scenario(
+            app,
+            http,
+            manual_clock,
+            deliver=deliver,
+            key=lambda name: f"email:r-{name}",
+            done=recorded,
+            broken=broken,
+        )
+    )

@@ -10,6 +10,7 @@ from typing import Any
 from tests.apps import assert_problem
 from tests.fake_twilio import ACCOUNT_SID
 from tests.helpers_billing import User
+from tests.inbox import Scenario, retried_by_the_job_then_dead_for_an_admin
 from tests.telephony.helpers import PUBLIC, hook
 
 OURS = "+15005550006"
@@ -178,3 +179,87 @@ async def test_unsigned_sms_webhooks_are_401(twilio_app):
     assert (
         await user.post(f"/v1/sms/conversations/{sms['id']}/messages", {"body": "ok"})
     ).status_code == 201
+
+
+async def test_a_failed_status_callback_is_retried_by_the_job_and_one_that_stays_failed_is_dead(
+    app, twilio_app, manual_clock, monkeypatch
+):
+    """ADR 1160 for texts' status callbacks (tests/inbox.py)."""
+    from voxbase.telephony import sms as sms_service
+
+    http = twilio_app
+    user = await User.create(http)
+    sms = (await start(http, user)).json()
+    [message] = (await user.get(f"/v1/sms/conversations/{sms['id']}")).json()["messages"]
+    sid = message["provider_message_sid"]
+    path = f"/v1/webhooks/twilio/sms-status?message_id={message['id']}"
+    broken, real = [False], sms_service.record_status
+
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
+        if broken[0]:
+            raise RuntimeError("the message store is down")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(sms_service, "record_status", flaky)
+    statuses = {"a": "sent", "b": "delivered"}
+
+    async def deliver(name: str) -> Any:
+        form = {"AccountSid": ACCOUNT_SID, "MessageSid": sid, "MessageStatus": statuses[name]}
+        return await hook(http, path, form)
+
+    async def recorded(name: str) -> bool:
+        await user.login()
+        [message] = (await user.get(f"/v1/sms/conversations/{sms['id']}")).json()["messages"]
+        return message["status"] == statuses[name]
+
+    await retried_by_the_job_then_dead_for_an_admin(
+        Scenario(
+            app,
+            http,
+            manual_clock,
+            deliver=deliver,
+            key=lambda name: f"sms:{message['id']}:{sid}:status:{statuses[name]}",
+            done=recorded,
+            broken=broken,
+        )
+    )
+
+
+async def test_an_incoming_text_whose_processing_fails_is_stored_and_processed_by_the_job(
+    app, twilio_app, manual_clock, monkeypatch
+):
+    """Twilio never delivers an incoming text again: it is kept in the inbox (ADR 1160)."""
+    from voxbase.telephony import sms as sms_service
+
+    http = twilio_app
+    user = await User.create(http)
+    sms = (await start(http, user)).json()
+    broken, real = [False], sms_service.inbound
+
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
+        if broken[0]:
+            raise RuntimeError("the conversation store is down")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(sms_service, "inbound", flaky)
+    sids = {"a": "SM" + "a" * 32, "b": "SM" + "b" * 32}
+
+    async def deliver(name: str) -> Any:
+        return await hook(http, "/v1/webhooks/twilio/sms", inbound(f"text {name}", sids[name]))
+
+    async def stored(name: str) -> bool:
+        await user.login()
+        detail = (await user.get(f"/v1/sms/conversations/{sms['id']}")).json()
+        return f"text {name}" in [m["body"] for m in detail["messages"]]
+
+    await retried_by_the_job_then_dead_for_an_admin(
+        Scenario(
+            app,
+            http,
+            manual_clock,
+            deliver=deliver,
+            key=lambda name: f"inbound:{sids[name]}",
+            done=stored,
+            broken=broken,
+        )
+    )

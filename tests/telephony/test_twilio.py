@@ -14,6 +14,7 @@ import pytest
 from tests.apps import assert_problem
 from tests.fake_twilio import ACCOUNT_SID
 from tests.helpers_billing import User
+from tests.inbox import Scenario, retried_by_the_job_then_dead_for_an_admin
 from tests.telephony.helpers import PUBLIC, STREAM, hook, sign, status_form
 
 
@@ -258,3 +259,46 @@ async def test_a_failed_callback_is_not_acknowledged_and_its_redelivery_is_proce
     async with db.sessions() as session:
         [row] = (await session.execute(select(TelephonyWebhookEvent))).scalars().all()
         assert (row.status, row.error) == ("processed", None)
+
+
+async def test_a_failed_callback_is_retried_by_the_job_and_one_failing_for_good_is_dead(
+    app, twilio_app, manual_clock, monkeypatch
+):
+    """ADR 1160: Twilio retries a status callback only when asked to; the inbox's job does."""
+    from voxbase.telephony import timeline
+
+    http = twilio_app
+    user = await User.create(http)
+    call, sid, query = await place(http, user)
+    broken, real = [False], timeline.record
+
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
+        if broken[0]:
+            raise RuntimeError("the timeline is down")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(timeline, "record", flaky)
+    statuses = {"a": ("ringing", 1), "b": ("in-progress", 2)}
+
+    async def deliver(name: str) -> Any:
+        status, sequence = statuses[name]
+        return await hook(
+            http, f"/v1/webhooks/twilio/call-status{query}", status_form(sid, status, sequence)
+        )
+
+    async def recorded(name: str) -> bool:
+        await user.login()
+        detail = (await user.get(f"/v1/calls/{call['id']}")).json()
+        return statuses[name][1] in [e.get("sequence") for e in detail["timeline"]]
+
+    await retried_by_the_job_then_dead_for_an_admin(
+        Scenario(
+            app,
+            http,
+            manual_clock,
+            deliver=deliver,
+            key=lambda name: f"call:{call['id']}:{sid}:status:{statuses[name][1]}",
+            done=recorded,
+            broken=broken,
+        )
+    )

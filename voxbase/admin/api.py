@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path
 
 from voxbase.accounts.deps import require_permission
 from voxbase.accounts.permissions import Permission
-from voxbase.admin import service
+from voxbase.admin import inbox_api, service
 from voxbase.admin.schemas import ConfigOut, ConfigPut
 from voxbase.core.errors import problem_responses
 from voxbase.core.http import DbSession
@@ -44,4 +44,4 @@ async def put_setting(
     return await service.put_setting(session, principal, key, data)
 
 
-routers = [router]
+routers = [router, inbox_api.router]

@@ -194,13 +194,20 @@ class WebhookEvent(Model):
     """A provider event received once (unique on provider + event id), processed idempotently."""
 
     __tablename__ = "webhook_events"
-    __table_args__ = (UniqueConstraint("provider", "event_id"),)
+    __table_args__ = (
+        UniqueConstraint("provider", "event_id"),
+        Index("ix_webhook_events_status_next_attempt_at", "status", "next_attempt_at"),
+    )
 
     provider: Mapped[str] = mapped_column(String(16))
     event_id: Mapped[str] = mapped_column(String(255))
     event_type: Mapped[str] = mapped_column(String(100))
     event_created: Mapped[datetime | None]
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), default="received")  # received/processed/failed
+    # received, processed, ignored, failed (retried by the job), dead (given up)
+    status: Mapped[str] = mapped_column(String(16), default="received")
     processed_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+    # Failed attempts and the retry job's next try (core/inbox.py, ADR 1160)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from huey import crontab
 
 from voxbase.billing import service
+from voxbase.billing import webhooks as _inbox  # noqa: F401 (its inbox, for retry_webhooks_in)
 from voxbase.core import jobs
 
 

@@ -120,18 +120,33 @@ async def receive_stripe(
         payload=event,
     )
 
-    async def process(row: WebhookEvent) -> str:
-        created = row.event_created or clock.now()
-        return "processed" if await _dispatch_retrying_races(session, event, created) else "ignored"
-
     status = await inbox.receive_once(
         session,
         row,
         lambda: repository.webhook_event(session, "stripe", row.event_id, lock=True),
-        process,
+        lambda row: _process(session, row),
         provider="Stripe",
     )
     return WebhookAck(status=status)
+
+
+async def _process(session: AsyncSession, row: WebhookEvent) -> str:
+    """Apply a stored event (on its delivery, a redelivery, or by the retry job)."""
+    created = row.event_created or clock.now()
+    applied = await _dispatch_retrying_races(session, row.payload, created)
+    return "processed" if applied else "ignored"
+
+
+INBOX = inbox.register(
+    inbox.Inbox(
+        name="stripe",
+        model=WebhookEvent,
+        retry=_process,
+        provider=lambda row: "Stripe",
+        key=lambda row: row.event_id,
+        kind=lambda row: row.event_type,
+    )
+)
 
 
 RACE_RETRIES = 3

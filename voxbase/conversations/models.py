@@ -99,7 +99,10 @@ class RoomEvent(Model):
     """A LiveKit webhook event, stored once by its id (ADR 0826), then applied."""
 
     __tablename__ = "room_events"
-    __table_args__ = (UniqueConstraint("provider", "event_id"),)
+    __table_args__ = (
+        UniqueConstraint("provider", "event_id"),
+        Index("ix_room_events_status_next_attempt_at", "status", "next_attempt_at"),
+    )
 
     provider: Mapped[str] = mapped_column(String(16))
     event_id: Mapped[str] = mapped_column(String(255))
@@ -108,10 +111,13 @@ class RoomEvent(Model):
     participant_identity: Mapped[str | None] = mapped_column(String(255))
     occurred_at: Mapped[datetime | None]
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    # received, processed (it ended a session), ignored, failed
+    # received, processed (it ended a session), ignored, failed (retried by the job), dead
     status: Mapped[str] = mapped_column(String(16), default="received")
     error: Mapped[str | None] = mapped_column(Text)
     processed_at: Mapped[datetime | None]
+    # Failed attempts and the retry job's next try (core/inbox.py, ADR 1160)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None]
     conversation_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("conversations.id", ondelete="SET NULL"), index=True
     )

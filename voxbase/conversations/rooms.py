@@ -7,9 +7,9 @@ stored), stored once by LiveKit's event id (`room_events`), then applied: `room_
 every running voice session in the room, `participant_left` of a session's user (identity
 `user-<id>`) ends that user's session there. Both end as `completed`, paying the time used.
 An event for a session already ended, or another kind of event, is stored and `ignored`.
-Storing once and processing go through the one provider inbox (core/inbox.py, ADR 1113):
-processing that fails is answered 500 with the row kept as `failed`, so LiveKit delivers it
-again and the redelivery is processed again instead of called a duplicate.
+Through the shared inbox (core/inbox.py, ADR 1160): processing that fails is answered 500
+with the row kept as `failed`; a redelivery is processed again instead of called a duplicate,
+and the retry job processes it again with backoff until it succeeds or is `dead`.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voxbase.conversations import repository
 from voxbase.conversations.models import RoomEvent
 from voxbase.conversations.schemas import ConversationOut, LiveKitJoin, RoomWebhookAck
-from voxbase.core import inbox
+from voxbase.core import inbox, jobs
 from voxbase.core.config import Settings
 from voxbase.core.errors import InvalidInput, NotFound, Unauthenticated
 from voxbase.core.principal import Principal
 from voxbase.providers import livekit
-from voxbase.realtime.hub import Hub
+from voxbase.realtime.hub import Hub, build_hub
 
 log = logging.getLogger("voxbase.conversations.rooms")
 PROVIDER = "livekit"
@@ -94,8 +94,8 @@ async def receive(
     )
     ended: list[uuid.UUID] = []
 
-    async def process(event: RoomEvent) -> str:
-        ended.extend(await _apply(session, event, hub))
+    async def process(row: RoomEvent) -> str:
+        ended[:] = await _apply(session, row, hub)
         return "processed" if ended else "ignored"
 
     status = await inbox.receive_once(
@@ -105,7 +105,13 @@ async def receive(
         process,
         provider="LiveKit",
     )
-    return RoomWebhookAck.model_validate({"status": status, "ended": ended})
+    return RoomWebhookAck(status=status, ended=ended)
+
+
+async def _retry(session: AsyncSession, row: RoomEvent) -> str:
+    settings = jobs.settings()
+    hub = build_hub(settings.redis_url, settings.realtime_backend)
+    return "processed" if await _apply(session, row, hub) else "ignored"
 
 
 def _stamp(value: Any) -> datetime | None:
@@ -146,3 +152,15 @@ async def _apply(session: AsyncSession, event: RoomEvent, hub: Hub) -> list[uuid
     if ended:
         event.conversation_id = ended[0]
     return ended
+
+
+INBOX = inbox.register(
+    inbox.Inbox(
+        name="livekit",
+        model=RoomEvent,
+        retry=_retry,
+        provider=lambda row: "LiveKit",
+        key=lambda row: row.event_id,
+        kind=lambda row: row.event_type,
+    )
+)

@@ -10,6 +10,7 @@ from datetime import timedelta
 from huey import crontab
 
 from voxbase.conversations import audio, service
+from voxbase.conversations import rooms as _inbox  # noqa: F401 (its inbox, for retry_webhooks_in)
 from voxbase.conversations.engines import build_engines
 from voxbase.core import jobs
 from voxbase.providers.storage import file_storage

@@ -278,12 +278,14 @@ def problem_openapi(schema: dict[str, Any]) -> dict[str, Any]:
     components.pop("ValidationError", None)
     for path in schema.get("paths", {}).values():
         for operation in path.values():
-            multipart = "multipart/form-data" in operation.get("requestBody", {}).get("content", {})
-            if multipart:  # a body its parser cannot read at all
+            content = operation.get("requestBody", {}).get("content", {})
+            # A form's parser (uploads, provider webhooks) answers 400 for a body it cannot
+            # read at all, e.g. multipart without a boundary, whatever type was declared.
+            if content.keys() & {"multipart/form-data", "application/x-www-form-urlencoded"}:
                 operation.setdefault("responses", {}).setdefault(
                     "400",
                     {
-                        "description": "Malformed multipart body",
+                        "description": "Malformed form body",
                         "content": {"application/json": {"schema": ref}},
                     },
                 )

@@ -35,6 +35,8 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
+from voxbase.core.decimal_text import decimal_text_pattern
+
 # Integers a JSON client reads exactly (IEEE double: 2^53). Every quantity we store fits
 # (Numeric(20, 6): 14 integer digits); a larger one would go out as a string.
 _SAFE_INTEGER = 2**53
@@ -86,6 +88,7 @@ def _iso_text(value: Any) -> Any:
 # (no exponent, no spaces, no "NaN").
 DECIMAL_TEXT = r"^[+-]?[0-9]+(\.[0-9]+)?$"
 DECIMAL_PLACES = "x-decimal-places"
+BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 
 
 def _decimal_input(value: Any) -> Any:
@@ -204,7 +207,18 @@ Day = Annotated[date, BeforeValidator(_iso_text)]  # likewise a calendar day: 20
 
 
 def _text_pattern(number: dict[str, Any], places: int | None) -> str:
-    """The decimal strings inside a number's bounds, as far as a pattern can say it."""
+    """The decimal strings inside a number's bounds: exactly (ADR 1161), else as far as a
+    simple pattern can say it (bounds a pattern cannot state; none in the document today)."""
+    bound = {k: Decimal(str(number[k])) for k in BOUNDS if k in number}
+    exact = decimal_text_pattern(
+        bound.get("minimum", bound.get("exclusiveMinimum")),
+        bound.get("maximum", bound.get("exclusiveMaximum")),
+        low_exclusive="exclusiveMinimum" in bound,
+        high_exclusive="exclusiveMaximum" in bound,
+        places=places,
+    )
+    if exact is not None:
+        return exact
     low = number.get("minimum", number.get("exclusiveMinimum"))
     high = number.get("maximum", number.get("exclusiveMaximum"))
     width = None if high is None else max(1, len(str(int(high))) - 1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
@@ -101,11 +101,33 @@ async def _form(request: Request, settings: Settings) -> tuple[str, dict[str, st
 
 
 HOOK_PROBLEMS = problem_responses(401, 404)
-# Status callbacks go through the inbox (core/inbox.py): a failure is a 500, delivered again.
+# Callbacks and texts go through the inbox (core/inbox.py): a failure is a 500, kept and
+# retried (ADR 1160).
 INBOX_PROBLEMS = problem_responses(401, 404, 500)
+TWIML = {200: {"content": {"application/xml": {}}, "description": "TwiML"}}
+# What Twilio posts: its form fields, every one signed.
+TWILIO_FORM: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {"type": "object", "additionalProperties": {"type": "string"}}
+            }
+        },
+    }
+}
+# SendGrid posts a JSON array of events.
+SENDGRID_EVENTS: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}},
+    }
+}
 
 
-@twilio.post("/call-status", response_model=WebhookAck, responses=INBOX_PROBLEMS)
+@twilio.post(
+    "/call-status", response_model=WebhookAck, responses=INBOX_PROBLEMS, openapi_extra=TWILIO_FORM
+)
 async def twilio_call_status(
     request: Request,
     session: DbSession,
@@ -119,7 +141,7 @@ async def twilio_call_status(
     return await webhooks.call_status(session, settings, url, form, signature, call_id, hub)
 
 
-@twilio.post("/amd", response_model=WebhookAck, responses=INBOX_PROBLEMS)
+@twilio.post("/amd", response_model=WebhookAck, responses=INBOX_PROBLEMS, openapi_extra=TWILIO_FORM)
 async def twilio_amd(
     request: Request,
     session: DbSession,
@@ -136,7 +158,8 @@ async def twilio_amd(
 @twilio.post(
     "/voice",
     response_class=Response,
-    responses={200: {"content": {"application/xml": {}}, "description": "TwiML"}, **HOOK_PROBLEMS},
+    responses={**TWIML, **HOOK_PROBLEMS},
+    openapi_extra=TWILIO_FORM,
 )
 async def twilio_voice(
     request: Request,
@@ -239,7 +262,8 @@ async def end_sms(sms_id: uuid.UUID, session: DbSession, principal: Writer) -> S
 @twilio.post(
     "/sms",
     response_class=Response,
-    responses={200: {"content": {"application/xml": {}}, "description": "TwiML"}, **HOOK_PROBLEMS},
+    responses={**TWIML, **INBOX_PROBLEMS},
+    openapi_extra=TWILIO_FORM,
 )
 async def twilio_sms(
     request: Request, session: DbSession, settings: SettingsDep, signature: Signature = None
@@ -251,7 +275,9 @@ async def twilio_sms(
     return Response(content=twiml, media_type="application/xml")
 
 
-@twilio.post("/sms-status", response_model=WebhookAck, responses=INBOX_PROBLEMS)
+@twilio.post(
+    "/sms-status", response_model=WebhookAck, responses=INBOX_PROBLEMS, openapi_extra=TWILIO_FORM
+)
 async def twilio_sms_status(
     request: Request,
     session: DbSession,
@@ -300,7 +326,10 @@ async def get_email(email_id: uuid.UUID, session: DbSession, principal: Reader) 
 
 
 @sendgrid.post(
-    "/sendgrid", response_model=EventsAck, responses=problem_responses(401, 404, 422, 500)
+    "/sendgrid",
+    response_model=EventsAck,
+    responses=problem_responses(401, 404, 422, 500),
+    openapi_extra=SENDGRID_EVENTS,
 )
 async def sendgrid_webhook(
     request: Request,

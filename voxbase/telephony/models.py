@@ -245,12 +245,18 @@ class TelephonyWebhookEvent(Model):
     1103): `status` received, processed, ignored or failed (with `error`)."""
 
     __tablename__ = "telephony_webhook_events"
-    __table_args__ = (UniqueConstraint("provider", "event_key"),)
+    __table_args__ = (
+        UniqueConstraint("provider", "event_key"),
+        Index("ix_telephony_webhook_events_status_next_attempt_at", "status", "next_attempt_at"),
+    )
 
     provider: Mapped[str] = mapped_column(String(16))
     event_key: Mapped[str] = mapped_column(String(255))  # call:<call id>:<sid>:status:<seq>, ...
-    kind: Mapped[str] = mapped_column(String(16))  # call, sms, email
+    kind: Mapped[str] = mapped_column(String(16))  # call, sms, inbound, email
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="received")
     processed_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+    # Failed attempts and the retry job's next try (core/inbox.py, ADR 1160)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None]

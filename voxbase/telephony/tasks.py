@@ -18,6 +18,7 @@ from voxbase.providers.email_delivery import DeliveryError, email_delivery
 from voxbase.providers.telephony import TelephonyError, telephony_provider
 from voxbase.realtime.hub import Hub, build_hub
 from voxbase.telephony import amd, emails, service, sms, sweeper
+from voxbase.telephony import webhooks as _inbox  # noqa: F401 (its inbox, for retry_webhooks_in)
 from voxbase.telephony.replies import build_replier
 from voxbase.telephony.timeline import TERMINAL, Callback
 

@@ -14,11 +14,13 @@ failure is answered 500 and kept `failed`, and a redelivery processes it again.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +28,7 @@ from voxbase.core import clock, inbox
 from voxbase.core.config import Settings
 from voxbase.core.errors import InvalidInput, NotFound, Unauthenticated
 from voxbase.providers.telephony import verify_twilio
-from voxbase.realtime.hub import Hub
+from voxbase.realtime.hub import Hub, build_hub
 from voxbase.telephony import repository, timeline
 from voxbase.telephony.models import Call, Email, TelephonyWebhookEvent
 from voxbase.telephony.schemas import EventsAck, WebhookAck
@@ -136,37 +138,50 @@ async def call_status(
     hub: Hub,
 ) -> WebhookAck:
     verify(settings, url, form, signature)
-    status = STATUSES.get(form.get("CallStatus", ""))
-    sid = form.get("CallSid") or ""
-    if status is None or not sid:
+    if _call_status_of(form) is None:
         return WebhookAck(status="ignored")
-    sequence = _int(form.get("SequenceNumber"))
-    key = f"status:{sequence}" if sequence is not None else f"status:{form['CallStatus']}"
-
-    async def process() -> str:
-        call = await _call_of(session, form, call_id)
-        if call is None:
-            return "ignored"
-        answered_by = form.get("AnsweredBy")
-        cb = Callback(
-            provider=TWILIO,
-            sid=sid,
-            key=key,
-            status=status,
-            sequence=sequence,
-            occurred_at=_when(form.get("Timestamp")),
-            answered_by=answered_by if answered_by in ANSWERED_BY else None,
-            duration_seconds=_int(form.get("CallDuration")),
-            error_code=form.get("ErrorCode") or None,
-            price=_price(form.get("Price")),
-            price_currency=form.get("PriceUnit") or None,
-            payload=dict(form),
-        )
-        return "processed" if await timeline.record(session, call, cb, hub) else "duplicate"
-
+    key = f"call:{call_id}:{form['CallSid']}:{_status_key(form)}"
     return WebhookAck(
-        status=await _once(session, TWILIO, f"call:{call_id}:{sid}:{key}", form, process)
+        status=await _once(
+            session, TWILIO, key, form, lambda: _apply_call_status(session, form, call_id, hub)
+        )
     )
+
+
+def _call_status_of(form: Mapping[str, str]) -> str | None:
+    """Our status of a status callback worth storing (None: not one)."""
+    status = STATUSES.get(form.get("CallStatus", ""))
+    return status if status is not None and form.get("CallSid") else None
+
+
+def _status_key(form: Mapping[str, str]) -> str:
+    sequence = _int(form.get("SequenceNumber"))
+    return f"status:{sequence}" if sequence is not None else f"status:{form['CallStatus']}"
+
+
+async def _apply_call_status(
+    session: AsyncSession, form: Mapping[str, str], call_id: str | None, hub: Hub
+) -> str:
+    status = _call_status_of(form)
+    call = await _call_of(session, form, call_id)
+    if call is None or status is None:
+        return "ignored"
+    answered_by = form.get("AnsweredBy")
+    cb = Callback(
+        provider=TWILIO,
+        sid=form["CallSid"],
+        key=_status_key(form),
+        status=status,
+        sequence=_int(form.get("SequenceNumber")),
+        occurred_at=_when(form.get("Timestamp")),
+        answered_by=answered_by if answered_by in ANSWERED_BY else None,
+        duration_seconds=_int(form.get("CallDuration")),
+        error_code=form.get("ErrorCode") or None,
+        price=_price(form.get("Price")),
+        price_currency=form.get("PriceUnit") or None,
+        payload=dict(form),
+    )
+    return "processed" if await timeline.record(session, call, cb, hub) else "duplicate"
 
 
 async def amd(
@@ -185,23 +200,30 @@ async def amd(
     sid = form.get("CallSid") or ""
     if answered_by not in ANSWERED_BY or not sid:
         return WebhookAck(status="ignored")
-
-    async def process() -> str:
-        call = await _call_of(session, form, call_id)
-        if call is None:
-            return "ignored"
-        cb = Callback(
-            provider=TWILIO,
-            sid=sid,
-            key=f"amd:{answered_by}",
-            kind="amd",
-            answered_by=answered_by,
-            payload=dict(form),
-        )
-        return "processed" if await timeline.record(session, call, cb, hub) else "duplicate"
-
     key = f"call:{call_id}:{sid}:amd:{answered_by}"
-    return WebhookAck(status=await _once(session, TWILIO, key, form, process))
+    return WebhookAck(
+        status=await _once(
+            session, TWILIO, key, form, lambda: _apply_amd(session, form, call_id, hub)
+        )
+    )
+
+
+async def _apply_amd(
+    session: AsyncSession, form: Mapping[str, str], call_id: str | None, hub: Hub
+) -> str:
+    call = await _call_of(session, form, call_id)
+    answered_by = form.get("AnsweredBy", "")
+    if call is None or answered_by not in ANSWERED_BY:
+        return "ignored"
+    cb = Callback(
+        provider=TWILIO,
+        sid=form["CallSid"],
+        key=f"amd:{answered_by}",
+        kind="amd",
+        answered_by=answered_by,
+        payload=dict(form),
+    )
+    return "processed" if await timeline.record(session, call, cb, hub) else "duplicate"
 
 
 async def voice(
@@ -246,38 +268,67 @@ async def sms_inbound(
     form: Mapping[str, str],
     signature: str | None,
 ) -> str:
-    """An inbound text: TwiML (a HELP answer, or empty); an AI reply goes out by a job."""
-    from twilio.twiml.messaging_response import MessagingResponse
+    """An inbound text: TwiML (a HELP answer, or empty); an AI reply goes out by a job.
 
-    from voxbase.core import jobs
-    from voxbase.telephony import sms, tasks
-    from voxbase.telephony.service import normalise
+    Stored in the inbox before it is processed (`inbound:<MessageSid>`): Twilio does not
+    deliver an incoming message again, so a text whose processing fails is processed by the
+    retry job, not lost."""
+    from twilio.twiml.messaging_response import MessagingResponse
 
     verify(settings, url, form, signature)
     response = MessagingResponse()
+    sid = form.get("MessageSid") or form.get("SmsSid") or ""
+    if not sid or _numbers(settings, form) is None:
+        return str(response)
+    answers: list[str] = []
+
+    async def process() -> str:
+        answer, outcome = await _apply_inbound(session, settings, form)
+        if answer:
+            answers.append(answer)
+        return outcome
+
+    await _once(session, TWILIO, f"inbound:{sid}", form, process)
+    for answer in answers:
+        response.message(answer)
+    return str(response)
+
+
+def _numbers(settings: Settings, form: Mapping[str, str]) -> tuple[str, str] | None:
+    """(our number, the contact's), normalised; None when either is not a phone number."""
+    from voxbase.telephony.service import normalise
+
     region = settings.telephony_default_region
     try:
-        contact = normalise(form.get("From", ""), "From", region)
-        ours = normalise(form.get("To", ""), "To", region)
+        return normalise(form.get("To", ""), "To", region), normalise(
+            form.get("From", ""), "From", region
+        )
     except InvalidInput:
-        return str(response)
-    sid = form.get("MessageSid") or form.get("SmsSid") or ""
-    if not sid:
-        return str(response)
+        return None
+
+
+async def _apply_inbound(
+    session: AsyncSession, settings: Settings, form: Mapping[str, str]
+) -> tuple[str | None, str]:
+    """Store the text in its conversation; (the TwiML answer, the outcome)."""
+    from voxbase.core import jobs
+    from voxbase.telephony import sms, tasks
+
+    numbers = _numbers(settings, form)
+    if numbers is None:
+        return None, "ignored"
     answer, reply_to = await sms.inbound(
         session,
         settings,
-        to_number=ours,
-        contact=contact,
+        to_number=numbers[0],
+        contact=numbers[1],
         body=form.get("Body", ""),
-        sid=sid,
+        sid=form.get("MessageSid") or form.get("SmsSid") or "",
         provider=TWILIO,
     )
     if reply_to is not None:
         jobs.enqueue_after_commit(session, tasks.reply_sms, str(reply_to))
-    if answer:
-        response.message(answer)
-    return str(response)
+    return answer, "processed"
 
 
 async def sms_status(
@@ -295,28 +346,36 @@ async def sms_status(
     status = form.get("MessageStatus") or form.get("SmsStatus") or ""
     if not sid or status not in sms.KNOWN_STATUSES:
         return WebhookAck(status="ignored")
-
-    async def process() -> str:
-        message = None
-        if message_id:
-            try:
-                message = await repository.get_sms_message(
-                    session, uuid.UUID(message_id), lock=True
-                )
-            except ValueError:
-                message = None
-            if message is not None and message.provider_message_sid is None:
-                message.provider_message_sid = sid[:64]
-        else:
-            message = await repository.sms_message_by_sid(session, TWILIO, sid, lock=True)
-        if message is None or message.provider != TWILIO or message.provider_message_sid != sid:
-            return "ignored"
-        error = form.get("ErrorCode") or None
-        stored = await sms.record_status(session, message, TWILIO, sid, status, error, dict(form))
-        return "processed" if stored else "duplicate"
-
     key = f"sms:{message_id}:{sid}:status:{status}"
-    return WebhookAck(status=await _once(session, TWILIO, key, form, process))
+    return WebhookAck(
+        status=await _once(
+            session, TWILIO, key, form, lambda: _apply_sms_status(session, form, message_id)
+        )
+    )
+
+
+async def _apply_sms_status(
+    session: AsyncSession, form: Mapping[str, str], message_id: str | None
+) -> str:
+    from voxbase.telephony import sms
+
+    sid = form.get("MessageSid") or form.get("SmsSid") or ""
+    status = form.get("MessageStatus") or form.get("SmsStatus") or ""
+    message = None
+    if message_id:
+        try:
+            message = await repository.get_sms_message(session, uuid.UUID(message_id), lock=True)
+        except ValueError:
+            message = None
+        if message is not None and message.provider_message_sid is None:
+            message.provider_message_sid = sid[:64]
+    else:
+        message = await repository.sms_message_by_sid(session, TWILIO, sid, lock=True)
+    if message is None or message.provider != TWILIO or message.provider_message_sid != sid:
+        return "ignored"
+    error = form.get("ErrorCode") or None
+    stored = await sms.record_status(session, message, TWILIO, sid, status, error, dict(form))
+    return "processed" if stored else "duplicate"
 
 
 # SendGrid ----------------------------------------------------------------------------------
@@ -335,7 +394,6 @@ async def sendgrid_events(
     import json
 
     from voxbase.providers.email_delivery import verify_sendgrid
-    from voxbase.telephony import emails
 
     key = settings.sendgrid_webhook_public_key
     if key is None:
@@ -357,16 +415,20 @@ async def sendgrid_events(
             counts["ignored"] += 1
             continue
 
-        async def process(event: dict[str, object] = event) -> str:
-            email = await _email_of(session, event)
-            if email is None:
-                return "ignored"
-            stored = await emails.record_event(session, email, SENDGRID, event)
-            return "processed" if stored else "duplicate"
-
         key = f"email:{event['sg_event_id']}"
+        process = functools.partial(_apply_email_event, session, event)
         counts[await _once(session, SENDGRID, key, event, process)] += 1
     return EventsAck(**counts)
+
+
+async def _apply_email_event(session: AsyncSession, event: Mapping[str, Any]) -> str:
+    from voxbase.telephony import emails
+
+    email = await _email_of(session, event)
+    if email is None:
+        return "ignored"
+    stored = await emails.record_event(session, email, SENDGRID, dict(event))
+    return "processed" if stored else "duplicate"
 
 
 async def _email_of(session: AsyncSession, event: Mapping[str, object]) -> Email | None:
@@ -385,3 +447,42 @@ async def _email_of(session: AsyncSession, event: Mapping[str, object]) -> Email
             session, SENDGRID, message_id.split(".")[0], lock=True
         )
     return email if email is not None and email.provider == SENDGRID else None
+
+
+# Retries of stored callbacks (core/inbox.py) -----------------------------------------------
+
+
+def _ref(value: str) -> str | None:
+    return None if value in ("", "None") else value
+
+
+async def _retry(session: AsyncSession, row: TelephonyWebhookEvent) -> str:
+    """Process a stored callback again, from its payload and its key (which holds the id of
+    our call or text that the callback URL carried)."""
+    from voxbase.core import jobs
+
+    payload = row.payload
+    if row.kind == "email":
+        return await _apply_email_event(session, payload)
+    if row.kind == "inbound":  # a HELP answer can no longer go back in TwiML
+        return (await _apply_inbound(session, jobs.settings(), payload))[1]
+    _, ref, rest = row.event_key.split(":", 2)
+    if row.kind == "sms":
+        return await _apply_sms_status(session, payload, _ref(ref))
+    settings = jobs.settings()
+    hub = build_hub(settings.redis_url, settings.realtime_backend)
+    if ":amd:" in rest:
+        return await _apply_amd(session, payload, _ref(ref), hub)
+    return await _apply_call_status(session, payload, _ref(ref), hub)
+
+
+INBOX = inbox.register(
+    inbox.Inbox(
+        name="telephony",
+        model=TelephonyWebhookEvent,
+        retry=_retry,
+        provider=lambda row: "Twilio" if row.provider == TWILIO else "SendGrid",
+        key=lambda row: row.event_key,
+        kind=lambda row: row.kind,
+    )
+)
