@@ -62,11 +62,12 @@ def load_all_tasks() -> None:
 
 
 # Schema objects that migrations create outside the models: full-text search indexes
-# (PostgreSQL: a generated `search_vector` column and its GIN index; MariaDB FULLTEXT) and
-# SQLite FTS5 tables with their shadow
-# tables. Autogenerate and schema comparisons pass `include_name` to leave them alone.
+# (PostgreSQL: a generated `search_vector` column and its GIN index; MariaDB FULLTEXT),
+# SQLite FTS5 tables with their shadow tables, and pgvector's `embedding_vector` (when the
+# extension is there). Autogenerate and schema comparisons pass `include_name` to leave them alone.
 UNMANAGED_NAMES = re.compile(
     r"^(messages|transcript_segments)_fts(_\w+)?$|_content_(tsv|ft)$|^search_vector$"
+    r"|^embedding_vector$"  # pgvector's copy of document_chunks.embedding (migration 1340)
 )
 
 

@@ -5,8 +5,14 @@ OpenAI-compatible engine and stored in `document_chunks`; `GET /v1/documents/sea
 the owner's passages by cosine similarity to the query. Without an engine the status is
 `disabled` (never `pending` forever); an engine that fails makes it `failed` with the error.
 
-Storage is portable: vectors are JSON arrays on every database and the ranking is done in
-Python over the owner's passages, which suits the few hundred documents a user uploads.
+Two stores, one ranking (ADR 1342). Vectors are JSON arrays on every database (the portable
+store: the owner's passages ranked in Python, which suits the few hundred documents a user
+uploads). On PostgreSQL with the pgvector extension (migration 1340, `knowledge/pgvector.py`)
+each passage also has a `vector` copy, and the database picks the owner's nearest passages by
+cosine distance (a few more than asked for); both stores then rank their candidates with the
+same function (cosine similarity, ties by document and position), so the results and their
+order are the same on either. Passages of another dimension than the query's (an earlier
+embedding model) are left out by both. Without the extension nothing changes.
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ from voxbase.providers.embeddings import Embedder, EmbeddingError, embedder_from
 
 CHUNK_CHARS = 800
 NO_AI_CONSENT = "not embedded: consent to ai_processing is withdrawn (POST /v1/me/consents)"
+# pgvector computes in single precision: it picks this many more candidates than asked for,
+# so a near tie at the cut cannot differ from the portable store's double-precision ranking.
+CANDIDATE_MARGIN = 20
 PARAGRAPH = re.compile(r"\n\s*\n")
 SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
@@ -97,6 +106,8 @@ async def embed_document(session: AsyncSession, row: Document, settings: Setting
             for i, (text, vector) in enumerate(zip(chunks, vectors, strict=True))
         ],
     )
+    if await repository.pgvector_enabled(session):
+        await repository.store_vectors(session, row.id)
     row.embedding_status, row.embedding_error = "completed", None
     row.vector_id, row.embedding_model = f"voxbase:{row.id}", embedder.model
 
@@ -126,11 +137,27 @@ async def search(
         from voxbase.core.errors import ServiceUnavailable
 
         raise ServiceUnavailable("The embedding engine did not answer; try again.") from exc
+    if await repository.pgvector_enabled(session):
+        ids = await repository.nearest_chunk_ids(
+            session, principal.user_id, vector, limit + CANDIDATE_MARGIN
+        )
+        candidates = await repository.chunks_by_id(session, ids)
+    else:
+        candidates = await repository.chunks_of(session, principal.user_id)
+    return rank(vector, candidates, limit)
+
+
+def rank(
+    vector: list[float], candidates: list[tuple[DocumentChunk, str]], limit: int
+) -> list[SearchHit]:
+    """The one ranking of both stores: cosine similarity, best first, ties by document id
+    and position; passages of another dimension are not comparable and left out."""
     scored = [
         (cosine(vector, chunk.embedding), chunk, name)
-        for chunk, name in await repository.chunks_of(session, principal.user_id)
+        for chunk, name in candidates
+        if len(chunk.embedding) == len(vector)
     ]
-    scored.sort(key=lambda item: item[0], reverse=True)
+    scored.sort(key=lambda item: (-item[0], str(item[1].document_id), item[1].seq))
     return [
         SearchHit(
             document_id=chunk.document_id,

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
+import weakref
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
 from voxbase.core.pagination import paginate_newest_first
 from voxbase.knowledge.models import Document, DocumentChunk
+from voxbase.knowledge.pgvector import COLUMN
 
 
 async def add(session: AsyncSession, *rows: object) -> None:
@@ -80,3 +82,70 @@ async def chunks_of(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[Doc
         .where(DocumentChunk.user_id == user_id, Document.deleted_at.is_(None))
     )
     return [(chunk, name) for chunk, name in (await session.execute(query)).all()]
+
+
+async def chunks_by_id(
+    session: AsyncSession, chunk_ids: Sequence[uuid.UUID]
+) -> list[tuple[DocumentChunk, str]]:
+    if not chunk_ids:
+        return []
+    query = (
+        select(DocumentChunk, Document.original_filename)
+        .join(Document, Document.id == DocumentChunk.document_id)
+        .where(DocumentChunk.id.in_(chunk_ids))
+    )
+    return [(chunk, name) for chunk, name in (await session.execute(query)).all()]
+
+
+# pgvector (PostgreSQL with the extension, migration 1340): the `embedding_vector` column.
+_PGVECTOR: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
+
+
+async def pgvector_enabled(session: AsyncSession) -> bool:
+    """Whether `document_chunks` has its pgvector column here (looked up once per engine:
+    a server that gains the extension later is seen after a restart)."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return False
+    engine = bind.engine
+    known = _PGVECTOR.get(engine)
+    if known is None:
+        query = text(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = 'document_chunks' "
+            "AND column_name = :column)"
+        )
+        known = bool(await session.scalar(query, {"column": COLUMN}))
+        _PGVECTOR[engine] = known
+    return known
+
+
+async def store_vectors(session: AsyncSession, document_id: uuid.UUID) -> None:
+    """The document's chunks' pgvector copy of their JSON embeddings."""
+    await session.execute(
+        text(
+            "UPDATE document_chunks SET embedding_vector = CAST(CAST(embedding AS text) AS vector) "
+            "WHERE document_id = :document_id AND json_array_length(embedding) > 0"
+        ),
+        {"document_id": document_id},
+    )
+
+
+async def nearest_chunk_ids(
+    session: AsyncSession, user_id: uuid.UUID, vector: Sequence[float], limit: int
+) -> list[uuid.UUID]:
+    """The user's passages nearest to `vector` by pgvector's cosine distance (same dimension
+    only; a zero vector's NaN distance counts as 1, similarity 0, as in the portable store)."""
+    query = text(
+        "SELECT c.id FROM document_chunks c JOIN documents d ON d.id = c.document_id "
+        "WHERE c.user_id = :user_id AND d.deleted_at IS NULL "
+        "AND vector_dims(c.embedding_vector) = :dims "
+        "ORDER BY COALESCE("
+        "NULLIF(c.embedding_vector <=> CAST(:query AS vector), 'NaN'::float8), 1), "
+        "c.document_id, c.seq LIMIT :limit"
+    )
+    literal = "[" + ",".join(repr(float(x)) for x in vector) + "]"
+    rows = await session.execute(
+        query, {"user_id": user_id, "dims": len(vector), "query": literal, "limit": limit}
+    )
+    return [row[0] for row in rows.all()]
