@@ -115,12 +115,9 @@ async def receive(
     confirmed: list[AdInteraction] = []
 
     async def process(callback: AdCallback) -> str:
-        view = await confirm(session, data)
-        if view is None:
-            return "ignored"
-        callback.interaction_id = view.id
-        confirmed.append(view)
-        return "processed"
+        view = await _apply(session, callback)
+        confirmed.extend([view] if view is not None else [])
+        return "processed" if view is not None else "ignored"
 
     status = await inbox.receive_once(
         session,
@@ -133,6 +130,30 @@ async def receive(
     return AdCallbackAck.model_validate(
         {"status": status, "interaction": _out(view) if view is not None else None}
     )
+
+
+async def _apply(session: AsyncSession, callback: AdCallback) -> AdInteraction | None:
+    """Confirm the view a stored callback reports (on receipt, and again by the retry job)."""
+    view = await confirm(session, AdCallbackIn.model_validate(callback.payload))
+    if view is not None:
+        callback.interaction_id = view.id
+    return view
+
+
+async def _retry(session: AsyncSession, callback: AdCallback) -> str:
+    return "processed" if await _apply(session, callback) is not None else "ignored"
+
+
+INBOX = inbox.register(
+    inbox.Inbox(
+        name="ads",
+        model=AdCallback,
+        retry=_retry,
+        provider=lambda row: PROVIDER,
+        key=lambda row: row.impression_id,
+        kind=lambda row: "ad.viewed",
+    )
+)
 
 
 async def confirm(session: AsyncSession, data: AdCallbackIn) -> AdInteraction | None:

@@ -76,7 +76,10 @@ class AdCallback(Model):
     `status` received, processed, ignored or failed (with `error`). ADR 0860."""
 
     __tablename__ = "ad_callbacks"
-    __table_args__ = (UniqueConstraint("user_id", "impression_id"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "impression_id"),
+        Index("ix_ad_callbacks_status_next_attempt_at", "status", "next_attempt_at"),
+    )
 
     user_id: Mapped[uuid.UUID]
     impression_id: Mapped[str] = mapped_column(String(128))
@@ -85,3 +88,6 @@ class AdCallback(Model):
     status: Mapped[str] = mapped_column(String(16), default="received")
     processed_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+    # Failed attempts and the retry job's next try (core/inbox.py, ADR 1160)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None]

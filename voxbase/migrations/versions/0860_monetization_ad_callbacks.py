@@ -32,6 +32,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("processed_at", voxbase.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("next_attempt_at", voxbase.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("created_at", voxbase.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", voxbase.core.db.UTCDateTime(timezone=True), nullable=False),
@@ -43,6 +45,9 @@ def upgrade() -> None:
     with op.batch_alter_table("ad_callbacks", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_ad_callbacks_created_at"), ["created_at"], unique=False
+        )
+        batch_op.create_index(
+            "ix_ad_callbacks_status_next_attempt_at", ["status", "next_attempt_at"], unique=False
         )
 
 
