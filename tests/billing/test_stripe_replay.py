@@ -13,6 +13,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -176,8 +177,9 @@ async def live_through(
 EVENTS = len(life("u", "c", "t"))
 
 
+@pytest.mark.timeout(900)  # each example lives two subscriptions through 48 signed requests
 @settings(
-    max_examples=8,
+    max_examples=4,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
