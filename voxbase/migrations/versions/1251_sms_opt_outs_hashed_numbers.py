@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "1251"
-down_revision: str | None = "1150"  # the telephony branch
+down_revision: str | None = "1161"  # the telephony branch (after its webhook retries)
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
