@@ -104,7 +104,9 @@ HOOK_PROBLEMS = problem_responses(401, 404)
 # Callbacks and texts go through the inbox (core/inbox.py): a failure is a 500, kept and
 # retried (ADR 1160).
 INBOX_PROBLEMS = problem_responses(401, 404, 500)
-TWIML = {200: {"content": {"application/xml": {}}, "description": "TwiML"}}
+TWIML: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/xml": {}}, "description": "TwiML"}
+}
 # What Twilio posts: its form fields, every one signed.
 TWILIO_FORM: dict[str, Any] = {
     "requestBody": {
