@@ -118,13 +118,6 @@ TWILIO_FORM: dict[str, Any] = {
         },
     }
 }
-# SendGrid posts a JSON array of events.
-SENDGRID_EVENTS: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}},
-    }
-}
 
 
 @twilio.post(
@@ -331,7 +324,6 @@ async def get_email(email_id: uuid.UUID, session: DbSession, principal: Reader) 
     "/sendgrid",
     response_model=EventsAck,
     responses=problem_responses(401, 404, 422, 500),
-    openapi_extra=SENDGRID_EVENTS,
 )
 async def sendgrid_webhook(
     request: Request,
