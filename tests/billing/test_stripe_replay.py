@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.billing.test_stripe import Hooks, fake_stripe, stripe_app  # noqa: F401 (fixtures)
+from tests.fake_stripe import Hooks  # fake_stripe and stripe_app: tests/billing/conftest.py
 from tests.helpers_billing import User, at
 from voxbase.core import tasks as core_tasks
 
@@ -186,9 +186,9 @@ EVENTS = len(life("u", "c", "t"))
 )
 @given(order=st.permutations(range(3 * EVENTS)))
 async def test_events_three_times_shuffled_leave_the_state_of_one_in_order_delivery(
-    stripe_app,  # noqa: F811
+    stripe_app,
     client,
-    fake_stripe,  # noqa: F811
+    fake_stripe,
     manual_clock,
     order,
 ):
