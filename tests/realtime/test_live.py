@@ -226,8 +226,13 @@ async def test_expired_token_stops_writes_until_refreshed(client, ws_base, manua
         await speaker.send(json.dumps({"type": "segment", **seg("before expiry", 0)}))
         assert (await receive_until(speaker, "ack"))[-1]["stored"] == [1]
 
-        manual_clock.advance(timedelta(minutes=16))  # the access token has expired
-        await speaker.send(json.dumps({"type": "segment", **seg("after expiry", 1)}))
+        # Still talking half-way, so the paid session's hold is renewed (a session idle past
+        # its grace period ends, ADR 0861); then the 15-minute access token expires.
+        manual_clock.advance(timedelta(minutes=8))
+        await speaker.send(json.dumps({"type": "segment", **seg("still talking", 1)}))
+        assert (await receive_until(speaker, "ack"))[-1]["stored"] == [2]
+        manual_clock.advance(timedelta(minutes=8))  # the access token has expired
+        await speaker.send(json.dumps({"type": "segment", **seg("after expiry", 2)}))
         assert (await receive_until(speaker, "error"))[-1]["status"] == 401
 
         refreshed = await client.post(
@@ -240,5 +245,5 @@ async def test_expired_token_stops_writes_until_refreshed(client, ws_base, manua
         assert switched["status"] == 403, switched  # cannot switch user
         await speaker.send(json.dumps({"type": "auth", "token": fresh}))
         assert (await receive(speaker)) == {"type": "authenticated", "can_write": True}
-        await speaker.send(json.dumps({"type": "segment", **seg("after refresh", 2)}))
-        assert (await receive_until(speaker, "ack"))[-1]["stored"] == [2]
+        await speaker.send(json.dumps({"type": "segment", **seg("after refresh", 3)}))
+        assert (await receive_until(speaker, "ack"))[-1]["stored"] == [3]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 from websockets.asyncio.client import connect
 
@@ -78,7 +79,10 @@ async def test_live_copilot_session(alice, app, ws_base):
     summary = (await alice.get(f"/v1/conversations/{cid}/summary")).json()
     assert summary["status"] == "completed"
     assert summary["key_decisions"] == [LINES[3][1]]
-    assert summary["action_items"][0]["due"] == "Friday"
+    # The due date is a date: the Friday after the conversation's day, as it was said.
+    [first] = summary["action_items"][:1]
+    assert first["due_phrase"] == "Friday"
+    assert date.fromisoformat(first["due"]).weekday() == 4
     assert "## Pain points" in summary["structured_notes"]
     exported = await alice.post(f"/v1/conversations/{cid}/summary/export")
     assert exported.text.startswith("# Acme call")

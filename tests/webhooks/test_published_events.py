@@ -3,7 +3,7 @@ listed here as internal with the reason it is not offered to customers.
 
 The events are found in the source: each `events.publish(session, NAME, …)` call, NAME resolved
 in its module (a literal, a constant, or another module's constant), and billing's
-`_event(session, sub, "kind")` calls (published as `billing.<kind>`). A publish whose name
+`record_event(session, sub, "kind")` calls (published as `billing.<kind>`). A publish whose name
 cannot be resolved statically must be listed in EXPRESSIONS with what it can be, so a new
 event never slips past the catalogue unnoticed."""
 
@@ -33,7 +33,7 @@ EXPRESSIONS = {
         "subscription.downgrade_scheduled",
         "subscription.interval_change_scheduled",
     },
-    "_APPLIED.get(change.change_type, 'subscription.changed')": {
+    "APPLIED_EVENTS.get(change.change_type, 'subscription.changed')": {
         "subscription.downgraded",
         "subscription.interval_changed",
         "subscription.upgraded",
@@ -75,13 +75,13 @@ def published_events() -> set[str]:
             func = ast.unparse(call.func)
             if func == "events.publish" and len(call.args) >= 2:
                 if ast.unparse(call.args[1]) == BILLING_EVENT:
-                    continue  # billing's `_event`: its kinds are collected below
+                    continue  # billing's `record_event`: its kinds are collected below
                 namespace = namespace or vars(importlib.import_module(_module_name(path)))
                 found |= _resolve(call.args[1], namespace)
-            elif path.parent.name == "billing" and func in ("_event", "service._event"):
+            elif path.parent.name == "billing" and func in ("record_event", "service.record_event"):
                 namespace = namespace or vars(importlib.import_module(_module_name(path)))
                 billing_kinds |= _resolve(call.args[2], namespace)
-    assert billing_kinds, "billing's `_event` calls were not found"
+    assert billing_kinds, "billing's `record_event` calls were not found"
     return found | {f"billing.{kind}" for kind in billing_kinds}
 
 
