@@ -319,18 +319,7 @@ async def _persist(
     for index, found in suggestions.items():
         segment = rows[index]
         for suggestion in found:
-            chip = Guidance(
-                conversation_id=row.id,
-                segment_id=segment.id,
-                template_id=row.template_id,
-                content=suggestion.content,
-                guidance_type=suggestion.guidance_type,
-                priority=suggestion.priority,
-                context_snippet=suggestion.context_snippet,
-                triggered_at_seconds=segment.start_seconds,
-                model_used=suggestion.model_used,
-                processing_time_ms=suggestion.processing_time_ms,
-            )
+            chip = live_sessions.guidance_chip(row, segment, suggestion)
             produced.setdefault(index, []).append(chip)
             chips.append(chip)
     chips, produced = await live_sessions.charge_guidance(session, row, chips, produced)

@@ -21,6 +21,7 @@ from voxbase.conversations.guidance import (
     GuidanceContext,
     GuidanceEngine,
     SegmentView,
+    Suggestion,
     recently_given,
 )
 from voxbase.conversations.models import (
@@ -213,18 +214,7 @@ async def append_segments(
                     ]
                 if recently_given(given, suggestion.content, segment.start_seconds):
                     continue
-                chip = Guidance(
-                    conversation_id=row.id,
-                    segment_id=segment.id,
-                    template_id=row.template_id,
-                    content=suggestion.content,
-                    guidance_type=suggestion.guidance_type,
-                    priority=suggestion.priority,
-                    context_snippet=suggestion.context_snippet,
-                    triggered_at_seconds=segment.start_seconds,
-                    model_used=suggestion.model_used,
-                    processing_time_ms=suggestion.processing_time_ms,
-                )
+                chip = guidance_chip(row, segment, suggestion)
                 produced.setdefault(index, []).append(chip)
                 all_guidance.append(chip)
                 given.append((chip.content, chip.triggered_at_seconds))
@@ -500,6 +490,24 @@ async def close_lapsed(
         return None
     return await _close(
         session, Principal(user_id=user_id), row, hub=None, reason="lapsed", status="error"
+    )
+
+
+def guidance_chip(
+    row: Conversation, segment: TranscriptSegment, suggestion: Suggestion
+) -> Guidance:
+    """The stored chip of a suggestion for a segment (live sessions and live ingest alike)."""
+    return Guidance(
+        conversation_id=row.id,
+        segment_id=segment.id,
+        template_id=row.template_id,
+        content=suggestion.content,
+        guidance_type=suggestion.guidance_type,
+        priority=suggestion.priority,
+        context_snippet=suggestion.context_snippet,
+        triggered_at_seconds=segment.start_seconds,
+        model_used=suggestion.model_used,
+        processing_time_ms=suggestion.processing_time_ms,
     )
 
 
