@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.util import await_only
 
-from voxbase.core import clock
+from voxbase.core import clock, sqlite_inline
 from voxbase.core.ids import new_id
 
 NAMING_CONVENTION = {
@@ -109,7 +109,10 @@ def create_engine(
     backend = dialect_of(url)
     kwargs: dict[str, Any] = {"echo": echo}
     if backend == "sqlite":
-        kwargs["connect_args"] = {"timeout": busy_timeout_ms / 1000}
+        kwargs["connect_args"] = {
+            "timeout": busy_timeout_ms / 1000,
+            "async_creator_fn": sqlite_inline.connect,  # the group writer's inline mode
+        }
     else:
         kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20, pool_recycle=1800)
     if backend in ("mysql", "mariadb"):

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from voxbase.core import context
+from voxbase.core import context, sqlite_inline
 from voxbase.core.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
@@ -142,11 +142,16 @@ class GroupWriter:
         outcomes: list[tuple[_Pending[Any], Any, BaseException | None, list[Any]]] = []
         try:
             async with self.db.engine.connect() as connection:
-                await connection.begin()
-                shared = Group(connection, self.db.backend)
-                for pending in group:
-                    outcomes.append(await self._unit(shared, pending))
-                await connection.commit()
+                driver = (await connection.get_raw_connection()).driver_connection
+                sqlite_inline.set_inline(driver, True)  # ADR 1021
+                try:
+                    await connection.begin()
+                    shared = Group(connection, self.db.backend)
+                    for pending in group:
+                        outcomes.append(await self._unit(shared, pending))
+                    await connection.commit()
+                finally:
+                    sqlite_inline.set_inline(driver, False)
         except Exception as exc:
             log.warning("group of %d units failed to commit: %s", len(group), exc)
             for pending in group:

@@ -140,13 +140,9 @@ async def report_usage(
                 summary=response == "summary" or results == "refused",
             )
             return 200, batch
-        result = None
-        if fast:
-            result = await fastpath.try_record_event(
-                session, principal, subject, data, idempotency_key
-            )
-        if result is None:
-            result = await service.record_event(session, principal, subject, data, idempotency_key)
+        result = await fastpath.record(
+            session, principal, subject, data, idempotency_key, fast=fast
+        )
         return (200 if result.replayed else 201), result
 
     db: Database = request.app.state.db

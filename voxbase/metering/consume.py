@@ -269,26 +269,6 @@ def _occurred(data: UsageEventIn) -> datetime:
     return at
 
 
-async def consume(
-    session: AsyncSession,
-    actor: Principal,
-    subject: Subject,
-    meter_key: str,
-    quantity: Decimal = Decimal(1),
-    *,
-    idempotency_key: str | None = None,
-    occurred_at: datetime | None = None,
-    conversation_id: uuid.UUID | None = None,
-) -> UsageResult:
-    """The cross-module entry point: count usage now, or raise QuotaExceeded.
-
-    `conversation_id` names the conversation the usage came from (shown with the event)."""
-    data = UsageEventIn(
-        meter=meter_key, quantity=quantity, timestamp=occurred_at, idempotency_key=idempotency_key
-    )
-    return await record_event(session, actor, subject, data, conversation_id=conversation_id)
-
-
 async def record_event(
     session: AsyncSession,
     actor: Principal,

@@ -1,5 +1,7 @@
 """The lean path of one usage event: set-based SQL through SQLAlchemy Core, no ORM objects.
 
+`record` (the HTTP route's single event) and `consume` (usage counted by other modules:
+messages, segments, generated content) take it first and fall back to the full path.
 `try_record_event` answers the common case exactly as `consume.record_event` would (the same
 checks, the same numbers, the same JSON): a user's event on a `sum` or `count` meter that fits
 the plan allowance, in the current period, with nothing reserved, crossing no alert threshold.
@@ -14,21 +16,29 @@ subject+meter in the group starts from it (the lock is held until the group comm
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from voxbase.core import clock
 from voxbase.core.principal import Principal
-from voxbase.core.writer import group_of
+from voxbase.core.writer import Group, group_of
 from voxbase.metering.balances import Subject, _balance_out, _meter, balance_cache_key
-from voxbase.metering.consume import Split, _event_key, _event_out, _event_values, _occurred
+from voxbase.metering.consume import (
+    Split,
+    _event_key,
+    _event_out,
+    _event_values,
+    _occurred,
+    record_event,
+)
 from voxbase.metering.models import ZERO, UsageBalance, UsageEvent
 from voxbase.metering.schemas import UsageEventIn, UsageResult
 
@@ -72,21 +82,42 @@ class LockedBalance:
     currency: str
 
 
-async def _locked(session: AsyncSession, subject: Subject, meter: str) -> LockedBalance | None:
-    group = group_of(session)
+# Built once: per call only the parameters change (building and hashing a statement per event
+# cost more than running it).
+_LOCK = (
+    select(*(BALANCES.c[name] for name in _COLUMNS))
+    .where(
+        BALANCES.c.subject_type == bindparam("subject_type"),
+        BALANCES.c.subject_id == bindparam("subject_id"),
+        BALANCES.c.meter_key == bindparam("meter_key"),
+    )
+    .with_for_update()
+)
+_INSERT_NEW = {
+    "postgresql": pg_insert(EVENTS).on_conflict_do_nothing(),
+    "sqlite": sqlite_insert(EVENTS).on_conflict_do_nothing(),
+}
+_INSERT = insert(EVENTS)
+_KEY_TAKEN = select(EVENTS.c.id).where(
+    EVENTS.c.subject_type == bindparam("subject_type"),
+    EVENTS.c.subject_id == bindparam("subject_id"),
+    EVENTS.c.idempotency_key == bindparam("idempotency_key"),
+)
+_COUNT = (
+    update(BALANCES)
+    .where(BALANCES.c.id == bindparam("balance_id"))
+    .values(used=bindparam("new_used"), updated_at=bindparam("now"))
+)
+
+
+async def _locked(
+    connection: AsyncConnection, group: Group | None, subject: Subject, meter: str
+) -> LockedBalance | None:
     key = balance_cache_key(subject, meter)
     if group is not None and key in group.cache:
         return cast(LockedBalance, group.cache[key])
-    query = (
-        select(*(BALANCES.c[name] for name in _COLUMNS))
-        .where(
-            BALANCES.c.subject_type == subject.type,
-            BALANCES.c.subject_id == subject.id,
-            BALANCES.c.meter_key == meter,
-        )
-        .with_for_update()
-    )
-    row = (await session.execute(query)).first()
+    where = {"subject_type": subject.type, "subject_id": subject.id, "meter_key": meter}
+    row = (await connection.execute(_LOCK, where)).first()
     if row is None:
         return None
     state = LockedBalance(*row)
@@ -95,23 +126,60 @@ async def _locked(session: AsyncSession, subject: Subject, meter: str) -> Locked
     return state
 
 
-async def _insert_event(session: AsyncSession, values: dict[str, Any]) -> bool:
+async def _insert_event(connection: AsyncConnection, values: dict[str, Any]) -> bool:
     """Insert unless the subject already used the key; False then (a replay, or a conflict)."""
-    dialect = session.get_bind().dialect.name
-    if dialect in ("postgresql", "sqlite"):
-        maker = pg_insert if dialect == "postgresql" else sqlite_insert
-        statement = maker(EVENTS).values(values).on_conflict_do_nothing()
-        result = await session.execute(statement)
-        return bool(result.rowcount)  # type: ignore[attr-defined]
-    exists = select(EVENTS.c.id).where(
-        EVENTS.c.subject_type == values["subject_type"],
-        EVENTS.c.subject_id == values["subject_id"],
-        EVENTS.c.idempotency_key == values["idempotency_key"],
-    )
-    if (await session.execute(exists)).first() is not None:
+    statement = _INSERT_NEW.get(connection.dialect.name)
+    if statement is not None:
+        result = await connection.execute(statement, values)
+        return bool(result.rowcount)
+    key = {name: values[name] for name in ("subject_type", "subject_id", "idempotency_key")}
+    if (await connection.execute(_KEY_TAKEN, key)).first() is not None:
         return False
-    await session.execute(insert(EVENTS).values(values))
+    await connection.execute(_INSERT, values)
     return True
+
+
+async def record(
+    session: AsyncSession,
+    actor: Principal,
+    subject: Subject,
+    data: UsageEventIn,
+    idempotency_key: str | None = None,
+    *,
+    conversation_id: uuid.UUID | None = None,
+    fast: bool = True,
+) -> UsageResult:
+    """One usage event: the lean path when it applies, else the full path (the same answer)."""
+    result = None
+    if fast:
+        result = await try_record_event(
+            session, actor, subject, data, idempotency_key, conversation_id=conversation_id
+        )
+    if result is None:
+        result = await record_event(
+            session, actor, subject, data, idempotency_key, conversation_id=conversation_id
+        )
+    return result
+
+
+async def consume(
+    session: AsyncSession,
+    actor: Principal,
+    subject: Subject,
+    meter_key: str,
+    quantity: Decimal = Decimal(1),
+    *,
+    idempotency_key: str | None = None,
+    occurred_at: datetime | None = None,
+    conversation_id: uuid.UUID | None = None,
+) -> UsageResult:
+    """The cross-module entry point: count usage now, or raise QuotaExceeded.
+
+    `conversation_id` names the conversation the usage came from (shown with the event)."""
+    data = UsageEventIn(
+        meter=meter_key, quantity=quantity, timestamp=occurred_at, idempotency_key=idempotency_key
+    )
+    return await record(session, actor, subject, data, conversation_id=conversation_id)
 
 
 async def try_record_event(
@@ -120,6 +188,8 @@ async def try_record_event(
     subject: Subject,
     data: UsageEventIn,
     idempotency_key: str | None = None,
+    *,
+    conversation_id: uuid.UUID | None = None,
 ) -> UsageResult | None:
     """The answer of `record_event` for the common case; None: take the full path."""
     if subject.type != "user":
@@ -128,7 +198,11 @@ async def try_record_event(
     if meter.aggregation not in ("sum", "count"):
         return None
     occurred_at = _occurred(data)
-    row = await _locked(session, subject, meter.key)
+    if session.dirty:  # the Core statements below read the database, not the session
+        await session.flush()
+    connection = await session.connection()
+    group = group_of(session)
+    row = await _locked(connection, group, subject, meter.key)
     now = clock.now()
     if row is None or row.reserved != 0:
         return None
@@ -155,13 +229,11 @@ async def try_record_event(
     key = _event_key(data, idempotency_key)
     split = Split(quantity=q, from_allowance=q, from_credits=from_credits, overage=ZERO)
     values = _event_values(actor, subject, cast(UsageBalance, row), split, occurred_at, key)
-    if not await _insert_event(session, values):
+    values["conversation_id"] = conversation_id
+    if not await _insert_event(connection, values):
         return None  # the key is taken: the full path replays (or refuses) it
     after_row = replace(row, used=row.used + q)
-    await session.execute(
-        update(BALANCES).where(BALANCES.c.id == row.id).values(used=after_row.used, updated_at=now)
-    )
-    group = group_of(session)
+    await connection.execute(_COUNT, {"balance_id": row.id, "new_used": after_row.used, "now": now})
     if group is not None:
         group.cache[balance_cache_key(subject, meter.key)] = after_row
     credits = row.credits if row.limit >= 0 else ZERO

@@ -22,7 +22,6 @@ from voxbase.metering.balances import (
 )
 from voxbase.metering.batch import record_batch
 from voxbase.metering.consume import (
-    consume,
     record_event,
 )
 from voxbase.metering.credits import (
@@ -44,6 +43,7 @@ from voxbase.metering.entitlements import (
     set_feature_override,
     set_plan_features,
 )
+from voxbase.metering.fastpath import consume
 from voxbase.metering.reading import (
     collect_overage,
     history,
