@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Header, Query, Request, Response, UploadFile
+from fastapi.responses import JSONResponse
 
 from voxbase.accounts.deps import require_permission, require_scope, require_writer_scope
 from voxbase.accounts.permissions import Permission, Scope
@@ -177,14 +178,16 @@ async def delete_conversation(
 )
 async def append_message(
     conversation_id: uuid.UUID, data: MessageCreate, request: Request, principal: GroupWriter
-) -> MessageBatch:
+) -> Response:
     """Append a turn, optionally with its reply (`response`). Messages are never edited.
 
     The append joins the process's group commit: the answer comes once it is durable."""
     db: Database = request.app.state.db
-    return await db.writer.run(
+    batch = await db.writer.run(
         lambda session: service.append_message(session, principal, conversation_id, data)
     )
+    # Serialised as FastAPI would for the response model, without validating it again.
+    return JSONResponse(batch.model_dump(mode="json"), status_code=201)
 
 
 @conversations.get(

@@ -5,8 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any, cast
 
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from voxbase.assistants import service as assistants
 from voxbase.assistants.schemas import TemplateOut
@@ -29,7 +32,8 @@ from voxbase.conversations.schemas import (
     MessageOut,
 )
 from voxbase.core import clock
-from voxbase.core.errors import Conflict
+from voxbase.core.db import flush_pending
+from voxbase.core.errors import Conflict, NotFound
 from voxbase.core.ids import new_id
 from voxbase.core.pagination import Page, page_of
 from voxbase.core.principal import Principal
@@ -221,65 +225,136 @@ async def delete_conversation(
 # Messages ------------------------------------------------------------------------------------
 
 
-def _message(row: Conversation, role: str, data: MessageFields) -> Message:
-    return Message(
-        conversation_id=row.id,
-        user_id=row.user_id,
-        role=role,
-        content=data.content,
-        status=data.status,
-        error=data.error,
-        latency_ms=data.latency_ms,
-        prompt_tokens=data.prompt_tokens,
-        completion_tokens=data.completion_tokens,
-        model=data.model,
-        language=data.language,
-        image_analysis=data.image_analysis,
-        generated_content=data.generated_content,
+# An append is set-based SQL through SQLAlchemy Core (the hottest write after usage events):
+# statements built once, no ORM objects; it runs as a unit of the group writer (ADR 1000).
+_CONVERSATIONS = cast(Table, Conversation.__table__)
+_MESSAGES = cast(Table, Message.__table__)
+_LOCK_CONVERSATION = (
+    select(_CONVERSATIONS.c.status, _CONVERSATIONS.c.started_at, _CONVERSATIONS.c.message_count)
+    .where(
+        _CONVERSATIONS.c.id == bindparam("conversation_id"),
+        _CONVERSATIONS.c.user_id == bindparam("user_id"),
+        _CONVERSATIONS.c.deleted_at.is_(None),
     )
+    .with_for_update()
+)
+_INSERT_MESSAGES = insert(_MESSAGES)
+_COUNT_MESSAGES = (
+    update(_CONVERSATIONS)
+    .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
+    .values(
+        message_count=bindparam("message_count"),
+        last_activity_at=bindparam("now"),
+        status=bindparam("new_status"),
+        started_at=bindparam("new_started_at"),
+        updated_at=bindparam("now"),
+    )
+)
+_MESSAGE_FIELDS = tuple(MessageFields.model_fields)
+
+
+def _message(
+    conversation_id: uuid.UUID, user_id: uuid.UUID, role: str, data: MessageFields, at: datetime
+) -> dict[str, Any]:
+    """The columns of a new `messages` row."""
+    values = {name: getattr(data, name) for name in _MESSAGE_FIELDS}
+    values.update(
+        id=new_id(),
+        conversation_id=conversation_id,
+        user_id=user_id,
+        role=role,
+        created_at=at,
+        updated_at=at,
+    )
+    return values
 
 
 async def append_message(
     session: AsyncSession, principal: Principal, conversation_id: uuid.UUID, data: MessageCreate
 ) -> MessageBatch:
     """Append a turn (and its reply): new rows only, history is never rewritten."""
-    row = await owned(session, principal, conversation_id, lock=True)
+    await flush_pending(session)
+    connection = await session.connection()
+    user_id = _user_id(principal)
+    key = {"conversation_id": conversation_id, "user_id": user_id}
+    row = (await connection.execute(_LOCK_CONVERSATION, key)).first()
+    if row is None:
+        raise NotFound("No such conversation.")
     if row.status == "archived":
         raise Conflict("The conversation is archived; unarchive it to add messages.")
-    messages = [_message(row, data.role, data)]
-    if data.response is not None:
-        messages.append(_message(row, data.response.role, data.response))
     now = clock.now()
-    for offset, message in enumerate(messages):
-        # Same clock tick: keep the reply after the request in (created_at, id) order.
-        message.created_at = now + timedelta(microseconds=offset)
-    await repository.add(session, *messages)
-    row.message_count += len(messages)
-    row.last_activity_at = now
-    if row.status == "draft":
-        row.status, row.started_at = "active", row.started_at or now
-    await session.flush()
+    turns = [(data.role, data)] + ([(data.response.role, data.response)] if data.response else [])
+    # Same clock tick: keep the reply after the request in (created_at, id) order.
+    messages = [
+        _message(conversation_id, user_id, role, fields, now + timedelta(microseconds=offset))
+        for offset, (role, fields) in enumerate(turns)
+    ]
+    await connection.execute(_INSERT_MESSAGES, messages)
+    counted = {
+        "message_count": row.message_count + len(messages),
+        "last_activity_at": now,
+        "status": "active" if row.status == "draft" else row.status,
+        "started_at": (row.started_at or now) if row.status == "draft" else row.started_at,
+    }
+    await connection.execute(
+        _COUNT_MESSAGES,
+        {
+            "conversation_id": conversation_id,
+            "message_count": counted["message_count"],
+            "now": now,
+            "new_status": counted["status"],
+            "new_started_at": counted["started_at"],
+        },
+    )
+    _sync_loaded(session, conversation_id, counted)
+    await _count_usage(session, user_id, conversation_id, messages)
+    return MessageBatch.model_construct(
+        items=[MessageOut.model_construct(**_out_fields(m)) for m in messages]
+    )
+
+
+def _sync_loaded(
+    session: AsyncSession, conversation_id: uuid.UUID, counted: dict[str, Any]
+) -> None:
+    """A caller holding the conversation as an ORM object sees the new counts (unchanged)."""
+    key = session.sync_session.identity_key(Conversation, conversation_id)
+    loaded = session.sync_session.identity_map.get(key)
+    if loaded is not None:
+        for name, value in counted.items():
+            set_committed_value(loaded, name, value)
+
+
+def _out_fields(message: dict[str, Any]) -> dict[str, Any]:
+    return {name: message.get(name) for name in MessageOut.model_fields}
+
+
+async def _count_usage(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    messages: list[dict[str, Any]],
+) -> None:
+    """One `messages` event per message (right for `sum` and `count` meters), and the tokens."""
     reporter = usage.reporter()
-    for message in messages:  # one event per message: right for `sum` and `count` meters
+    for message in messages:
         await reporter.consume(
             session,
-            row.user_id,
+            user_id,
             "messages",
             Decimal(1),
-            key=f"message:{message.id}",
-            conversation_id=row.id,
+            key=f"message:{message['id']}",
+            conversation_id=conversation_id,
         )
-    tokens = sum((m.prompt_tokens or 0) + (m.completion_tokens or 0) for m in messages)
+    tokens = sum((m["prompt_tokens"] or 0) + (m["completion_tokens"] or 0) for m in messages)
     if tokens:
         await reporter.consume(
             session,
-            row.user_id,
+            user_id,
             "tokens",
             Decimal(tokens),
-            key=f"tokens:{messages[0].id}",
-            conversation_id=row.id,
+            key=f"tokens:{messages[0]['id']}",
+            conversation_id=conversation_id,
         )
-    return MessageBatch(items=[MessageOut.model_validate(m) for m in messages])
 
 
 async def list_messages(

@@ -254,6 +254,12 @@ async def unit_of_work(db: Database) -> AsyncIterator[AsyncSession]:
         await finish(session)
 
 
+async def flush_pending(session: AsyncSession) -> None:
+    """Write what the session holds before Core statements read the tables (no autoflush)."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+
+
 async def insert_if_absent(session: AsyncSession, *rows: object) -> bool:
     """Insert in a savepoint; False when a unique key already holds them (a replayed event,
     a concurrent insert), leaving the caller's transaction usable."""

@@ -35,11 +35,15 @@ class InlineConnection(aiosqlite.Connection):
     inline = False  # set by the group writer for the duration of a group
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        connection = self._connection
-        if self.inline and connection is not None and connection.in_transaction:
-            if getattr(fn, "__self__", None) is not connection or fn.__name__ not in _ON_THREAD:
-                return fn(*args, **kwargs)
+        if self.inline and self._open_transaction() and not self._on_thread(fn):
+            return fn(*args, **kwargs)
         return await super()._execute(fn, *args, **kwargs)
+
+    def _open_transaction(self) -> bool:
+        return self._connection is not None and self._connection.in_transaction
+
+    def _on_thread(self, fn: Callable[..., Any]) -> bool:
+        return getattr(fn, "__self__", None) is self._connection and fn.__name__ in _ON_THREAD
 
 
 def connect(database: str, *args: Any, **kwargs: Any) -> InlineConnection:

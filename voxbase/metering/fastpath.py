@@ -28,6 +28,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from voxbase.core import clock
+from voxbase.core.db import flush_pending
 from voxbase.core.principal import Principal
 from voxbase.core.writer import Group, group_of
 from voxbase.metering.balances import Subject, _balance_out, _meter, balance_cache_key
@@ -198,8 +199,7 @@ async def try_record_event(
     if meter.aggregation not in ("sum", "count"):
         return None
     occurred_at = _occurred(data)
-    if session.dirty:  # the Core statements below read the database, not the session
-        await session.flush()
+    await flush_pending(session)
     connection = await session.connection()
     group = group_of(session)
     row = await _locked(connection, group, subject, meter.key)
