@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from functools import partial
+from typing import cast
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.audit.models import AuditLog
 from voxbase.core.db import Database, after_commit
 from voxbase.core.errors import Conflict
 from voxbase.core.principal import SYSTEM
-from voxbase.core.writer import GroupCommitFailed, GroupWriter, group_of
+from voxbase.core.writer import Group, GroupCommitFailed, GroupWriter, group_of
 
 
 @pytest.fixture
@@ -124,3 +126,91 @@ async def test_units_see_the_request_context_of_their_caller(db, writer):
             await session.execute(select(AuditLog).where(AuditLog.resource_id == entity))
         ).scalar_one()
     assert row.request_id == "req-writer-1"
+
+
+# Savepoint-less units (ADR 1022) ------------------------------------------------------------
+
+AUDIT = cast(Table, AuditLog.__table__)
+
+
+def _values(marker: str) -> dict[str, str]:
+    return {
+        "actor_type": "system",
+        "action": "test.writer",
+        "resource_type": "test",
+        "resource_id": marker,
+    }
+
+
+def _fast(marker: str, *, answer: bool = True, fail: bool = False):
+    async def fast(group: Group) -> str | None:
+        if not answer:
+            return None  # nothing written: the unit's work runs instead
+        await group.connection.execute(insert(AUDIT), _values(marker))
+        if fail:
+            raise RuntimeError("broken after its write, on purpose")
+        return f"fast:{marker}"
+
+    return fast
+
+
+def _work(marker: str, fail: bool = False):
+    async def work(session: AsyncSession) -> str:
+        await _insert(f"{marker}-work", fail=fail)(session)
+        return f"work:{marker}"
+
+    return work
+
+
+async def test_fast_units_answer_without_a_savepoint_or_hand_over_to_their_work(db, writer):
+    a, b, c = (f"f-{uuid.uuid4().hex[:12]}" for _ in range(3))
+    results = await asyncio.gather(
+        writer.run(_work(a), fast=_fast(a)),
+        writer.run(_work(b), fast=_fast(b, answer=False)),
+        writer.run(_work(c)),
+    )
+    assert results == [f"fast:{a}", f"work:{b}", f"work:{c}"]
+    assert writer.groups == 1
+    assert await _stored(db, a, f"{b}-work", f"{c}-work") == 3
+    assert await _stored(db, f"{a}-work", b) == 0
+
+
+async def test_a_failing_fast_unit_runs_the_group_again_with_every_unit_in_a_savepoint(db, writer):
+    a, bad, c = (f"g-{uuid.uuid4().hex[:12]}" for _ in range(3))
+    outcomes = await asyncio.gather(
+        writer.run(_work(a), fast=_fast(a)),
+        writer.run(_work(bad, fail=True), fast=_fast(bad, fail=True)),
+        writer.run(_work(c), fast=_fast(c)),
+        return_exceptions=True,
+    )
+    # The failure stays the failing caller's: its work, in a savepoint, refused on its own.
+    assert outcomes[0] == f"work:{a}" and outcomes[2] == f"work:{c}"
+    assert isinstance(outcomes[1], Conflict)
+    assert await _stored(db, f"{a}-work", f"{c}-work") == 2
+    assert await _stored(db, a, bad, c, f"{bad}-work") == 0  # the first run rolled back whole
+
+
+async def test_deferred_writes_land_before_the_next_savepoint_unit_and_at_the_commit(db, writer):
+    first, second = (f"d-{uuid.uuid4().hex[:12]}" for _ in range(2))
+    seen: list[int] = []
+
+    def deferring(marker: str):
+        async def fast(group: Group) -> str:
+            group.defer(marker, partial(group.connection.execute, insert(AUDIT), _values(marker)))
+            return marker
+
+        return fast
+
+    async def count_first(session: AsyncSession) -> str:
+        query = select(func.count()).where(AuditLog.resource_id == first)
+        seen.append(int((await session.execute(query)).scalar_one()))
+        return "counted"
+
+    results = await asyncio.gather(
+        writer.run(_work(first), fast=deferring(first)),
+        writer.run(count_first),
+        writer.run(_work(second), fast=deferring(second)),
+    )
+    assert results == [first, "counted", second]
+    assert seen == [1]  # applied before the savepoint unit read
+    assert await _stored(db, first, second) == 2  # the last one at the commit

@@ -82,14 +82,14 @@ async def _run_script(client, app, fast: bool) -> list[tuple[int, bytes]]:
 def fast_answers(monkeypatch):
     """Count the events the fast path answered itself."""
     taken: list[bool] = []
-    real = fastpath.try_record_event
+    real = fastpath.lean_record
 
     async def spy(*args: Any, **kwargs: Any):
         result = await real(*args, **kwargs)
         taken.append(result is not None)
         return result
 
-    monkeypatch.setattr(metering_api.fastpath, "try_record_event", spy)
+    monkeypatch.setattr(fastpath, "lean_record", spy)
     return taken
 
 

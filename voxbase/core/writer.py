@@ -10,6 +10,12 @@ commit fails the whole group with a 503 (`Retry-After`): nothing of it was store
 retry with their idempotency keys. A lone unit does not wait: a group is whatever queued up
 while the previous group was committing (plus at most `max_wait` seconds, 0 by default).
 
+A unit may also come with a savepoint-less part (`run(work, fast=…)`, ADR 1022): it runs on
+the group's connection first and either answers or returns None having written nothing (then
+`work` runs in its savepoint). Its writes cannot be undone alone, so when one raises the group
+is rolled back and runs again with every unit in a savepoint. A fast unit may defer a write
+to the end of the group (`Group.defer`: the balance row of many events, written once).
+
 Units must be short and touch only the database: no provider calls, no sleeping (they hold up
 every unit behind them). After-commit actions a unit registers (`core.db.after_commit`) run in
 the caller's task once the group has committed. Failure modes: docs/adr/1000-group-commit.md.
@@ -34,7 +40,6 @@ if TYPE_CHECKING:
     from voxbase.core.db import Database
 
 T = TypeVar("T")
-Work = Callable[[AsyncSession], Awaitable[T]]
 log = logging.getLogger("voxbase.writer")
 
 
@@ -63,6 +68,23 @@ class Group:
     connection: AsyncConnection
     dialect: str
     cache: dict[Any, Any] = field(default_factory=dict)
+    deferred: dict[Any, Callable[[], Awaitable[Any]]] = field(default_factory=dict)
+
+    def defer(self, key: Any, write: Callable[[], Awaitable[Any]]) -> None:
+        """Apply `write` before the next savepoint unit or the commit, whichever comes first;
+        a later write with the same key replaces it (it must carry the whole new state)."""
+        self.deferred[key] = write
+
+    async def apply_deferred(self) -> None:
+        writes, self.deferred = self.deferred, {}
+        for write in writes.values():
+            await write()
+
+
+Work = Callable[[AsyncSession], Awaitable[T]]
+# A unit without a savepoint: it answers (its writes stand with the group), or returns None
+# having written nothing (then its `Work` runs in a savepoint); if it raises, the group fails.
+FastWork = Callable[[Group], Awaitable[T | None]]
 
 
 @dataclass
@@ -70,6 +92,16 @@ class _Pending(Generic[T]):
     work: Work[T]
     future: asyncio.Future[tuple[Any, list[Any]]]
     request: context.RequestContext | None
+    fast: FastWork[T] | None = None
+
+
+# A unit's answer: its result, or the error it raised, and its after-commit actions.
+Outcome = tuple[_Pending[Any], Any, BaseException | None, list[Any]]
+
+
+class _FastUnitFailed(Exception):
+    """A unit without a savepoint raised: the group is rolled back and runs again with every
+    unit in a savepoint of its own, so the failure stays the failing caller's."""
 
 
 def group_of(session: AsyncSession) -> Group | None:
@@ -89,12 +121,15 @@ class GroupWriter:
         self.groups = 0  # statistics for benchmarks and tests
         self.units = 0
 
-    async def run(self, work: Work[T]) -> T:
-        """Run `work` in the next group; return its result once the group has committed."""
+    async def run(self, work: Work[T], *, fast: FastWork[T] | None = None) -> T:
+        """Run `work` in the next group; return its result once the group has committed.
+
+        With `fast`, that runs first, on the group's connection and without a savepoint of
+        its own (ADR 1022); `work` runs only when it returns None."""
         if self._closed:
             raise GroupCommitFailed()
         loop = asyncio.get_running_loop()
-        pending: _Pending[T] = _Pending(work, loop.create_future(), context.current())
+        pending: _Pending[T] = _Pending(work, loop.create_future(), context.current(), fast)
         self._queue.append(pending)
         self._wake.set()
         if self._task is None or self._task.done():
@@ -139,17 +174,17 @@ class GroupWriter:
                     log.error("group commit failed", exc_info=exc)
 
     async def _execute(self, group: list[_Pending[Any]]) -> None:
-        outcomes: list[tuple[_Pending[Any], Any, BaseException | None, list[Any]]] = []
         try:
             async with self.db.engine.connect() as connection:
                 driver = (await connection.get_raw_connection()).driver_connection
                 sqlite_inline.set_inline(driver, True)  # ADR 1021
                 try:
-                    await connection.begin()
-                    shared = Group(connection, self.db.backend)
-                    for pending in group:
-                        outcomes.append(await self._unit(shared, pending))
-                    await connection.commit()
+                    try:
+                        outcomes = await self._transaction(connection, group, fast=True)
+                    except _FastUnitFailed as failed:  # again, every unit in a savepoint
+                        log.info("a savepoint-less unit failed; the group runs again: %s", failed)
+                        await connection.rollback()
+                        outcomes = await self._transaction(connection, group, fast=False)
                 finally:
                     sqlite_inline.set_inline(driver, False)
         except Exception as exc:
@@ -168,10 +203,33 @@ class GroupWriter:
             else:
                 pending.future.set_result((result, actions))
 
-    async def _unit(
-        self, shared: Group, pending: _Pending[Any]
-    ) -> tuple[_Pending[Any], Any, BaseException | None, list[Any]]:
+    async def _transaction(
+        self, connection: AsyncConnection, group: list[_Pending[Any]], *, fast: bool
+    ) -> list[Outcome]:
+        await connection.begin()
+        shared = Group(connection, self.db.backend)
+        outcomes = [await self._unit(shared, pending, fast=fast) for pending in group]
+        await shared.apply_deferred()
+        await connection.commit()
+        return outcomes
+
+    async def _unit(self, shared: Group, pending: _Pending[Any], *, fast: bool) -> Outcome:
         token = context.bind(pending.request) if pending.request is not None else None
+        try:
+            if fast and pending.fast is not None:
+                try:
+                    answer = await pending.fast(shared)
+                except Exception as exc:  # its writes cannot be undone alone
+                    raise _FastUnitFailed(exc) from exc
+                if answer is not None:
+                    return pending, answer, None, []
+            await shared.apply_deferred()  # what the unit may read, and its savepoint not undo
+            return await self._in_savepoint(shared, pending)
+        finally:
+            if token is not None:
+                context.reset(token)
+
+    async def _in_savepoint(self, shared: Group, pending: _Pending[Any]) -> Outcome:
         session = self.db.sessions(bind=shared.connection, join_transaction_mode="create_savepoint")
         session.info["group"] = shared
         try:
@@ -188,5 +246,3 @@ class GroupWriter:
             return pending, result, None, session.info.pop("after_commit", [])
         finally:
             await session.close()
-            if token is not None:
-                context.reset(token)

@@ -18,6 +18,7 @@ from voxbase.core.errors import NotFound, problem_responses
 from voxbase.core.http import DbSession
 from voxbase.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from voxbase.core.principal import Principal
+from voxbase.core.writer import Group
 from voxbase.metering import fastpath, service
 from voxbase.metering.schemas import (
     BatchResult,
@@ -145,8 +146,17 @@ async def report_usage(
         )
         return (200 if result.replayed else 201), result
 
+    async def lean(group: Group) -> tuple[int, UsageResult] | None:
+        """A single event inside the allowance: no savepoint, the balance written once per
+        group (ADR 1022); None: `unit` answers."""
+        if not fast or not isinstance(data, UsageReport):
+            return None
+        subject = service.subject_of(principal)
+        result = await fastpath.record_in_group(group, principal, subject, data, idempotency_key)
+        return None if result is None else (201, result)
+
     db: Database = request.app.state.db
-    status, result = await db.writer.run(unit)
+    status, result = await db.writer.run(unit, fast=lean)
     # Serialised as FastAPI would for the response model, without validating it again.
     return JSONResponse(result.model_dump(mode="json"), status_code=status)
 

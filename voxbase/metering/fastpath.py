@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
@@ -42,6 +43,7 @@ from voxbase.metering.consume import (
 )
 from voxbase.metering.models import ZERO, UsageBalance, UsageEvent
 from voxbase.metering.schemas import UsageEventIn, UsageResult
+from voxbase.profiles import MeterDef
 
 BALANCES = cast(Table, UsageBalance.__table__)
 EVENTS = cast(Table, UsageEvent.__table__)
@@ -193,24 +195,78 @@ async def try_record_event(
     conversation_id: uuid.UUID | None = None,
 ) -> UsageResult | None:
     """The answer of `record_event` for the common case; None: take the full path."""
+    await flush_pending(session)
+    connection = await session.connection()
+    return await lean_record(
+        connection, group_of(session), actor, subject, data, idempotency_key, conversation_id
+    )
+
+
+async def record_in_group(
+    group: Group,
+    actor: Principal,
+    subject: Subject,
+    data: UsageEventIn,
+    idempotency_key: str | None = None,
+) -> UsageResult | None:
+    """The same as a savepoint-less unit of the group writer (`GroupWriter.run(fast=…)`): the
+    balance row is written once at the end of the group, not once per event (ADR 1022)."""
+    return await lean_record(group.connection, group, actor, subject, data, idempotency_key, defer=True)
+
+
+async def lean_record(
+    connection: AsyncConnection,
+    group: Group | None,
+    actor: Principal,
+    subject: Subject,
+    data: UsageEventIn,
+    idempotency_key: str | None,
+    conversation_id: uuid.UUID | None = None,
+    *,
+    defer: bool = False,
+) -> UsageResult | None:
     if subject.type != "user":
         return None
     meter = _meter(data.meter)
     if meter.aggregation not in ("sum", "count"):
         return None
     occurred_at = _occurred(data)
-    await flush_pending(session)
-    connection = await session.connection()
-    group = group_of(session)
     row = await _locked(connection, group, subject, meter.key)
     now = clock.now()
+    split = _within_allowance(row, meter, data.quantity, now)
+    if row is None or split is None:
+        return None
+    key = _event_key(data, idempotency_key)
+    values = _event_values(actor, subject, cast(UsageBalance, row), split, occurred_at, key)
+    values["conversation_id"] = conversation_id
+    if not await _insert_event(connection, values):
+        return None  # the key is taken: the full path replays (or refuses) it
+    after_row = replace(row, used=row.used + split.quantity)
+    count = {"balance_id": row.id, "new_used": after_row.used, "now": now}
+    cache_key = balance_cache_key(subject, meter.key)
+    if defer and group is not None:
+        group.defer(cache_key, partial(connection.execute, _COUNT, count))
+    else:
+        await connection.execute(_COUNT, count)
+    if group is not None:
+        group.cache[cache_key] = after_row
+    credits = row.credits if row.limit >= 0 else ZERO
+    event = _event_out(values)
+    balance = _balance_out(cast(UsageBalance, after_row), meter, credits)
+    return UsageResult.model_construct(event=event, replayed=False, balance=balance)
+
+
+def _within_allowance(
+    row: LockedBalance | None, meter: MeterDef, q: Decimal, now: datetime
+) -> Split | None:
+    """How the event is paid when the plan allowance covers it with nothing else to do (no
+    reservation, no period to roll, no alert, no credits to re-read); None otherwise."""
     if row is None or row.reserved != 0:
         return None
     if row.period_end is not None and now >= row.period_end:
         return None
-    q = data.quantity  # count meters count units (ADR 1303)
     if meter.aggregation == "count" and q != q.to_integral_value():
-        return None  # the full path refuses it
+        return None  # the full path refuses it (count meters count units, ADR 1303)
     from_credits = ZERO
     if row.limit >= 0:
         spent = row.used - row.from_credits - row.overage
@@ -226,17 +282,4 @@ async def try_record_event(
         if row.credits > 0 and row.credits_expire_at is not None and now >= row.credits_expire_at:
             return None  # credits may have expired: the full path re-reads the grants
         from_credits = q - q  # as the full path computes it (keeps the exponent of q)
-    key = _event_key(data, idempotency_key)
-    split = Split(quantity=q, from_allowance=q, from_credits=from_credits, overage=ZERO)
-    values = _event_values(actor, subject, cast(UsageBalance, row), split, occurred_at, key)
-    values["conversation_id"] = conversation_id
-    if not await _insert_event(connection, values):
-        return None  # the key is taken: the full path replays (or refuses) it
-    after_row = replace(row, used=row.used + q)
-    await connection.execute(_COUNT, {"balance_id": row.id, "new_used": after_row.used, "now": now})
-    if group is not None:
-        group.cache[balance_cache_key(subject, meter.key)] = after_row
-    credits = row.credits if row.limit >= 0 else ZERO
-    event = _event_out(values)
-    balance = _balance_out(cast(UsageBalance, after_row), meter, credits)
-    return UsageResult.model_construct(event=event, replayed=False, balance=balance)
+    return Split(quantity=q, from_allowance=q, from_credits=from_credits, overage=ZERO)
