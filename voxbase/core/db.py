@@ -157,6 +157,12 @@ class WriteGate:
         if self._lock is not None and self._lock.locked():
             self._lock.release()
 
+    def leave(self, info: dict[Any, Any]) -> None:
+        """Release the gate if the connection with this `info` holds it (after its commit or
+        rollback; a connection going back to the pool releases it too)."""
+        if info.pop("gate", False):
+            self.release()
+
 
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int, gate: WriteGate) -> None:
     @event.listens_for(engine.sync_engine, "connect")
@@ -187,8 +193,8 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int, gate: WriteGate
 
     @event.listens_for(engine.sync_engine, "checkin")
     def _release_gate(_dbapi_connection: Any, record: Any) -> None:
-        if record is not None and record.info.pop("gate", False):
-            gate.release()
+        if record is not None:
+            gate.leave(record.info)
 
 
 class Database:

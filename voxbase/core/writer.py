@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,10 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 log = logging.getLogger("voxbase.writer")
+# The writer keeps its connection while groups come at most this many seconds apart, and at
+# most this long in all (then the pool's pre-ping and recycling apply again).
+HOLD_IDLE_SECONDS = 2.0
+HOLD_SECONDS = 60.0
 
 
 class GroupCommitFailed(ServiceUnavailable):
@@ -120,6 +125,9 @@ class GroupWriter:
         self._closed = False
         self.groups = 0  # statistics for benchmarks and tests
         self.units = 0
+        self._held: AsyncConnection | None = None
+        self._held_driver: Any = None
+        self._held_since = self._held_used = 0.0
 
     async def run(self, work: Work[T], *, fast: FastWork[T] | None = None) -> T:
         """Run `work` in the next group; return its result once the group has committed.
@@ -146,6 +154,7 @@ class GroupWriter:
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self._let_go()
 
     async def _loop(self) -> None:
         while True:
@@ -175,24 +184,24 @@ class GroupWriter:
 
     async def _execute(self, group: list[_Pending[Any]]) -> None:
         try:
-            async with self.db.engine.connect() as connection:
-                driver = (await connection.get_raw_connection()).driver_connection
-                sqlite_inline.set_inline(driver, True)  # ADR 1021
+            connection = await self._connection()
+            try:
                 try:
-                    try:
-                        outcomes = await self._transaction(connection, group, fast=True)
-                    except _FastUnitFailed as failed:  # again, every unit in a savepoint
-                        log.info("a savepoint-less unit failed; the group runs again: %s", failed)
-                        await connection.rollback()
-                        outcomes = await self._transaction(connection, group, fast=False)
-                finally:
-                    sqlite_inline.set_inline(driver, False)
+                    outcomes = await self._transaction(connection, group, fast=True)
+                except _FastUnitFailed as failed:  # again, every unit in a savepoint
+                    log.info("a savepoint-less unit failed; the group runs again: %s", failed)
+                    await connection.rollback()
+                    outcomes = await self._transaction(connection, group, fast=False)
+            finally:
+                self.db.gate.leave(connection.info)  # SQLite: the next writer may begin
         except Exception as exc:
             log.warning("group of %d units failed to commit: %s", len(group), exc)
+            await self._let_go()
             for pending in group:
                 if not pending.future.done():
                     pending.future.set_exception(GroupCommitFailed())
             return
+        self._held_used = time.monotonic()
         self.groups += 1
         self.units += len(group)
         for pending, result, error, actions in outcomes:
@@ -202,6 +211,29 @@ class GroupWriter:
                 pending.future.set_exception(error)
             else:
                 pending.future.set_result((result, actions))
+
+    async def _connection(self) -> AsyncConnection:
+        """The writer's own connection, kept while groups keep coming (ADR 1023): no pool
+        checkout, pre-ping and reset per group. Back to the pool after a pause or an age."""
+        now = time.monotonic()
+        if self._held is not None and (
+            now - self._held_used > HOLD_IDLE_SECONDS or now - self._held_since > HOLD_SECONDS
+        ):
+            await self._let_go()
+        if self._held is None:
+            connection = await self.db.engine.connect()
+            driver = (await connection.get_raw_connection()).driver_connection
+            sqlite_inline.set_inline(driver, True)  # ADR 1021
+            self._held, self._held_driver, self._held_since = connection, driver, now
+        return self._held
+
+    async def _let_go(self) -> None:
+        """Return the held connection to the pool (rolled back; invalidated if broken)."""
+        connection, self._held = self._held, None
+        if connection is not None:
+            sqlite_inline.set_inline(self._held_driver, False)
+            with contextlib.suppress(Exception):
+                await connection.close()
 
     async def _transaction(
         self, connection: AsyncConnection, group: list[_Pending[Any]], *, fast: bool
