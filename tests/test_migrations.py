@@ -8,6 +8,7 @@ from pathlib import Path
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 from tests.databases import fresh_database
@@ -52,3 +53,13 @@ async def test_every_branch_goes_down_and_up_again(tmp_path: Path) -> None:
         assert await current_revisions(url) == set()
         await upgrade_async(url)
         assert await current_revisions(url) == heads
+
+
+def test_every_branch_has_one_head() -> None:
+    """ADR 0001: `voxbase db current` names one revision per module branch."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite:///unused.db"))
+    heads_of: dict[str, list[str]] = {}
+    for head in script.get_heads():
+        for label in script.get_revision(head).branch_labels:
+            heads_of.setdefault(label, []).append(head)
+    assert heads_of and {label: h for label, h in heads_of.items() if len(h) > 1} == {}
