@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxbase.conversations import repository
+from voxbase.conversations import search_repository
 from voxbase.conversations.models import (
     Conversation,
     Guidance,
@@ -102,4 +102,4 @@ registry.table(
 @registry.after_erase
 async def compact_search_index(session: AsyncSession) -> None:
     """The full-text index must not keep the erased person's words (SQLite FTS5)."""
-    await repository.compact_search_index(session)
+    await search_repository.compact_search_index(session)

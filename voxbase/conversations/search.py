@@ -14,13 +14,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxbase.conversations import repository
+from voxbase.conversations import search_repository
 from voxbase.conversations.ownership import _user_id
-from voxbase.conversations.repository import SearchMatch
 from voxbase.conversations.schemas import (
     SearchHit,
     SearchPage,
 )
+from voxbase.conversations.search_repository import SearchMatch
 from voxbase.core.errors import InvalidInput
 from voxbase.core.principal import Principal
 
@@ -70,7 +70,7 @@ async def _rank(
         if kind in start.done:
             continue
         try:
-            walks[kind] = await repository.search_window(
+            walks[kind] = await search_repository.search_window(
                 session, user, tokens, kind, below=start.below.get(kind), count=window + 1
             )
         except ValueError as exc:
@@ -108,7 +108,7 @@ async def search(
     window: int = 1000,
 ) -> SearchPage:
     state = _decode(cursor, window)
-    tokens = repository.search_tokens(q)
+    tokens = search_repository.search_tokens(q)
     if not tokens:
         return SearchPage(items=[], next_cursor=None)
     user = _user_id(principal)
@@ -129,5 +129,5 @@ async def search(
         if len(page) == limit:
             next_cursor = state.cursor()
             break
-    rows = await repository.search_rows(session, tokens, page)
+    rows = await search_repository.search_rows(session, tokens, page)
     return SearchPage(items=[SearchHit(**row.__dict__) for row in rows], next_cursor=next_cursor)
