@@ -9,18 +9,29 @@ after its segment: the events that follow a segment with guidance wait for the c
 chip is only shown once stored and paid for). A write that fails is reported to the sender,
 and observers get `{"type": "retracted", "seqs": [...]}` for the finals they saw that were
 not stored. ADR 1011.
+
+A batch is also the session's sign of life, but the paid-time heartbeat (renewing and growing
+the hold) runs only when it is due: this process's last beat of the session is older than
+`VOXBASE_LIVE_BEAT_INTERVAL_SECONDS`, the hold would expire within that interval, or the paid
+time would run out within it (ADR 1012). Other batches are one conditional UPDATE of the
+conversation and one INSERT of the segments. A caller may `submit` the next batch while the
+previous one is being stored: batches of a conversation are numbered, published and queued to
+the writer in order, and a batch is stored only if the ones this process numbered before it
+were.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
 import weakref
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -28,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.assistants import service as assistants
 from voxbase.assistants.schemas import TemplateOut
-from voxbase.conversations import live_sessions, repository
+from voxbase.conversations import live_sessions, repository, timing
 from voxbase.conversations.guidance import (
     GuidanceContext,
     GuidanceEngine,
@@ -42,10 +53,11 @@ from voxbase.conversations.ownership import ENDED, _user_id, owned
 from voxbase.conversations.schemas import GuidanceOut, SegmentBatchOut, SegmentIn, SegmentOut
 from voxbase.core import clock
 from voxbase.core.db import Database, after_commit
-from voxbase.core.errors import Conflict, NotFound, ServiceError
+from voxbase.core.errors import Conflict, NotFound, ServiceError, ServiceUnavailable
 from voxbase.core.ids import new_id
 from voxbase.core.principal import Principal
 from voxbase.core.writer import GroupCommitFailed, Work
+from voxbase.metering.schemas import TimedSessionOut
 from voxbase.privacy import consents
 from voxbase.privacy.schemas import Purpose
 from voxbase.realtime.hub import Hub
@@ -56,6 +68,59 @@ log = logging.getLogger("voxbase.conversations.live")
 T = TypeVar("T")
 STATE_TTL_SECONDS = 30.0
 MAX_STATES = 10_000
+
+
+class EarlierBatchNotStored(ServiceUnavailable):
+    """A batch numbered before this one (in this process) was not stored: neither is this one,
+    so a conversation's stored segments never skip what its sender must send again."""
+
+    slug = "write-failed"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "An earlier batch of this session could not be stored, so this one was not "
+            "stored either. Send them again."
+        )
+        self.headers["Retry-After"] = "1"
+
+
+@dataclass(frozen=True)
+class LastBeat:
+    """What this process's last stored paid-time beat of a session said (ADR 1012)."""
+
+    at: datetime  # when it was decided: the hold lives at least the grace period past it
+    clocked: TimedSessionOut | None  # None: the session is not paid by time
+
+    def remaining(self, now: datetime) -> int | None:
+        return None if self.clocked is None else timing.remaining_at(self.clocked, now)
+
+
+def beat_due(
+    beat_sent_at: datetime | None, last: LastBeat | None, now: datetime, interval: float
+) -> bool:
+    """Does a batch at `now` renew the paid hold? Yes when no beat is known yet, when the last
+    one sent is `interval` old, when the hold would expire within `interval` (a lapse must be
+    seen by the batch that comes after it), or when the paid time would run out within it (the
+    beat that finds it exhausted must come in time)."""
+    if last is None or beat_sent_at is None:
+        return True
+    if (now - beat_sent_at).total_seconds() >= interval:
+        return True
+    if last.clocked is None:
+        return False
+    expires = last.at + timedelta(seconds=timing.grace_seconds())
+    if (expires - now).total_seconds() <= interval:
+        return True
+    remaining = last.remaining(now)
+    return remaining is not None and remaining <= interval
+
+
+@dataclass
+class _Flight:
+    """A batch queued to the writer and not yet answered."""
+
+    task: asyncio.Task[SegmentBatchOut]
+    holds: bool  # events after its chips wait for its commit: the next batch waits for it
 
 
 @dataclass
@@ -73,14 +138,22 @@ class SessionState:
     given: list[tuple[str, Decimal | None]]
     ai_allowed: bool  # consent to ai_processing: guidance reads the transcript
     loaded_at: float = field(default_factory=time.monotonic)
+    # The paid-time heartbeat (ADR 1012), kept across the 30 s reloads (not after a failure):
+    beat_sent_at: datetime | None = None  # the last beat queued (maybe not yet stored)
+    last_beat: LastBeat | None = None  # the last beat stored
+    taken: int | None = None  # the last segment number this process gave out in this state
 
 
 class LiveIngest:
-    def __init__(self, db: Database, hub: Hub, sequence: SeqSource) -> None:
+    def __init__(
+        self, db: Database, hub: Hub, sequence: SeqSource, *, beat_interval: float = 5.0
+    ) -> None:
         self.db = db
         self.hub = hub
         self.sequence = sequence
+        self.beat_interval = beat_interval
         self._states: dict[uuid.UUID, SessionState] = {}
+        self._flights: dict[uuid.UUID, list[_Flight]] = {}
         self._locks: weakref.WeakValueDictionary[uuid.UUID, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -103,6 +176,22 @@ class LiveIngest:
         if forget is not None:
             forget(str(conversation_id))
 
+    def _drop(self, state: SessionState) -> None:
+        """Forget `state` (reload, and resync the numbers, next time) unless a newer one has
+        replaced it already: a batch in flight with an older state must not drop a newer."""
+        if self._states.get(state.conversation_id) is state:
+            self.forget(state.conversation_id)
+
+    def in_flight(self, conversation_id: uuid.UUID) -> int:
+        """Batches of the conversation queued to the writer and not yet answered."""
+        return len(self._flights.get(conversation_id, ()))
+
+    async def _drain(self, conversation_id: uuid.UUID) -> None:
+        """Wait for the batches in flight (under the conversation's lock: no new ones come)."""
+        flights = self._flights.get(conversation_id)
+        if flights:
+            await asyncio.wait([flight.task for flight in flights])
+
     def _prune(self) -> None:
         """Sessions come and go: keep the cache to the ones seen within the TTL."""
         if len(self._states) < MAX_STATES:
@@ -112,7 +201,13 @@ class LiveIngest:
             if now - state.loaded_at >= STATE_TTL_SECONDS:
                 self.forget(conversation_id)
 
+    def _fresh(self, conversation_id: uuid.UUID) -> bool:
+        state = self._states.get(conversation_id)
+        return state is not None and time.monotonic() - state.loaded_at < STATE_TTL_SECONDS
+
     async def _state(self, principal: Principal, conversation_id: uuid.UUID) -> SessionState:
+        """The cached state; reloaded only with nothing in flight (the caller drains first),
+        so the numbers restart from what is stored."""
         state = self._states.get(conversation_id)
         if state is not None and time.monotonic() - state.loaded_at < STATE_TTL_SECONDS:
             if state.user_id != _user_id(principal):
@@ -147,13 +242,17 @@ class LiveIngest:
         self._prune()
         fresh, stored = await self.db.writer.run(load)
         await self.sequence.sync(str(conversation_id), stored)
+        if state is not None and state.user_id == fresh.user_id:  # a TTL reload: same beats
+            fresh.beat_sent_at, fresh.last_beat = state.beat_sent_at, state.last_beat
         self._states[conversation_id] = fresh
         return fresh
 
     async def end(self, conversation_id: uuid.UUID, work: Work[T]) -> T:
         """End a session after the batches in flight in this process (observers have seen
-        them: they are stored before the `ended` event), as a unit of the group writer."""
+        them: they are stored, and their events sent, before the `ended` event), as a unit of
+        the group writer."""
         async with self._lock(conversation_id):
+            await self._drain(conversation_id)
             try:
                 return await self.db.writer.run(work)
             finally:
@@ -167,33 +266,66 @@ class LiveIngest:
         *,
         guidance: GuidanceEngine,
     ) -> SegmentBatchOut:
+        """Store a batch and answer after the commit (`POST …/segments`)."""
+        return await (await self.submit(principal, conversation_id, items, guidance=guidance))
+
+    async def submit(
+        self,
+        principal: Principal,
+        conversation_id: uuid.UUID,
+        items: Sequence[SegmentIn],
+        *,
+        guidance: GuidanceEngine,
+    ) -> Awaitable[SegmentBatchOut]:
+        """Number the batch, publish it and queue its write, in order with the conversation's
+        other batches; returns what to await for the answer (after the commit). The caller
+        may submit its next batch before awaiting this one's (the WebSocket does)."""
         async with self._lock(conversation_id):
+            flights = self._flights.get(conversation_id)
+            if flights and (
+                any(flight.holds for flight in flights) or not self._fresh(conversation_id)
+            ):
+                # A batch with chips holds the events after them until its commit: the next
+                # batch's events come after those. A reload resyncs the numbers from what
+                # is stored: nothing may be in flight then.
+                await self._drain(conversation_id)
             state = await self._state(principal, conversation_id)
             if state.status != "active":
                 # A draft starts here (and may be refused), an ended one refuses: the careful
                 # path, everything after the commit, as before ADR 1011.
+                await self._drain(conversation_id)
                 self.forget(conversation_id)
-                return await self.db.writer.run(
-                    lambda session: live_sessions.append_segments(
-                        session, principal, conversation_id, items, hub=self.hub, guidance=guidance
+                return _resolved(
+                    await self.db.writer.run(
+                        lambda session: live_sessions.append_segments(
+                            session,
+                            principal,
+                            conversation_id,
+                            items,
+                            hub=self.hub,
+                            guidance=guidance,
+                        )
                     )
                 )
             try:
-                return await self._append(state, principal, items, guidance)
+                return await self._submit(state, principal, items, guidance)
             except BaseException:
-                self.forget(conversation_id)  # reload (and resync the numbers) next time
+                self._drop(state)
                 raise
 
-    async def _append(
+    async def _submit(
         self,
         state: SessionState,
         principal: Principal,
         items: Sequence[SegmentIn],
         guidance: GuidanceEngine,
-    ) -> SegmentBatchOut:
+    ) -> asyncio.Task[SegmentBatchOut]:
         channel = channel_name(state.conversation_id)
         finals = [index for index, item in enumerate(items) if item.is_final]
         first = await self.sequence.take(str(state.conversation_id), len(finals)) if finals else 0
+        expect = state.taken  # what this process numbered before: stored before this batch
+        if finals:
+            state.taken = first + len(finals) - 1
         now = clock.now()
         rows: dict[int, TranscriptSegment] = {}
         for n, index in enumerate(finals):
@@ -251,33 +383,83 @@ class LiveIngest:
                 suggestions[index] = fresh
                 if not held:
                     held.append((index, None))  # its chips, then everything after it
-        try:
-            result, chips = await self.db.writer.run(
-                lambda session: _persist(
-                    session, principal, state, items, rows, outs, suggestions, held, self.hub
-                )
-            )
-        except BaseException as exc:
-            if published:
-                await self._publish(
-                    channel,
-                    {"type": "retracted", "seqs": published, "reason": _reason(exc)},
-                )
-            if isinstance(exc, Exception) and not isinstance(exc, ServiceError):
-                log.warning("live batch of %s not stored", channel, exc_info=exc)
-                raise GroupCommitFailed() from exc  # 503: nothing of the batch was stored
-            raise
+        # The next batch's guidance reads this one's segments (a failure reloads the state).
         state.recent.extend(batch)
-        state.given.extend((c.content, c.triggered_at_seconds) for c in chips)
-        if result.ended:
-            self.forget(state.conversation_id)
-        return result
+        beat = beat_due(state.beat_sent_at, state.last_beat, now, self.beat_interval)
+        if beat:
+            state.beat_sent_at = now
+        remaining = None if state.last_beat is None else state.last_beat.remaining(now)
+
+        async def unit(session: AsyncSession) -> tuple[SegmentBatchOut, list[Guidance], Any]:
+            return await _persist(
+                session,
+                principal,
+                state,
+                items,
+                rows,
+                outs,
+                suggestions,
+                held,
+                self.hub,
+                beat=beat,
+                expect=expect,
+                remaining=remaining,
+            )
+
+        loop = asyncio.get_running_loop()
+        queued: asyncio.Future[None] = loop.create_future()
+
+        async def store() -> SegmentBatchOut:
+            queued.set_result(None)  # the writer queues the unit before this task first waits
+            try:
+                result, chips, clocked = await self.db.writer.run(unit)
+            except BaseException as exc:
+                self._drop(state)
+                if published:
+                    await self._publish(
+                        channel,
+                        {"type": "retracted", "seqs": published, "reason": _reason(exc)},
+                    )
+                if isinstance(exc, Exception) and not isinstance(exc, ServiceError):
+                    log.warning("live batch of %s not stored", channel, exc_info=exc)
+                    raise GroupCommitFailed() from exc  # 503: nothing of the batch was stored
+                raise
+            state.given.extend((c.content, c.triggered_at_seconds) for c in chips)
+            if beat and (state.last_beat is None or state.last_beat.at <= now):
+                state.last_beat = LastBeat(now, clocked)
+            if result.ended:
+                self._drop(state)
+            return result
+
+        task = loop.create_task(store(), name=f"live-store-{state.conversation_id}")
+        flight = _Flight(task, holds=bool(held))
+        flights = self._flights.setdefault(state.conversation_id, [])
+        flights.append(flight)
+        task.add_done_callback(lambda _: self._landed(state.conversation_id, flight))
+        await queued
+        return task
+
+    def _landed(self, conversation_id: uuid.UUID, flight: _Flight) -> None:
+        flights = self._flights.get(conversation_id)
+        if flights is not None:
+            with contextlib.suppress(ValueError):
+                flights.remove(flight)
+            if not flights:
+                del self._flights[conversation_id]
+        if not flight.task.cancelled():
+            flight.task.exception()  # retrieved: the sender may have gone away meanwhile
 
     async def _publish(self, channel: str, event: dict[str, Any]) -> None:
         try:
             await self.hub.publish(channel, event)
         except Exception:  # observers catch up with GET /segments?after_seq=
             log.warning("live fan-out of %s failed", channel, exc_info=True)
+
+
+def _resolved(result: T) -> asyncio.Future[T]:
+    done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+    done.set_result(result)
+    return done
 
 
 def _reason(exc: BaseException) -> str:
@@ -301,13 +483,27 @@ async def _persist(
     suggestions: dict[int, list[Suggestion]],
     held: list[tuple[int, dict[str, Any] | None]],
     hub: Hub,
-) -> tuple[SegmentBatchOut, list[Guidance]]:
-    """One unit of the group writer: the segments in order, the chips (paid), the beat."""
+    *,
+    beat: bool,
+    expect: int | None,
+    remaining: int | None,
+) -> tuple[SegmentBatchOut, list[Guidance], TimedSessionOut | None]:
+    """One unit of the group writer: the segments in order, the chips (paid), the beat when
+    due (ADR 1012). Without chips or beat: one conditional UPDATE and one INSERT."""
+    if not beat and not suggestions:
+        await _store_plain(session, principal, state, rows, expect)
+        plain = SegmentBatchOut(
+            stored=[outs[index] for index in sorted(rows)],
+            partials=len(items) - len(rows),
+            guidance=[],
+            remaining_seconds=remaining,
+            ended=False,
+        )
+        return plain, [], None
     row = await owned(session, principal, state.conversation_id, lock=True)
-    if row.status in ENDED:
-        raise Conflict(f"The conversation is {row.status}; it takes no more segments.")
-    if row.status != "active":
-        raise Conflict(f"The conversation is {row.status}.")
+    _check_active(row.status)
+    if expect is not None and row.segment_count < expect:
+        raise EarlierBatchNotStored()
     if rows:
         row.segment_count = max(row.segment_count, max(s.seq for s in rows.values()))
         row.last_activity_at = clock.now()
@@ -341,16 +537,58 @@ async def _persist(
         except Exception:
             log.warning("live fan-out of %s failed", channel, exc_info=True)
 
-    after_commit(session, broadcast)  # before the end's events, if the beat ends the session
-    clocked, ended = await live_sessions.beat_or_close(session, principal, row, hub=hub)
+    if later:
+        after_commit(session, broadcast)  # before the end's events, if the beat ends the session
+    clocked, ended = None, False
+    if beat:  # the segments are a sign of life: keep paying; past the paid time it ends here
+        clocked, ended = await live_sessions.beat_or_close(session, principal, row, hub=hub)
+        remaining = None if clocked is None else clocked.remaining_seconds
     result = SegmentBatchOut(
         stored=[outs[index] for index in sorted(rows)],
         partials=len(items) - len(rows),
         guidance=[GuidanceOut.model_validate(g) for g in chips],
-        remaining_seconds=None if clocked is None else clocked.remaining_seconds,
+        remaining_seconds=remaining,
         ended=ended,
     )
-    return result, chips
+    return result, chips, clocked
+
+
+def _check_active(status: str) -> None:
+    if status in ENDED:
+        raise Conflict(f"The conversation is {status}; it takes no more segments.")
+    if status != "active":
+        raise Conflict(f"The conversation is {status}.")
+
+
+async def _store_plain(
+    session: AsyncSession,
+    principal: Principal,
+    state: SessionState,
+    rows: dict[int, TranscriptSegment],
+    expect: int | None,
+) -> None:
+    """The common batch (no beat due, no chips): the conversation is checked active (and its
+    earlier batches stored) by the UPDATE that counts the segments; no ORM load."""
+    if rows:
+        matched = await repository.count_live_segments(
+            session,
+            state.conversation_id,
+            state.user_id,
+            top_seq=max(s.seq for s in rows.values()),
+            at_least=expect,
+            now=clock.now(),
+        )
+        if matched:
+            await repository.insert_segments(session, list(rows.values()))
+            return
+    elif await repository.live_status(session, state.conversation_id, state.user_id) == "active":
+        return
+    # Not matched: say why (404, 409, or an earlier batch missing).
+    row = await owned(session, principal, state.conversation_id)
+    _check_active(row.status)
+    if expect is not None and row.segment_count < expect:
+        raise EarlierBatchNotStored()
+    raise GroupCommitFailed()  # not reached: the row matched the conditions after all
 
 
 def ingest_for(state: Any, hub: Hub) -> LiveIngest:
@@ -359,7 +597,10 @@ def ingest_for(state: Any, hub: Hub) -> LiveIngest:
     if ingest is None:
         settings = state.settings
         ingest = LiveIngest(
-            state.db, hub, build_sequence(settings.redis_url, settings.realtime_backend)
+            state.db,
+            hub,
+            build_sequence(settings.redis_url, settings.realtime_backend),
+            beat_interval=settings.live_beat_interval_seconds,
         )
         state.live_ingest = ingest
     return ingest

@@ -7,14 +7,17 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Float,
     String,
+    Table,
     Uuid,
     bindparam,
+    case,
     func,
+    insert,
     select,
     text,
     update,
@@ -235,6 +238,63 @@ async def max_seq(session: AsyncSession, conversation_id: uuid.UUID) -> int:
         TranscriptSegment.conversation_id == conversation_id
     )
     return int((await session.execute(query)).scalar_one_or_none() or 0)
+
+
+async def count_live_segments(
+    session: AsyncSession,
+    conversation_id: uuid.UUID,
+    user_id: uuid.UUID,
+    *,
+    top_seq: int,
+    at_least: int | None,
+    now: datetime,
+) -> bool:
+    """Raise `segment_count` to `top_seq` (never lower it) of the user's active conversation
+    whose count is at least `at_least`; False when no row matched (ended, gone, or an earlier
+    batch not stored). One statement: it also takes the row's lock, as a SELECT … FOR UPDATE."""
+    query = (
+        update(Conversation)
+        .where(
+            Conversation.id == conversation_id,
+            Conversation.user_id == user_id,
+            Conversation.deleted_at.is_(None),
+            Conversation.status == "active",
+        )
+        .values(
+            segment_count=case(
+                (Conversation.segment_count < top_seq, top_seq),
+                else_=Conversation.segment_count,
+            ),
+            last_activity_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if at_least is not None:
+        query = query.where(Conversation.segment_count >= at_least)
+    result: Any = await session.execute(query)
+    return bool(result.rowcount == 1)
+
+
+async def live_status(
+    session: AsyncSession, conversation_id: uuid.UUID, user_id: uuid.UUID
+) -> str | None:
+    query = select(Conversation.status).where(
+        Conversation.id == conversation_id,
+        Conversation.user_id == user_id,
+        Conversation.deleted_at.is_(None),
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+SEGMENTS = cast(Table, TranscriptSegment.__table__)
+SEGMENT_COLUMNS = tuple(c.key for c in SEGMENTS.columns)
+
+
+async def insert_segments(session: AsyncSession, rows: Sequence[TranscriptSegment]) -> None:
+    """Store segments built (ids, numbers, times and all) before the unit: one multi-row
+    INSERT through Core, no ORM unit of work."""
+    values = [{key: getattr(row, key) for key in SEGMENT_COLUMNS} for row in rows]
+    await session.execute(insert(SEGMENTS), values)
 
 
 async def all_segments(
