@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 import uuid
@@ -35,6 +36,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.assistants import service as assistants
@@ -68,6 +70,7 @@ log = logging.getLogger("voxbase.conversations.live")
 T = TypeVar("T")
 STATE_TTL_SECONDS = 30.0
 MAX_STATES = 10_000
+MAX_SHARED = 256  # plain batches in one shared unit
 
 
 class EarlierBatchNotStored(ServiceUnavailable):
@@ -124,6 +127,51 @@ class _Flight:
 
 
 @dataclass
+class _Plain:
+    """A batch with no beat due and no chips: a member of a shared unit."""
+
+    principal: Principal
+    state: SessionState
+    rows: list[TranscriptSegment]
+    expect: int | None
+    items: int
+
+
+class _Shared:
+    """Plain batches of any sessions, stored as one unit of the group writer: per batch one
+    conditional UPDATE of its conversation, then one INSERT of all their segments. A batch
+    refused (its session ended, an earlier batch missing) fails alone; should the INSERT fail
+    (a number stored by another process), each batch is stored again in a SAVEPOINT of its
+    own, so only the colliding one fails."""
+
+    def __init__(self, ticket: int) -> None:
+        self.ticket = ticket
+        self.members: list[_Plain] = []
+        self.open = True  # new members join until the writer starts it
+        self.task: asyncio.Task[list[BaseException | None]] | None = None
+
+    async def unit(self, session: AsyncSession) -> list[BaseException | None]:
+        self.open = False
+        members = list(self.members)
+        try:
+            async with session.begin_nested():
+                return await _store_shared(session, members)
+        except IntegrityError:
+            errors: list[BaseException | None] = []
+            for plain in members:
+                try:
+                    async with session.begin_nested():
+                        await _store_plain(
+                            session, plain.principal, plain.state, plain.rows, plain.expect
+                        )
+                except (ServiceError, IntegrityError) as exc:
+                    errors.append(exc)
+                else:
+                    errors.append(None)
+            return errors
+
+
+@dataclass
 class SessionState:
     """What a live session's batches need, cached per process (reloaded every 30 s and after
     anything unusual): the owner, the status, the template, recent segments, given chips."""
@@ -154,6 +202,11 @@ class LiveIngest:
         self.beat_interval = beat_interval
         self._states: dict[uuid.UUID, SessionState] = {}
         self._flights: dict[uuid.UUID, list[_Flight]] = {}
+        # Plain batches share a unit (ADR 1012); a conversation's batches keep their order:
+        # the ticket of the last unit queued for each conversation with batches in flight.
+        self._shared: _Shared | None = None
+        self._counter = itertools.count()
+        self._tickets: dict[uuid.UUID, int] = {}
         self._locks: weakref.WeakValueDictionary[uuid.UUID, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -390,6 +443,32 @@ class LiveIngest:
             state.beat_sent_at = now
         remaining = None if state.last_beat is None else state.last_beat.remaining(now)
 
+        loop = asyncio.get_running_loop()
+        queued: asyncio.Future[None] | None = None
+        cid = state.conversation_id
+        shared: _Shared | None = None
+        member = 0
+        if not beat and not suggestions:
+            # The common batch: one member of a unit shared with the other sessions' plain
+            # batches, if the open one comes after everything of this conversation queued.
+            plain = _Plain(principal, state, list(rows.values()), expect, len(items))
+            shared = self._shared
+            if (
+                shared is None
+                or not shared.open
+                or len(shared.members) >= MAX_SHARED
+                or self._tickets.get(cid, -1) > shared.ticket
+            ):
+                shared = self._shared = _Shared(next(self._counter))
+                queued = loop.create_future()
+                shared.task = loop.create_task(self._run_shared(shared, queued))
+            member = len(shared.members)
+            shared.members.append(plain)
+            self._tickets[cid] = shared.ticket
+        else:
+            self._tickets[cid] = next(self._counter)
+            queued = loop.create_future()
+
         async def unit(session: AsyncSession) -> tuple[SegmentBatchOut, list[Guidance], Any]:
             return await _persist(
                 session,
@@ -406,13 +485,20 @@ class LiveIngest:
                 remaining=remaining,
             )
 
-        loop = asyncio.get_running_loop()
-        queued: asyncio.Future[None] = loop.create_future()
-
         async def store() -> SegmentBatchOut:
-            queued.set_result(None)  # the writer queues the unit before this task first waits
+            chips: list[Guidance] = []
+            clocked: TimedSessionOut | None = None
             try:
-                result, chips, clocked = await self.db.writer.run(unit)
+                if shared is not None:
+                    assert shared.task is not None
+                    error = (await asyncio.shield(shared.task))[member]
+                    if error is not None:
+                        raise error
+                    result = _plain_answer(rows, outs, items, remaining)
+                else:
+                    assert queued is not None
+                    queued.set_result(None)  # the writer queues the unit before this task waits
+                    result, chips, clocked = await self.db.writer.run(unit)
             except BaseException as exc:
                 self._drop(state)
                 if published:
@@ -431,13 +517,19 @@ class LiveIngest:
                 self._drop(state)
             return result
 
-        task = loop.create_task(store(), name=f"live-store-{state.conversation_id}")
+        task = loop.create_task(store(), name=f"live-store-{cid}")
         flight = _Flight(task, holds=bool(held))
-        flights = self._flights.setdefault(state.conversation_id, [])
-        flights.append(flight)
-        task.add_done_callback(lambda _: self._landed(state.conversation_id, flight))
-        await queued
+        self._flights.setdefault(cid, []).append(flight)
+        task.add_done_callback(lambda _: self._landed(cid, flight))
+        if queued is not None:
+            await queued
         return task
+
+    async def _run_shared(
+        self, shared: _Shared, queued: asyncio.Future[None]
+    ) -> list[BaseException | None]:
+        queued.set_result(None)  # the writer queues the unit before this task first waits
+        return await self.db.writer.run(shared.unit)
 
     def _landed(self, conversation_id: uuid.UUID, flight: _Flight) -> None:
         flights = self._flights.get(conversation_id)
@@ -446,6 +538,7 @@ class LiveIngest:
                 flights.remove(flight)
             if not flights:
                 del self._flights[conversation_id]
+                self._tickets.pop(conversation_id, None)  # nothing of it queued any more
         if not flight.task.cancelled():
             flight.task.exception()  # retrieved: the sender may have gone away meanwhile
 
@@ -489,17 +582,7 @@ async def _persist(
     remaining: int | None,
 ) -> tuple[SegmentBatchOut, list[Guidance], TimedSessionOut | None]:
     """One unit of the group writer: the segments in order, the chips (paid), the beat when
-    due (ADR 1012). Without chips or beat: one conditional UPDATE and one INSERT."""
-    if not beat and not suggestions:
-        await _store_plain(session, principal, state, rows, expect)
-        plain = SegmentBatchOut(
-            stored=[outs[index] for index in sorted(rows)],
-            partials=len(items) - len(rows),
-            guidance=[],
-            remaining_seconds=remaining,
-            ended=False,
-        )
-        return plain, [], None
+    due (ADR 1012). A batch with neither is a member of a shared unit (`_Shared`)."""
     row = await owned(session, principal, state.conversation_id, lock=True)
     _check_active(row.status)
     if expect is not None and row.segment_count < expect:
@@ -560,35 +643,86 @@ def _check_active(status: str) -> None:
         raise Conflict(f"The conversation is {status}.")
 
 
+def _plain_answer(
+    rows: dict[int, TranscriptSegment],
+    outs: dict[int, SegmentOut],
+    items: Sequence[SegmentIn],
+    remaining: int | None,
+) -> SegmentBatchOut:
+    return SegmentBatchOut(
+        stored=[outs[index] for index in sorted(rows)],
+        partials=len(items) - len(rows),
+        guidance=[],
+        remaining_seconds=remaining,
+        ended=False,
+    )
+
+
+async def _store_shared(
+    session: AsyncSession, members: Sequence[_Plain]
+) -> list[BaseException | None]:
+    """The shared unit's common case: each member's conversation checked active (and its
+    earlier batches stored) by the UPDATE that counts its segments, in order; then one INSERT
+    of the segments of every member that passed."""
+    errors: list[BaseException | None] = []
+    rows: list[TranscriptSegment] = []
+    now = clock.now()
+    for plain in members:
+        if await _counted(session, plain.state, plain.rows, plain.expect, now):
+            rows.extend(plain.rows)
+            errors.append(None)
+        else:
+            errors.append(await _refusal(session, plain.principal, plain.state, plain.expect))
+    if rows:
+        await repository.insert_segments(session, rows)
+    return errors
+
+
+async def _counted(
+    session: AsyncSession,
+    state: SessionState,
+    rows: Sequence[TranscriptSegment],
+    expect: int | None,
+    now: datetime,
+) -> bool:
+    if rows:
+        return await repository.count_live_segments(
+            session,
+            state.conversation_id,
+            state.user_id,
+            top_seq=max(s.seq for s in rows),
+            at_least=expect,
+            now=now,
+        )
+    return await repository.live_status(session, state.conversation_id, state.user_id) == "active"
+
+
+async def _refusal(
+    session: AsyncSession, principal: Principal, state: SessionState, expect: int | None
+) -> ServiceError:
+    """Why a plain batch's conversation did not match: 404, 409, or an earlier batch missing."""
+    try:
+        row = await owned(session, principal, state.conversation_id)
+        _check_active(row.status)
+    except ServiceError as exc:
+        return exc
+    if expect is not None and row.segment_count < expect:
+        return EarlierBatchNotStored()
+    return GroupCommitFailed()  # not reached: the row matched the conditions after all
+
+
 async def _store_plain(
     session: AsyncSession,
     principal: Principal,
     state: SessionState,
-    rows: dict[int, TranscriptSegment],
+    rows: Sequence[TranscriptSegment],
     expect: int | None,
 ) -> None:
-    """The common batch (no beat due, no chips): the conversation is checked active (and its
-    earlier batches stored) by the UPDATE that counts the segments; no ORM load."""
+    """One plain batch on its own (after a shared INSERT failed)."""
+    if not await _counted(session, state, rows, expect, clock.now()):
+        raise await _refusal(session, principal, state, expect)
     if rows:
-        matched = await repository.count_live_segments(
-            session,
-            state.conversation_id,
-            state.user_id,
-            top_seq=max(s.seq for s in rows.values()),
-            at_least=expect,
-            now=clock.now(),
-        )
-        if matched:
-            await repository.insert_segments(session, list(rows.values()))
-            return
-    elif await repository.live_status(session, state.conversation_id, state.user_id) == "active":
-        return
-    # Not matched: say why (404, 409, or an earlier batch missing).
-    row = await owned(session, principal, state.conversation_id)
-    _check_active(row.status)
-    if expect is not None and row.segment_count < expect:
-        raise EarlierBatchNotStored()
-    raise GroupCommitFailed()  # not reached: the row matched the conditions after all
+        await repository.insert_segments(session, rows)
 
 
 def ingest_for(state: Any, hub: Hub) -> LiveIngest:
