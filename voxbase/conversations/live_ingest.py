@@ -156,7 +156,7 @@ class _Shared:
         try:
             async with session.begin_nested():
                 return await _store_shared(session, members)
-        except IntegrityError:
+        except (IntegrityError, _Mismatch):
             errors: list[BaseException | None] = []
             for plain in members:
                 try:
@@ -658,24 +658,35 @@ def _plain_answer(
     )
 
 
+class _Mismatch(Exception):
+    """A member of a shared unit was refused: store each member on its own to say which."""
+
+
 async def _store_shared(
     session: AsyncSession, members: Sequence[_Plain]
 ) -> list[BaseException | None]:
-    """The shared unit's common case: each member's conversation checked active (and its
-    earlier batches stored) by the UPDATE that counts its segments, in order; then one INSERT
-    of the segments of every member that passed."""
-    errors: list[BaseException | None] = []
+    """The shared unit's common case: one UPDATE checks every member's conversation (active,
+    its earlier batches stored) and counts its segments, one INSERT stores them all. Any
+    member refused raises `_Mismatch` (the caller then goes member by member)."""
+    counts: dict[uuid.UUID, repository.LiveCount] = {}
     rows: list[TranscriptSegment] = []
-    now = clock.now()
     for plain in members:
-        if await _counted(session, plain.state, plain.rows, plain.expect, now):
-            rows.extend(plain.rows)
-            errors.append(None)
-        else:
-            errors.append(await _refusal(session, plain.principal, plain.state, plain.expect))
+        top = max((s.seq for s in plain.rows), default=None)
+        cid = plain.state.conversation_id
+        seen = counts.get(cid)
+        if seen is None:  # the first batch of its conversation here: its earlier ones stored
+            counts[cid] = repository.LiveCount(cid, plain.state.user_id, top, plain.expect)
+        elif top is not None:  # a later batch of it: the earlier ones are in this unit
+            tops = [t for t in (seen.top_seq, top) if t is not None]
+            counts[cid] = repository.LiveCount(cid, seen.user_id, max(tops), seen.at_least)
+        rows.extend(plain.rows)
+    if await repository.count_live_batches(session, list(counts.values()), clock.now()) != len(
+        counts
+    ):
+        raise _Mismatch()
     if rows:
         await repository.insert_segments(session, rows)
-    return errors
+    return [None] * len(members)
 
 
 async def _counted(

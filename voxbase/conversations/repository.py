@@ -14,10 +14,12 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
+    and_,
     bindparam,
     case,
     func,
     insert,
+    or_,
     select,
     text,
     update,
@@ -273,6 +275,55 @@ async def count_live_segments(
         query = query.where(Conversation.segment_count >= at_least)
     result: Any = await session.execute(query)
     return bool(result.rowcount == 1)
+
+
+@dataclass(frozen=True)
+class LiveCount:
+    """One conversation's plain live batches in a shared unit (`count_live_batches`)."""
+
+    conversation_id: uuid.UUID
+    user_id: uuid.UUID
+    top_seq: int | None  # the highest number of its segments (None: partials only)
+    at_least: int | None  # its stored count must be this much already
+
+
+async def count_live_batches(
+    session: AsyncSession, batches: Sequence[LiveCount], now: datetime
+) -> int:
+    """`count_live_segments` for many conversations in one statement; how many matched."""
+    matches = []
+    grows = []
+    for b in batches:
+        condition = and_(Conversation.id == b.conversation_id, Conversation.user_id == b.user_id)
+        if b.at_least is not None:
+            condition = and_(condition, Conversation.segment_count >= b.at_least)
+        matches.append(condition)
+        if b.top_seq is not None:
+            grows.append(
+                (
+                    and_(
+                        Conversation.id == b.conversation_id,
+                        Conversation.segment_count < b.top_seq,
+                    ),
+                    b.top_seq,
+                )
+            )
+    values: dict[str, Any] = {"last_activity_at": now}
+    if grows:
+        values["segment_count"] = case(*grows, else_=Conversation.segment_count)
+    query = (
+        update(Conversation)
+        .where(
+            Conversation.id.in_([b.conversation_id for b in batches]),
+            Conversation.deleted_at.is_(None),
+            Conversation.status == "active",
+            or_(*matches),
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    result: Any = await session.execute(query)
+    return int(result.rowcount)
 
 
 async def live_status(
