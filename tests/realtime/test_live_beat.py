@@ -180,8 +180,11 @@ def test_a_beat_is_due_before_the_hold_can_expire(monkeypatch: pytest.MonkeyPatc
     assert not beat_due(T0, last, T0 + timedelta(seconds=9), 30)  # hold lives 31 s more
     assert beat_due(T0, last, T0 + timedelta(seconds=10), 30)  # within 30 s of its expiry
     assert beat_due(T0, last, T0 + timedelta(seconds=30), 60) is True
-    # Unknown (a state just loaded), or an unpaid session past the interval only.
+    # None sent (a state just loaded): due; the first one on its way: the next ones wait for
+    # it; an unpaid session: past the interval only.
     assert beat_due(None, None, T0, 30)
+    assert not beat_due(T0, None, T0 + timedelta(seconds=29), 30)
+    assert beat_due(T0, None, T0 + timedelta(seconds=30), 30)
     unpaid = LastBeat(T0, None)
     assert not beat_due(T0, unpaid, T0 + timedelta(seconds=29), 30)
     assert beat_due(T0, unpaid, T0 + timedelta(seconds=30), 30)

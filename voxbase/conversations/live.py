@@ -184,11 +184,14 @@ async def _authenticate(
         if not isinstance(first, dict) or first.get("type") != "auth":
             raise Unauthenticated('The first message must be {"type": "auth", "token": ...}.')
         token = str(first.get("token") or "")
+    kit = websocket.app.state.auth
+    generation = kit.principals.generation
     async with unit_of_work(db) as session:
-        principal = await accounts.authenticate(session, websocket.app.state.auth, token)
+        principal, until = await accounts.authenticate_until(session, kit, token)
         if not principal.has_scope(Scope.CONVERSATIONS_READ.value):
             raise Forbidden("This API key lacks a scope.")
         conversation = await service.check_owned(session, principal, conversation_id)
+    kit.principals.put(token, principal, generation, until)  # the first batch needs no unit
     if conversation.status in ENDED:
         raise Conflict(f"The conversation is {conversation.status}.")
     return _Client(token, principal), conversation

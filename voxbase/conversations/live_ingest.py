@@ -101,15 +101,16 @@ class LastBeat:
 def beat_due(
     beat_sent_at: datetime | None, last: LastBeat | None, now: datetime, interval: float
 ) -> bool:
-    """Does a batch at `now` renew the paid hold? Yes when no beat is known yet, when the last
-    one sent is `interval` old, when the hold would expire within `interval` (a lapse must be
-    seen by the batch that comes after it), or when the paid time would run out within it (the
-    beat that finds it exhausted must come in time)."""
-    if last is None or beat_sent_at is None:
+    """Does a batch at `now` renew the paid hold? Yes when none was sent yet (in this state),
+    when the last one sent is `interval` old, when the hold would expire within `interval` (a
+    lapse must be seen by the batch that comes after it), or when the paid time would run out
+    within it (the beat that finds it exhausted must come in time). While the first beat is
+    on its way (sent, not yet stored) the next batches leave it to that one."""
+    if beat_sent_at is None:
         return True
     if (now - beat_sent_at).total_seconds() >= interval:
         return True
-    if last.clocked is None:
+    if last is None or last.clocked is None:
         return False
     expires = last.at + timedelta(seconds=timing.grace_seconds())
     if (expires - now).total_seconds() <= interval:
@@ -189,6 +190,7 @@ class SessionState:
     # The paid-time heartbeat (ADR 1012), kept across the 30 s reloads (not after a failure):
     beat_sent_at: datetime | None = None  # the last beat queued (maybe not yet stored)
     last_beat: LastBeat | None = None  # the last beat stored
+    beat_task: asyncio.Task[SegmentBatchOut] | None = None  # the batch of the last beat sent
     taken: int | None = None  # the last segment number this process gave out in this state
 
 
@@ -297,6 +299,7 @@ class LiveIngest:
         await self.sequence.sync(str(conversation_id), stored)
         if state is not None and state.user_id == fresh.user_id:  # a TTL reload: same beats
             fresh.beat_sent_at, fresh.last_beat = state.beat_sent_at, state.last_beat
+            fresh.beat_task = state.beat_task
         self._states[conversation_id] = fresh
         return fresh
 
@@ -439,8 +442,8 @@ class LiveIngest:
         # The next batch's guidance reads this one's segments (a failure reloads the state).
         state.recent.extend(batch)
         beat = beat_due(state.beat_sent_at, state.last_beat, now, self.beat_interval)
-        if beat:
-            state.beat_sent_at = now
+        beat = beat or bool(suggestions and state.last_beat is None)  # its answer says what's left
+        pending = state.beat_task  # a beat queued before this batch, maybe not yet stored
         remaining = None if state.last_beat is None else state.last_beat.remaining(now)
 
         loop = asyncio.get_running_loop()
@@ -494,7 +497,15 @@ class LiveIngest:
                     error = (await asyncio.shield(shared.task))[member]
                     if error is not None:
                         raise error
-                    result = _plain_answer(rows, outs, items, remaining)
+                    if state.last_beat is None and pending is not None:
+                        # The first beat was queued before this batch: it is stored (or
+                        # failed) by now, its after-commit actions aside; wait for them.
+                        with contextlib.suppress(BaseException):
+                            await asyncio.shield(pending)
+                    left = remaining
+                    if left is None and state.last_beat is not None:
+                        left = state.last_beat.remaining(now)
+                    result = _plain_answer(rows, outs, items, left)
                 else:
                     assert queued is not None
                     queued.set_result(None)  # the writer queues the unit before this task waits
@@ -518,6 +529,8 @@ class LiveIngest:
             return result
 
         task = loop.create_task(store(), name=f"live-store-{cid}")
+        if beat:
+            state.beat_sent_at, state.beat_task = now, task
         flight = _Flight(task, holds=bool(held))
         self._flights.setdefault(cid, []).append(flight)
         task.add_done_callback(lambda _: self._landed(cid, flight))
