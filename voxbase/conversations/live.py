@@ -240,6 +240,11 @@ async def live(websocket: WebSocket, conversation_id: uuid.UUID, token: str | No
             }
         )  # before any event: they wait in the subscription until the forwarder starts
         forwarder = asyncio.create_task(forward(), name=f"live-forward-{conversation_id}")
+        warming = None
+        if client.can_write:  # a speaker: load the session's state before its first batch
+            warming = asyncio.create_task(
+                ingest_for(websocket.app.state, hub).warm(client.principal, conversation_id)
+            )
         outbox = _Outbox(socket, websocket.app.state.settings.live_max_in_flight)
         answering = asyncio.create_task(outbox.run(), name=f"live-answer-{conversation_id}")
         try:
@@ -263,6 +268,8 @@ async def live(websocket: WebSocket, conversation_id: uuid.UUID, token: str | No
         finally:
             # Batches already queued are stored all the same (the ingest owns them); only
             # their answers are not sent.
+            if warming is not None and not warming.done():
+                warming.cancel()
             for task in (answering, forwarder):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):

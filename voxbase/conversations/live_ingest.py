@@ -303,6 +303,17 @@ class LiveIngest:
         self._states[conversation_id] = fresh
         return fresh
 
+    async def warm(self, principal: Principal, conversation_id: uuid.UUID) -> None:
+        """Load the session's state ahead of its first batch (a writer's socket connected),
+        so that batch is fanned out at once rather than after a unit of the writer."""
+        async with self._lock(conversation_id):
+            if self._fresh(conversation_id) or conversation_id in self._flights:
+                return
+            try:
+                await self._state(principal, conversation_id)
+            except Exception:  # the first batch says what is wrong
+                log.debug("live state of %s not loaded ahead", conversation_id, exc_info=True)
+
     async def end(self, conversation_id: uuid.UUID, work: Work[T]) -> T:
         """End a session after the batches in flight in this process (observers have seen
         them: they are stored, and their events sent, before the `ended` event), as a unit of
