@@ -243,7 +243,9 @@ async def live(websocket: WebSocket, conversation_id: uuid.UUID, token: str | No
         warming = None
         if client.can_write:  # a speaker: load the session's state before its first batch
             warming = asyncio.create_task(
-                ingest_for(websocket.app.state, hub).warm(client.principal, conversation_id)
+                ingest_for(websocket.app.state, hub).warm(
+                    client.principal, conversation_id, guidance=engines.guidance
+                )
             )
         outbox = _Outbox(socket, websocket.app.state.settings.live_max_in_flight)
         answering = asyncio.create_task(outbox.run(), name=f"live-answer-{conversation_id}")

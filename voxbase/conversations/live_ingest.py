@@ -303,16 +303,24 @@ class LiveIngest:
         self._states[conversation_id] = fresh
         return fresh
 
-    async def warm(self, principal: Principal, conversation_id: uuid.UUID) -> None:
-        """Load the session's state ahead of its first batch (a writer's socket connected),
-        so that batch is fanned out at once rather than after a unit of the writer."""
+    async def warm(
+        self, principal: Principal, conversation_id: uuid.UUID, *, guidance: GuidanceEngine
+    ) -> None:
+        """A speaker connected (a sign of life): load the session's state and beat if due,
+        ahead of its first batch, so that batch is fanned out and stored without either."""
+        beat: Awaitable[SegmentBatchOut] | None = None
         async with self._lock(conversation_id):
             if self._fresh(conversation_id) or conversation_id in self._flights:
                 return
             try:
-                await self._state(principal, conversation_id)
+                state = await self._state(principal, conversation_id)
+                if state.status == "active":
+                    beat = await self._submit(state, principal, [], guidance)
             except Exception:  # the first batch says what is wrong
                 log.debug("live state of %s not loaded ahead", conversation_id, exc_info=True)
+        if beat is not None:
+            with contextlib.suppress(Exception):
+                await beat
 
     async def end(self, conversation_id: uuid.UUID, work: Work[T]) -> T:
         """End a session after the batches in flight in this process (observers have seen
