@@ -114,13 +114,21 @@ async def test_batches_inside_the_interval_leave_the_hold_alone(app, client, man
     assert (await live.conversation())["segment_count"] == 5
 
 
-async def test_the_end_charges_the_exact_duration(app, client, manual_clock):
+async def _beat_at_ten_then_talk_at_thirteen(
+    app: FastAPI, client: Any, manual_clock: Any
+) -> Session:
     manual_clock.set(T0)
     live = await _session(app, client)
     manual_clock.advance(timedelta(seconds=10))
     await live.send("one", 0)  # beats at 10 s
     manual_clock.advance(timedelta(seconds=3))
     await live.send("two", 1)  # no beat at 13 s
+    assert (await live.timed()).last_beat_at == T0 + timedelta(seconds=10)
+    return live
+
+
+async def test_the_end_charges_the_exact_duration(app, client, manual_clock):
+    live = await _beat_at_ten_then_talk_at_thirteen(app, client, manual_clock)
     manual_clock.advance(timedelta(seconds=1, milliseconds=200))
     ended = await live.caller.post(f"/v1/conversations/{live.cid}/end")
     assert ended.status_code == 200, ended.text
@@ -131,12 +139,7 @@ async def test_the_end_charges_the_exact_duration(app, client, manual_clock):
 async def test_a_lapsed_session_ends_as_error_paid_up_to_its_last_beat(app, client, manual_clock):
     """A coarser beat costs a lapsed session at most the interval of unpaid time (in the
     user's favour): the batch at 13 s did not beat, so the lapse charges up to 10 s."""
-    manual_clock.set(T0)
-    live = await _session(app, client)
-    manual_clock.advance(timedelta(seconds=10))
-    await live.send("one", 0)  # beats at 10 s
-    manual_clock.advance(timedelta(seconds=3))
-    await live.send("two", 1)  # no beat at 13 s
+    live = await _beat_at_ten_then_talk_at_thirteen(app, client, manual_clock)
     manual_clock.set(T0 + timedelta(seconds=10 + 600))  # the hold of the last beat lapses now
     late = await live.send("three", 2)
     assert late["ended"] is True and late["remaining_seconds"] == 0

@@ -4,8 +4,10 @@ comes after the commit, and a batch that could not be stored is retracted."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +29,26 @@ async def _live(alice: Caller) -> str:
     cid = (await alice.conversation(channel="live"))["id"]
     assert (await alice.post(f"/v1/conversations/{cid}/start")).status_code == 200
     return str(cid)
+
+
+async def _store_behind_its_back(app: FastAPI, cid: str, user_id: uuid.UUID, *, seq: int) -> None:
+    """Another process without Redis stores segment `seq`: this process does not know."""
+    now = datetime.now(UTC)
+    async with app.state.db.engine.begin() as connection:
+        await connection.execute(
+            insert(TranscriptSegment).values(
+                id=new_id(),
+                conversation_id=uuid.UUID(cid),
+                user_id=user_id,
+                seq=seq,
+                speaker="other",
+                content="from elsewhere",
+                start_seconds=1,
+                is_final=True,
+                created_at=now,
+                updated_at=now,
+            )
+        )
 
 
 async def test_observer_receives_a_segment_before_the_sender_is_acknowledged(
@@ -91,22 +113,7 @@ async def test_a_failed_write_is_reported_and_retracted(alice: Caller, ws_base: 
 
         # Someone stores seq 2 behind this process's back (another process without Redis):
         # the next batch is numbered 2 from the cache, and its write fails.
-        now = datetime.now(UTC)
-        async with app.state.db.engine.begin() as connection:
-            await connection.execute(
-                insert(TranscriptSegment).values(
-                    id=new_id(),
-                    conversation_id=uuid.UUID(cid),
-                    user_id=user_id,
-                    seq=2,
-                    speaker="other",
-                    content="from elsewhere",
-                    start_seconds=1,
-                    is_final=True,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+        await _store_behind_its_back(app, cid, user_id, seq=2)
         await speaker.send(json.dumps({"type": "segment", **seg("two", 2)}))
         seen = [await receive(observer), await receive(observer)]
         assert seen[0]["type"] == "segment" and seen[0]["seq"] == 2 and seen[0]["text"] == "two"
@@ -188,21 +195,29 @@ async def _answers(ws: Any, count: int) -> list[dict[str, Any]]:
     return answers
 
 
+@contextlib.asynccontextmanager
+async def _talking(
+    ws_base: str, cid: str, token: str, first: str
+) -> AsyncIterator[tuple[Any, Any]]:
+    """A speaker and an observer, the speaker's first segment stored (the state is loaded)."""
+    async with (
+        connect(live_url(ws_base, cid, token)) as speaker,
+        connect(live_url(ws_base, cid, token)) as observer,
+    ):
+        assert (await receive(speaker))["type"] == "ready"
+        assert (await receive(observer))["type"] == "ready"
+        await speaker.send(json.dumps({"type": "segment", **seg(first, 0)}))
+        assert (await _answers(speaker, 1)) == [{"type": "ack", "stored": [1], "partials": 0}]
+        assert (await receive(observer))["seq"] == 1
+        yield speaker, observer
+
+
 async def test_the_socket_reads_on_while_its_batches_are_stored(
     alice: Caller, ws_base: str, app: FastAPI
 ):
     cid = await _live(alice)
     ingest = ingest_for(app.state, app.state.hub)
-    async with (
-        connect(live_url(ws_base, cid, alice.token)) as speaker,
-        connect(live_url(ws_base, cid, alice.token)) as observer,
-    ):
-        assert (await receive(speaker))["type"] == "ready"
-        assert (await receive(observer))["type"] == "ready"
-        await speaker.send(json.dumps({"type": "segment", **seg("one", 0)}))
-        assert (await _answers(speaker, 1)) == [{"type": "ack", "stored": [1], "partials": 0}]
-        assert (await receive(observer))["seq"] == 1
-
+    async with _talking(ws_base, cid, alice.token, "one") as (speaker, observer):
         async with _HeldWriter(app) as held:
             messages: list[dict[str, Any]] = [
                 {"type": "segment", **seg("two", 1)},
@@ -249,27 +264,18 @@ async def test_a_socket_has_at_most_so_many_messages_in_flight(
     monkeypatch.setattr(app.state.settings, "live_max_in_flight", 2)
     cid = await _live(alice)
     ingest = ingest_for(app.state, app.state.hub)
-    async with (
-        connect(live_url(ws_base, cid, alice.token)) as speaker,
-        connect(live_url(ws_base, cid, alice.token)) as observer,
-    ):
-        assert (await receive(speaker))["type"] == "ready"
-        assert (await receive(observer))["type"] == "ready"
-        await speaker.send(json.dumps({"type": "segment", **seg("zero", 0)}))
-        assert (await _answers(speaker, 1))[0]["stored"] == [1]
-        assert (await receive(observer))["seq"] == 1
-
-        async with _HeldWriter(app) as held:
-            for n in range(5):
-                await speaker.send(json.dumps({"type": "segment", **seg(f"line {n}", n + 1)}))
-            assert [(await receive(observer))["seq"] for _ in range(2)] == [2, 3]
-            with pytest.raises(TimeoutError):  # the third waits until an answer is sent
-                await receive(observer, timeout=0.5)
-            assert ingest.in_flight(uuid.UUID(cid)) == 2
-            await held.release()
-            answers = await _answers(speaker, 5)
-            assert [a["stored"] for a in answers] == [[2], [3], [4], [5], [6]]
-            assert [(await receive(observer))["seq"] for _ in range(3)] == [4, 5, 6]
+    talking = _talking(ws_base, cid, alice.token, "zero")
+    async with talking as (speaker, observer), _HeldWriter(app) as held:
+        for n in range(5):
+            await speaker.send(json.dumps({"type": "segment", **seg(f"line {n}", n + 1)}))
+        assert [(await receive(observer))["seq"] for _ in range(2)] == [2, 3]
+        with pytest.raises(TimeoutError):  # the third waits until an answer is sent
+            await receive(observer, timeout=0.5)
+        assert ingest.in_flight(uuid.UUID(cid)) == 2
+        await held.release()
+        answers = await _answers(speaker, 5)
+        assert [a["stored"] for a in answers] == [[2], [3], [4], [5], [6]]
+        assert [(await receive(observer))["seq"] for _ in range(3)] == [4, 5, 6]
     stored = (await alice.get(f"/v1/conversations/{cid}/segments")).json()["items"]
     assert [s["seq"] for s in stored] == [1, 2, 3, 4, 5, 6]
 
@@ -293,22 +299,7 @@ async def test_a_batch_behind_a_failed_one_is_not_stored_and_others_sessions_are
             await ws.send(json.dumps({"type": "segment", **seg("one", 0)}))
             assert (await _answers(ws, 1))[0]["stored"] == [1]
         assert (await receive(observer))["seq"] == 1
-        now = datetime.now(UTC)
-        async with app.state.db.engine.begin() as connection:
-            await connection.execute(
-                insert(TranscriptSegment).values(
-                    id=new_id(),
-                    conversation_id=uuid.UUID(cid),
-                    user_id=user_id,
-                    seq=2,
-                    speaker="other",
-                    content="from elsewhere",
-                    start_seconds=1,
-                    is_final=True,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+        await _store_behind_its_back(app, cid, user_id, seq=2)
         async with _HeldWriter(app) as held:
             await speaker.send(json.dumps({"type": "segment", **seg("two", 1)}))
             await speaker.send(json.dumps({"type": "segment", **seg("three", 2)}))

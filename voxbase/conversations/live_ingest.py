@@ -55,7 +55,7 @@ from voxbase.conversations.ownership import ENDED, _user_id, owned
 from voxbase.conversations.schemas import GuidanceOut, SegmentBatchOut, SegmentIn, SegmentOut
 from voxbase.core import clock
 from voxbase.core.db import Database, after_commit
-from voxbase.core.errors import Conflict, NotFound, ServiceError, ServiceUnavailable
+from voxbase.core.errors import Conflict, NotFound, ServiceError
 from voxbase.core.ids import new_id
 from voxbase.core.principal import Principal
 from voxbase.core.writer import GroupCommitFailed, Work
@@ -73,18 +73,16 @@ MAX_STATES = 10_000
 MAX_SHARED = 256  # plain batches in one shared unit
 
 
-class EarlierBatchNotStored(ServiceUnavailable):
+class EarlierBatchNotStored(GroupCommitFailed):
     """A batch numbered before this one (in this process) was not stored: neither is this one,
     so a conversation's stored segments never skip what its sender must send again."""
 
-    slug = "write-failed"
-
     def __init__(self) -> None:
-        super().__init__(
+        super().__init__()
+        self.detail = (
             "An earlier batch of this session could not be stored, so this one was not "
             "stored either. Send them again."
         )
-        self.headers["Retry-After"] = "1"
 
 
 @dataclass(frozen=True)
