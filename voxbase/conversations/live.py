@@ -31,6 +31,12 @@ segments run in their own short unit of work. A batch's segments reach the obser
 as they are numbered, before they are stored; the sender's `ack` comes after the commit. A
 batch that could not be stored is an error to the sender and
 `{"type": "retracted", "seqs": [...], "reason": ...}` to every subscriber (ADR 1011).
+
+The socket reads its next message while the previous batches are being stored (ADR 1012):
+batches are numbered, published and stored in the order they were sent, and the answers to
+the sender (acks, errors, pongs) come in the order of its messages. At most
+`VOXBASE_LIVE_MAX_IN_FLIGHT` (8) answers may be pending; past that the socket stops reading
+until the oldest is sent, so a fast client cannot pile up work.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,6 +116,53 @@ class _Socket:
             await self.ws.send_text(json.dumps(payload, default=str))
 
 
+Answer = dict[str, Any] | Awaitable[Any]
+
+
+class _Outbox:
+    """The answers to the sender, in the order of its messages: a batch's ack is sent after
+    its commit, while the socket reads on. At most `limit` answers wait (`put` blocks)."""
+
+    def __init__(self, socket: _Socket, limit: int) -> None:
+        self.socket = socket
+        self._queue: asyncio.Queue[Answer] = asyncio.Queue()
+        self._slots = asyncio.Semaphore(limit)
+
+    async def reserve(self) -> None:
+        """Wait for a free slot (before starting the work whose answer will take it)."""
+        await self._slots.acquire()
+
+    def put_reserved(self, answer: Answer) -> None:
+        self._queue.put_nowait(answer)
+
+    async def put(self, answer: Answer) -> None:
+        await self.reserve()
+        self.put_reserved(answer)
+
+    async def run(self) -> None:
+        while True:
+            answer = await self._queue.get()
+            try:
+                payload = answer if isinstance(answer, dict) else await _answer(answer)
+                await self.socket.send(payload)
+            finally:
+                self._slots.release()
+
+
+async def _answer(pending: Awaitable[Any]) -> dict[str, Any]:
+    """What the sender hears of a batch (its ack after the commit) or a ping (its pong)."""
+    try:
+        result = await pending
+    except ServiceError as exc:
+        return _problem(exc)
+    except Exception:  # the database is busy or gone: tell the sender, keep the socket
+        log.exception("live batch failed")
+        return {"type": "error", "status": 503, "title": "Service unavailable", "detail": "retry"}
+    if isinstance(result, dict):
+        return result
+    return {"type": "ack", "stored": [s.seq for s in result.stored], "partials": result.partials}
+
+
 @dataclass
 class _Client:
     token: str
@@ -131,11 +184,14 @@ async def _authenticate(
         if not isinstance(first, dict) or first.get("type") != "auth":
             raise Unauthenticated('The first message must be {"type": "auth", "token": ...}.')
         token = str(first.get("token") or "")
+    kit = websocket.app.state.auth
+    generation = kit.principals.generation
     async with unit_of_work(db) as session:
-        principal = await accounts.authenticate(session, websocket.app.state.auth, token)
+        principal, until = await accounts.authenticate_until(session, kit, token)
         if not principal.has_scope(Scope.CONVERSATIONS_READ.value):
             raise Forbidden("This API key lacks a scope.")
         conversation = await service.check_owned(session, principal, conversation_id)
+    kit.principals.put(token, principal, generation, until)  # the first batch needs no unit
     if conversation.status in ENDED:
         raise Conflict(f"The conversation is {conversation.status}.")
     return _Client(token, principal), conversation
@@ -184,13 +240,22 @@ async def live(websocket: WebSocket, conversation_id: uuid.UUID, token: str | No
             }
         )  # before any event: they wait in the subscription until the forwarder starts
         forwarder = asyncio.create_task(forward(), name=f"live-forward-{conversation_id}")
+        warming = None
+        if client.can_write:  # a speaker: load the session's state before its first batch
+            warming = asyncio.create_task(
+                ingest_for(websocket.app.state, hub).warm(
+                    client.principal, conversation_id, guidance=engines.guidance
+                )
+            )
+        outbox = _Outbox(socket, websocket.app.state.settings.live_max_in_flight)
+        answering = asyncio.create_task(outbox.run(), name=f"live-answer-{conversation_id}")
         try:
             while True:
                 receive = asyncio.ensure_future(websocket.receive())
                 done, _ = await asyncio.wait(
-                    {receive, forwarder}, return_when=asyncio.FIRST_COMPLETED
+                    {receive, forwarder, answering}, return_when=asyncio.FIRST_COMPLETED
                 )
-                if forwarder in done:
+                if receive not in done:  # the session ended, or the socket broke
                     receive.cancel()
                     return
                 message = receive.result()
@@ -199,13 +264,18 @@ async def live(websocket: WebSocket, conversation_id: uuid.UUID, token: str | No
                 raw = message.get("text")
                 if raw is None:
                     raw = (message.get("bytes") or b"").decode("utf-8", "replace")
-                await _handle(socket, websocket, raw, db, client, conversation_id, hub, engines)
+                await _handle(outbox, websocket, raw, db, client, conversation_id, hub, engines)
         except (WebSocketDisconnect, RuntimeError):
             return
         finally:
-            forwarder.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await forwarder
+            # Batches already queued are stored all the same (the ingest owns them); only
+            # their answers are not sent.
+            if warming is not None and not warming.done():
+                warming.cancel()
+            for task in (answering, forwarder):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
 
 async def _reauthenticate(
@@ -254,7 +324,7 @@ async def _heartbeat(
 
 
 async def _handle(
-    socket: _Socket,
+    outbox: _Outbox,
     websocket: WebSocket,
     raw: str,
     db: Database,
@@ -263,29 +333,34 @@ async def _handle(
     hub: Hub,
     engines: Engines,
 ) -> None:
+    """One message from the client. A batch is numbered, published and queued to be stored
+    here; its ack goes into the outbox, to be sent after its commit."""
     try:
         message = json.loads(raw)
         if not isinstance(message, dict):
             raise ValueError("a message is a JSON object")
     except ValueError as exc:
-        await socket.send(
+        await outbox.put(
             {"type": "error", "status": 422, "title": "Invalid input", "detail": str(exc)}
         )
         return
     kind = message.get("type")
     if kind == "ping":
-        await socket.send(await _heartbeat(websocket, db, client, conversation_id, hub))
+        await outbox.reserve()
+        outbox.put_reserved(
+            asyncio.ensure_future(_heartbeat(websocket, db, client, conversation_id, hub))
+        )
         return
     if kind == "auth":
         try:
             await _reauthenticate(websocket, db, client, conversation_id, str(message.get("token")))
         except ServiceError as exc:
-            await socket.send(_problem(exc))
+            await outbox.put(_problem(exc))
             return
-        await socket.send({"type": "authenticated", "can_write": client.can_write})
+        await outbox.put({"type": "authenticated", "can_write": client.can_write})
         return
     if kind not in ("segment", "segments"):
-        await socket.send(
+        await outbox.put(
             {
                 "type": "error",
                 "status": 422,
@@ -295,33 +370,32 @@ async def _handle(
         )
         return
     if not client.can_write:
-        await socket.send(_problem(Forbidden("Sending segments needs conversations:write.")))
+        await outbox.put(_problem(Forbidden("Sending segments needs conversations:write.")))
         return
     try:
         items = _parse_segments(message)
     except (ValueError, ValidationError) as exc:
-        await socket.send(
+        await outbox.put(
             {"type": "error", "status": 422, "title": "Invalid input", "detail": str(exc)[:500]}
         )
         return
+    await outbox.reserve()
     try:
         # Every batch re-checks the credential: an expired token or a revoked key stops
         # writing (send a fresh {"type": "auth"} to go on).
         client.principal = await _principal(websocket, db, client.token)
         if not client.can_write:
             raise Forbidden("Sending segments needs conversations:write.")
-        result = await ingest_for(websocket.app.state, hub).append(
+        stored = await ingest_for(websocket.app.state, hub).submit(
             client.principal, conversation_id, items, guidance=engines.guidance
         )
     except ServiceError as exc:
-        await socket.send(_problem(exc))
+        outbox.put_reserved(_problem(exc))
         return
     except Exception:  # the database is busy or gone: tell the sender, keep the socket
         log.exception("live batch of %s failed", conversation_id)
-        await socket.send(
+        outbox.put_reserved(
             {"type": "error", "status": 503, "title": "Service unavailable", "detail": "retry"}
         )
         return
-    await socket.send(
-        {"type": "ack", "stored": [s.seq for s in result.stored], "partials": result.partials}
-    )
+    outbox.put_reserved(stored)

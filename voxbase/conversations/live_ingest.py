@@ -9,26 +9,39 @@ after its segment: the events that follow a segment with guidance wait for the c
 chip is only shown once stored and paid for). A write that fails is reported to the sender,
 and observers get `{"type": "retracted", "seqs": [...]}` for the finals they saw that were
 not stored. ADR 1011.
+
+A batch is also the session's sign of life, but the paid-time heartbeat (renewing and growing
+the hold) runs only when it is due: this process's last beat of the session is older than
+`VOXBASE_LIVE_BEAT_INTERVAL_SECONDS`, the hold would expire within that interval, or the paid
+time would run out within it (ADR 1012). Other batches are one conditional UPDATE of the
+conversation and one INSERT of the segments. A caller may `submit` the next batch while the
+previous one is being stored: batches of a conversation are numbered, published and queued to
+the writer in order, and a batch is stored only if the ones this process numbered before it
+were.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
 import time
 import uuid
 import weakref
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.assistants import service as assistants
 from voxbase.assistants.schemas import TemplateOut
-from voxbase.conversations import live_sessions, repository
+from voxbase.conversations import live_sessions, repository, timing
 from voxbase.conversations.guidance import (
     GuidanceContext,
     GuidanceEngine,
@@ -46,6 +59,7 @@ from voxbase.core.errors import Conflict, NotFound, ServiceError
 from voxbase.core.ids import new_id
 from voxbase.core.principal import Principal
 from voxbase.core.writer import GroupCommitFailed, Work
+from voxbase.metering.schemas import TimedSessionOut
 from voxbase.privacy import consents
 from voxbase.privacy.schemas import Purpose
 from voxbase.realtime.hub import Hub
@@ -56,6 +70,104 @@ log = logging.getLogger("voxbase.conversations.live")
 T = TypeVar("T")
 STATE_TTL_SECONDS = 30.0
 MAX_STATES = 10_000
+MAX_SHARED = 256  # plain batches in one shared unit
+
+
+class EarlierBatchNotStored(GroupCommitFailed):
+    """A batch numbered before this one (in this process) was not stored: neither is this one,
+    so a conversation's stored segments never skip what its sender must send again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.detail = (
+            "An earlier batch of this session could not be stored, so this one was not "
+            "stored either. Send them again."
+        )
+
+
+@dataclass(frozen=True)
+class LastBeat:
+    """What this process's last stored paid-time beat of a session said (ADR 1012)."""
+
+    at: datetime  # when it was decided: the hold lives at least the grace period past it
+    clocked: TimedSessionOut | None  # None: the session is not paid by time
+
+    def remaining(self, now: datetime) -> int | None:
+        return None if self.clocked is None else timing.remaining_at(self.clocked, now)
+
+
+def beat_due(
+    beat_sent_at: datetime | None, last: LastBeat | None, now: datetime, interval: float
+) -> bool:
+    """Does a batch at `now` renew the paid hold? Yes when none was sent yet (in this state),
+    when the last one sent is `interval` old, when the hold would expire within `interval` (a
+    lapse must be seen by the batch that comes after it), or when the paid time would run out
+    within it (the beat that finds it exhausted must come in time). While the first beat is
+    on its way (sent, not yet stored) the next batches leave it to that one."""
+    if beat_sent_at is None:
+        return True
+    if (now - beat_sent_at).total_seconds() >= interval:
+        return True
+    if last is None or last.clocked is None:
+        return False
+    expires = last.at + timedelta(seconds=timing.grace_seconds())
+    if (expires - now).total_seconds() <= interval:
+        return True
+    remaining = last.remaining(now)
+    return remaining is not None and remaining <= interval
+
+
+@dataclass
+class _Flight:
+    """A batch queued to the writer and not yet answered."""
+
+    task: asyncio.Task[SegmentBatchOut]
+    holds: bool  # events after its chips wait for its commit: the next batch waits for it
+
+
+@dataclass
+class _Plain:
+    """A batch with no beat due and no chips: a member of a shared unit."""
+
+    principal: Principal
+    state: SessionState
+    rows: list[TranscriptSegment]
+    expect: int | None
+    items: int
+
+
+class _Shared:
+    """Plain batches of any sessions, stored as one unit of the group writer: per batch one
+    conditional UPDATE of its conversation, then one INSERT of all their segments. A batch
+    refused (its session ended, an earlier batch missing) fails alone; should the INSERT fail
+    (a number stored by another process), each batch is stored again in a SAVEPOINT of its
+    own, so only the colliding one fails."""
+
+    def __init__(self, ticket: int) -> None:
+        self.ticket = ticket
+        self.members: list[_Plain] = []
+        self.open = True  # new members join until the writer starts it
+        self.task: asyncio.Task[list[BaseException | None]] | None = None
+
+    async def unit(self, session: AsyncSession) -> list[BaseException | None]:
+        self.open = False
+        members = list(self.members)
+        try:
+            async with session.begin_nested():
+                return await _store_shared(session, members)
+        except (IntegrityError, _Mismatch):
+            errors: list[BaseException | None] = []
+            for plain in members:
+                try:
+                    async with session.begin_nested():
+                        await _store_plain(
+                            session, plain.principal, plain.state, plain.rows, plain.expect
+                        )
+                except (ServiceError, IntegrityError) as exc:
+                    errors.append(exc)
+                else:
+                    errors.append(None)
+            return errors
 
 
 @dataclass
@@ -73,14 +185,28 @@ class SessionState:
     given: list[tuple[str, Decimal | None]]
     ai_allowed: bool  # consent to ai_processing: guidance reads the transcript
     loaded_at: float = field(default_factory=time.monotonic)
+    # The paid-time heartbeat (ADR 1012), kept across the 30 s reloads (not after a failure):
+    beat_sent_at: datetime | None = None  # the last beat queued (maybe not yet stored)
+    last_beat: LastBeat | None = None  # the last beat stored
+    beat_task: asyncio.Task[SegmentBatchOut] | None = None  # the batch of the last beat sent
+    taken: int | None = None  # the last segment number this process gave out in this state
 
 
 class LiveIngest:
-    def __init__(self, db: Database, hub: Hub, sequence: SeqSource) -> None:
+    def __init__(
+        self, db: Database, hub: Hub, sequence: SeqSource, *, beat_interval: float = 5.0
+    ) -> None:
         self.db = db
         self.hub = hub
         self.sequence = sequence
+        self.beat_interval = beat_interval
         self._states: dict[uuid.UUID, SessionState] = {}
+        self._flights: dict[uuid.UUID, list[_Flight]] = {}
+        # Plain batches share a unit (ADR 1012); a conversation's batches keep their order:
+        # the ticket of the last unit queued for each conversation with batches in flight.
+        self._shared: _Shared | None = None
+        self._counter = itertools.count()
+        self._tickets: dict[uuid.UUID, int] = {}
         self._locks: weakref.WeakValueDictionary[uuid.UUID, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -103,6 +229,22 @@ class LiveIngest:
         if forget is not None:
             forget(str(conversation_id))
 
+    def _drop(self, state: SessionState) -> None:
+        """Forget `state` (reload, and resync the numbers, next time) unless a newer one has
+        replaced it already: a batch in flight with an older state must not drop a newer."""
+        if self._states.get(state.conversation_id) is state:
+            self.forget(state.conversation_id)
+
+    def in_flight(self, conversation_id: uuid.UUID) -> int:
+        """Batches of the conversation queued to the writer and not yet answered."""
+        return len(self._flights.get(conversation_id, ()))
+
+    async def _drain(self, conversation_id: uuid.UUID) -> None:
+        """Wait for the batches in flight (under the conversation's lock: no new ones come)."""
+        flights = self._flights.get(conversation_id)
+        if flights:
+            await asyncio.wait([flight.task for flight in flights])
+
     def _prune(self) -> None:
         """Sessions come and go: keep the cache to the ones seen within the TTL."""
         if len(self._states) < MAX_STATES:
@@ -112,7 +254,13 @@ class LiveIngest:
             if now - state.loaded_at >= STATE_TTL_SECONDS:
                 self.forget(conversation_id)
 
+    def _fresh(self, conversation_id: uuid.UUID) -> bool:
+        state = self._states.get(conversation_id)
+        return state is not None and time.monotonic() - state.loaded_at < STATE_TTL_SECONDS
+
     async def _state(self, principal: Principal, conversation_id: uuid.UUID) -> SessionState:
+        """The cached state; reloaded only with nothing in flight (the caller drains first),
+        so the numbers restart from what is stored."""
         state = self._states.get(conversation_id)
         if state is not None and time.monotonic() - state.loaded_at < STATE_TTL_SECONDS:
             if state.user_id != _user_id(principal):
@@ -147,13 +295,37 @@ class LiveIngest:
         self._prune()
         fresh, stored = await self.db.writer.run(load)
         await self.sequence.sync(str(conversation_id), stored)
+        if state is not None and state.user_id == fresh.user_id:  # a TTL reload: same beats
+            fresh.beat_sent_at, fresh.last_beat = state.beat_sent_at, state.last_beat
+            fresh.beat_task = state.beat_task
         self._states[conversation_id] = fresh
         return fresh
 
+    async def warm(
+        self, principal: Principal, conversation_id: uuid.UUID, *, guidance: GuidanceEngine
+    ) -> None:
+        """A speaker connected (a sign of life): load the session's state and beat if due,
+        ahead of its first batch, so that batch is fanned out and stored without either."""
+        beat: Awaitable[SegmentBatchOut] | None = None
+        async with self._lock(conversation_id):
+            if self._fresh(conversation_id) or conversation_id in self._flights:
+                return
+            try:
+                state = await self._state(principal, conversation_id)
+                if state.status == "active":
+                    beat = await self._submit(state, principal, [], guidance)
+            except Exception:  # the first batch says what is wrong
+                log.debug("live state of %s not loaded ahead", conversation_id, exc_info=True)
+        if beat is not None:
+            with contextlib.suppress(Exception):
+                await beat
+
     async def end(self, conversation_id: uuid.UUID, work: Work[T]) -> T:
         """End a session after the batches in flight in this process (observers have seen
-        them: they are stored before the `ended` event), as a unit of the group writer."""
+        them: they are stored, and their events sent, before the `ended` event), as a unit of
+        the group writer."""
         async with self._lock(conversation_id):
+            await self._drain(conversation_id)
             try:
                 return await self.db.writer.run(work)
             finally:
@@ -167,33 +339,66 @@ class LiveIngest:
         *,
         guidance: GuidanceEngine,
     ) -> SegmentBatchOut:
+        """Store a batch and answer after the commit (`POST …/segments`)."""
+        return await (await self.submit(principal, conversation_id, items, guidance=guidance))
+
+    async def submit(
+        self,
+        principal: Principal,
+        conversation_id: uuid.UUID,
+        items: Sequence[SegmentIn],
+        *,
+        guidance: GuidanceEngine,
+    ) -> Awaitable[SegmentBatchOut]:
+        """Number the batch, publish it and queue its write, in order with the conversation's
+        other batches; returns what to await for the answer (after the commit). The caller
+        may submit its next batch before awaiting this one's (the WebSocket does)."""
         async with self._lock(conversation_id):
+            flights = self._flights.get(conversation_id)
+            if flights and (
+                any(flight.holds for flight in flights) or not self._fresh(conversation_id)
+            ):
+                # A batch with chips holds the events after them until its commit: the next
+                # batch's events come after those. A reload resyncs the numbers from what
+                # is stored: nothing may be in flight then.
+                await self._drain(conversation_id)
             state = await self._state(principal, conversation_id)
             if state.status != "active":
                 # A draft starts here (and may be refused), an ended one refuses: the careful
                 # path, everything after the commit, as before ADR 1011.
+                await self._drain(conversation_id)
                 self.forget(conversation_id)
-                return await self.db.writer.run(
-                    lambda session: live_sessions.append_segments(
-                        session, principal, conversation_id, items, hub=self.hub, guidance=guidance
+                return _resolved(
+                    await self.db.writer.run(
+                        lambda session: live_sessions.append_segments(
+                            session,
+                            principal,
+                            conversation_id,
+                            items,
+                            hub=self.hub,
+                            guidance=guidance,
+                        )
                     )
                 )
             try:
-                return await self._append(state, principal, items, guidance)
+                return await self._submit(state, principal, items, guidance)
             except BaseException:
-                self.forget(conversation_id)  # reload (and resync the numbers) next time
+                self._drop(state)
                 raise
 
-    async def _append(
+    async def _submit(
         self,
         state: SessionState,
         principal: Principal,
         items: Sequence[SegmentIn],
         guidance: GuidanceEngine,
-    ) -> SegmentBatchOut:
+    ) -> asyncio.Task[SegmentBatchOut]:
         channel = channel_name(state.conversation_id)
         finals = [index for index, item in enumerate(items) if item.is_final]
         first = await self.sequence.take(str(state.conversation_id), len(finals)) if finals else 0
+        expect = state.taken  # what this process numbered before: stored before this batch
+        if finals:
+            state.taken = first + len(finals) - 1
         now = clock.now()
         rows: dict[int, TranscriptSegment] = {}
         for n, index in enumerate(finals):
@@ -251,33 +456,133 @@ class LiveIngest:
                 suggestions[index] = fresh
                 if not held:
                     held.append((index, None))  # its chips, then everything after it
-        try:
-            result, chips = await self.db.writer.run(
-                lambda session: _persist(
-                    session, principal, state, items, rows, outs, suggestions, held, self.hub
-                )
-            )
-        except BaseException as exc:
-            if published:
-                await self._publish(
-                    channel,
-                    {"type": "retracted", "seqs": published, "reason": _reason(exc)},
-                )
-            if isinstance(exc, Exception) and not isinstance(exc, ServiceError):
-                log.warning("live batch of %s not stored", channel, exc_info=exc)
-                raise GroupCommitFailed() from exc  # 503: nothing of the batch was stored
-            raise
+        # The next batch's guidance reads this one's segments (a failure reloads the state).
         state.recent.extend(batch)
-        state.given.extend((c.content, c.triggered_at_seconds) for c in chips)
-        if result.ended:
-            self.forget(state.conversation_id)
-        return result
+        beat = beat_due(state.beat_sent_at, state.last_beat, now, self.beat_interval)
+        beat = beat or bool(suggestions and state.last_beat is None)  # its answer says what's left
+        pending = state.beat_task  # a beat queued before this batch, maybe not yet stored
+        remaining = None if state.last_beat is None else state.last_beat.remaining(now)
+
+        loop = asyncio.get_running_loop()
+        queued: asyncio.Future[None] | None = None
+        cid = state.conversation_id
+        shared: _Shared | None = None
+        member = 0
+        if not beat and not suggestions:
+            # The common batch: one member of a unit shared with the other sessions' plain
+            # batches, if the open one comes after everything of this conversation queued.
+            plain = _Plain(principal, state, list(rows.values()), expect, len(items))
+            shared = self._shared
+            if (
+                shared is None
+                or not shared.open
+                or len(shared.members) >= MAX_SHARED
+                or self._tickets.get(cid, -1) > shared.ticket
+            ):
+                shared = self._shared = _Shared(next(self._counter))
+                queued = loop.create_future()
+                shared.task = loop.create_task(self._run_shared(shared, queued))
+            member = len(shared.members)
+            shared.members.append(plain)
+            self._tickets[cid] = shared.ticket
+        else:
+            self._tickets[cid] = next(self._counter)
+            queued = loop.create_future()
+
+        async def unit(session: AsyncSession) -> tuple[SegmentBatchOut, list[Guidance], Any]:
+            return await _persist(
+                session,
+                principal,
+                state,
+                items,
+                rows,
+                outs,
+                suggestions,
+                held,
+                self.hub,
+                beat=beat,
+                expect=expect,
+                remaining=remaining,
+            )
+
+        async def store() -> SegmentBatchOut:
+            chips: list[Guidance] = []
+            clocked: TimedSessionOut | None = None
+            try:
+                if shared is not None:
+                    assert shared.task is not None
+                    error = (await asyncio.shield(shared.task))[member]
+                    if error is not None:
+                        raise error
+                    if state.last_beat is None and pending is not None:
+                        # The first beat was queued before this batch: it is stored (or
+                        # failed) by now, its after-commit actions aside; wait for them.
+                        with contextlib.suppress(BaseException):
+                            await asyncio.shield(pending)
+                    left = remaining
+                    if left is None and state.last_beat is not None:
+                        left = state.last_beat.remaining(now)
+                    result = _plain_answer(rows, outs, items, left)
+                else:
+                    assert queued is not None
+                    queued.set_result(None)  # the writer queues the unit before this task waits
+                    result, chips, clocked = await self.db.writer.run(unit)
+            except BaseException as exc:
+                self._drop(state)
+                if published:
+                    await self._publish(
+                        channel,
+                        {"type": "retracted", "seqs": published, "reason": _reason(exc)},
+                    )
+                if isinstance(exc, Exception) and not isinstance(exc, ServiceError):
+                    log.warning("live batch of %s not stored", channel, exc_info=exc)
+                    raise GroupCommitFailed() from exc  # 503: nothing of the batch was stored
+                raise
+            state.given.extend((c.content, c.triggered_at_seconds) for c in chips)
+            if beat and (state.last_beat is None or state.last_beat.at <= now):
+                state.last_beat = LastBeat(now, clocked)
+            if result.ended:
+                self._drop(state)
+            return result
+
+        task = loop.create_task(store(), name=f"live-store-{cid}")
+        if beat:
+            state.beat_sent_at, state.beat_task = now, task
+        flight = _Flight(task, holds=bool(held))
+        self._flights.setdefault(cid, []).append(flight)
+        task.add_done_callback(lambda _: self._landed(cid, flight))
+        if queued is not None:
+            await queued
+        return task
+
+    async def _run_shared(
+        self, shared: _Shared, queued: asyncio.Future[None]
+    ) -> list[BaseException | None]:
+        queued.set_result(None)  # the writer queues the unit before this task first waits
+        return await self.db.writer.run(shared.unit)
+
+    def _landed(self, conversation_id: uuid.UUID, flight: _Flight) -> None:
+        flights = self._flights.get(conversation_id)
+        if flights is not None:
+            with contextlib.suppress(ValueError):
+                flights.remove(flight)
+            if not flights:
+                del self._flights[conversation_id]
+                self._tickets.pop(conversation_id, None)  # nothing of it queued any more
+        if not flight.task.cancelled():
+            flight.task.exception()  # retrieved: the sender may have gone away meanwhile
 
     async def _publish(self, channel: str, event: dict[str, Any]) -> None:
         try:
             await self.hub.publish(channel, event)
         except Exception:  # observers catch up with GET /segments?after_seq=
             log.warning("live fan-out of %s failed", channel, exc_info=True)
+
+
+def _resolved(result: T) -> asyncio.Future[T]:
+    done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+    done.set_result(result)
+    return done
 
 
 def _reason(exc: BaseException) -> str:
@@ -301,13 +606,17 @@ async def _persist(
     suggestions: dict[int, list[Suggestion]],
     held: list[tuple[int, dict[str, Any] | None]],
     hub: Hub,
-) -> tuple[SegmentBatchOut, list[Guidance]]:
-    """One unit of the group writer: the segments in order, the chips (paid), the beat."""
+    *,
+    beat: bool,
+    expect: int | None,
+    remaining: int | None,
+) -> tuple[SegmentBatchOut, list[Guidance], TimedSessionOut | None]:
+    """One unit of the group writer: the segments in order, the chips (paid), the beat when
+    due (ADR 1012). A batch with neither is a member of a shared unit (`_Shared`)."""
     row = await owned(session, principal, state.conversation_id, lock=True)
-    if row.status in ENDED:
-        raise Conflict(f"The conversation is {row.status}; it takes no more segments.")
-    if row.status != "active":
-        raise Conflict(f"The conversation is {row.status}.")
+    _check_active(row.status)
+    if expect is not None and row.segment_count < expect:
+        raise EarlierBatchNotStored()
     if rows:
         row.segment_count = max(row.segment_count, max(s.seq for s in rows.values()))
         row.last_activity_at = clock.now()
@@ -341,16 +650,120 @@ async def _persist(
         except Exception:
             log.warning("live fan-out of %s failed", channel, exc_info=True)
 
-    after_commit(session, broadcast)  # before the end's events, if the beat ends the session
-    clocked, ended = await live_sessions.beat_or_close(session, principal, row, hub=hub)
+    if later:
+        after_commit(session, broadcast)  # before the end's events, if the beat ends the session
+    clocked, ended = None, False
+    if beat:  # the segments are a sign of life: keep paying; past the paid time it ends here
+        clocked, ended = await live_sessions.beat_or_close(session, principal, row, hub=hub)
+        remaining = None if clocked is None else clocked.remaining_seconds
     result = SegmentBatchOut(
         stored=[outs[index] for index in sorted(rows)],
         partials=len(items) - len(rows),
         guidance=[GuidanceOut.model_validate(g) for g in chips],
-        remaining_seconds=None if clocked is None else clocked.remaining_seconds,
+        remaining_seconds=remaining,
         ended=ended,
     )
-    return result, chips
+    return result, chips, clocked
+
+
+def _check_active(status: str) -> None:
+    if status in ENDED:
+        raise Conflict(f"The conversation is {status}; it takes no more segments.")
+    if status != "active":
+        raise Conflict(f"The conversation is {status}.")
+
+
+def _plain_answer(
+    rows: dict[int, TranscriptSegment],
+    outs: dict[int, SegmentOut],
+    items: Sequence[SegmentIn],
+    remaining: int | None,
+) -> SegmentBatchOut:
+    return SegmentBatchOut(
+        stored=[outs[index] for index in sorted(rows)],
+        partials=len(items) - len(rows),
+        guidance=[],
+        remaining_seconds=remaining,
+        ended=False,
+    )
+
+
+class _Mismatch(Exception):
+    """A member of a shared unit was refused: store each member on its own to say which."""
+
+
+async def _store_shared(
+    session: AsyncSession, members: Sequence[_Plain]
+) -> list[BaseException | None]:
+    """The shared unit's common case: one UPDATE checks every member's conversation (active,
+    its earlier batches stored) and counts its segments, one INSERT stores them all. Any
+    member refused raises `_Mismatch` (the caller then goes member by member)."""
+    counts: dict[uuid.UUID, repository.LiveCount] = {}
+    rows: list[TranscriptSegment] = []
+    for plain in members:
+        top = max((s.seq for s in plain.rows), default=None)
+        cid = plain.state.conversation_id
+        seen = counts.get(cid)
+        if seen is None:  # the first batch of its conversation here: its earlier ones stored
+            counts[cid] = repository.LiveCount(cid, plain.state.user_id, top, plain.expect)
+        elif top is not None:  # a later batch of it: the earlier ones are in this unit
+            tops = [t for t in (seen.top_seq, top) if t is not None]
+            counts[cid] = repository.LiveCount(cid, seen.user_id, max(tops), seen.at_least)
+        rows.extend(plain.rows)
+    if await repository.count_live_batches(session, list(counts.values()), clock.now()) != len(
+        counts
+    ):
+        raise _Mismatch()
+    if rows:
+        await repository.insert_segments(session, rows)
+    return [None] * len(members)
+
+
+async def _counted(
+    session: AsyncSession,
+    state: SessionState,
+    rows: Sequence[TranscriptSegment],
+    expect: int | None,
+    now: datetime,
+) -> bool:
+    if rows:
+        return await repository.count_live_segments(
+            session,
+            state.conversation_id,
+            state.user_id,
+            top_seq=max(s.seq for s in rows),
+            at_least=expect,
+            now=now,
+        )
+    return await repository.live_status(session, state.conversation_id, state.user_id) == "active"
+
+
+async def _refusal(
+    session: AsyncSession, principal: Principal, state: SessionState, expect: int | None
+) -> ServiceError:
+    """Why a plain batch's conversation did not match: 404, 409, or an earlier batch missing."""
+    try:
+        row = await owned(session, principal, state.conversation_id)
+        _check_active(row.status)
+    except ServiceError as exc:
+        return exc
+    if expect is not None and row.segment_count < expect:
+        return EarlierBatchNotStored()
+    return GroupCommitFailed()  # not reached: the row matched the conditions after all
+
+
+async def _store_plain(
+    session: AsyncSession,
+    principal: Principal,
+    state: SessionState,
+    rows: Sequence[TranscriptSegment],
+    expect: int | None,
+) -> None:
+    """One plain batch on its own (after a shared INSERT failed)."""
+    if not await _counted(session, state, rows, expect, clock.now()):
+        raise await _refusal(session, principal, state, expect)
+    if rows:
+        await repository.insert_segments(session, rows)
 
 
 def ingest_for(state: Any, hub: Hub) -> LiveIngest:
@@ -359,7 +772,10 @@ def ingest_for(state: Any, hub: Hub) -> LiveIngest:
     if ingest is None:
         settings = state.settings
         ingest = LiveIngest(
-            state.db, hub, build_sequence(settings.redis_url, settings.realtime_backend)
+            state.db,
+            hub,
+            build_sequence(settings.redis_url, settings.realtime_backend),
+            beat_interval=settings.live_beat_interval_seconds,
         )
         state.live_ingest = ingest
     return ingest

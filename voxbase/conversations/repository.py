@@ -1,14 +1,20 @@
-"""Every query of the conversations tables, including full-text search per dialect."""
+"""Every query of the conversations tables (search: `search_repository`)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
+    Table,
+    and_,
+    case,
     func,
+    insert,
+    or_,
     select,
     update,
 )
@@ -227,6 +233,112 @@ async def max_seq(session: AsyncSession, conversation_id: uuid.UUID) -> int:
         TranscriptSegment.conversation_id == conversation_id
     )
     return int((await session.execute(query)).scalar_one_or_none() or 0)
+
+
+async def count_live_segments(
+    session: AsyncSession,
+    conversation_id: uuid.UUID,
+    user_id: uuid.UUID,
+    *,
+    top_seq: int,
+    at_least: int | None,
+    now: datetime,
+) -> bool:
+    """Raise `segment_count` to `top_seq` (never lower it) of the user's active conversation
+    whose count is at least `at_least`; False when no row matched (ended, gone, or an earlier
+    batch not stored). One statement: it also takes the row's lock, as a SELECT … FOR UPDATE."""
+    query = (
+        update(Conversation)
+        .where(
+            Conversation.id == conversation_id,
+            Conversation.user_id == user_id,
+            Conversation.deleted_at.is_(None),
+            Conversation.status == "active",
+        )
+        .values(
+            segment_count=case(
+                (Conversation.segment_count < top_seq, top_seq),
+                else_=Conversation.segment_count,
+            ),
+            last_activity_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if at_least is not None:
+        query = query.where(Conversation.segment_count >= at_least)
+    result: Any = await session.execute(query)
+    return bool(result.rowcount == 1)
+
+
+@dataclass(frozen=True)
+class LiveCount:
+    """One conversation's plain live batches in a shared unit (`count_live_batches`)."""
+
+    conversation_id: uuid.UUID
+    user_id: uuid.UUID
+    top_seq: int | None  # the highest number of its segments (None: partials only)
+    at_least: int | None  # its stored count must be this much already
+
+
+async def count_live_batches(
+    session: AsyncSession, batches: Sequence[LiveCount], now: datetime
+) -> int:
+    """`count_live_segments` for many conversations in one statement; how many matched."""
+    matches = []
+    grows = []
+    for b in batches:
+        condition = and_(Conversation.id == b.conversation_id, Conversation.user_id == b.user_id)
+        if b.at_least is not None:
+            condition = and_(condition, Conversation.segment_count >= b.at_least)
+        matches.append(condition)
+        if b.top_seq is not None:
+            grows.append(
+                (
+                    and_(
+                        Conversation.id == b.conversation_id,
+                        Conversation.segment_count < b.top_seq,
+                    ),
+                    b.top_seq,
+                )
+            )
+    values: dict[str, Any] = {"last_activity_at": now}
+    if grows:
+        values["segment_count"] = case(*grows, else_=Conversation.segment_count)
+    query = (
+        update(Conversation)
+        .where(
+            Conversation.id.in_([b.conversation_id for b in batches]),
+            Conversation.deleted_at.is_(None),
+            Conversation.status == "active",
+            or_(*matches),
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    result: Any = await session.execute(query)
+    return int(result.rowcount)
+
+
+async def live_status(
+    session: AsyncSession, conversation_id: uuid.UUID, user_id: uuid.UUID
+) -> str | None:
+    query = select(Conversation.status).where(
+        Conversation.id == conversation_id,
+        Conversation.user_id == user_id,
+        Conversation.deleted_at.is_(None),
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+SEGMENTS = cast(Table, TranscriptSegment.__table__)
+SEGMENT_COLUMNS = tuple(c.key for c in SEGMENTS.columns)
+
+
+async def insert_segments(session: AsyncSession, rows: Sequence[TranscriptSegment]) -> None:
+    """Store segments built (ids, numbers, times and all) before the unit: one multi-row
+    INSERT through Core, no ORM unit of work."""
+    values = [{key: getattr(row, key) for key in SEGMENT_COLUMNS} for row in rows]
+    await session.execute(insert(SEGMENTS), values)
 
 
 async def all_segments(

@@ -10,6 +10,7 @@ A session whose hold lapsed (nobody beat for the grace period) is ended as `erro
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -22,7 +23,7 @@ from voxbase.core.principal import Principal
 from voxbase.metering import service as metering
 from voxbase.metering.schemas import TimedSessionOut
 from voxbase.metering.service import Subject
-from voxbase.metering.timed import unit_seconds
+from voxbase.metering.timed import elapsed_seconds, unit_seconds
 from voxbase.profiles import active_profile
 
 # Which meter pays for a channel's time: the first one the active profile sells.
@@ -85,6 +86,17 @@ async def beat(session: AsyncSession, row: Conversation) -> TimedSessionOut | No
         return await metering.beat_timed(session, Subject.user(row.user_id), ref_of(row))
     except NotFound:
         return None
+
+
+def remaining_at(clocked: TimedSessionOut, now: datetime) -> int:
+    """The paid seconds a beat at `now` would find left, the hold unchanged since `clocked` (a
+    running session's hold changes only on a beat, or when it lapses or the session ends)."""
+    return max(0, clocked.covered_seconds - elapsed_seconds(clocked.started_at, now))
+
+
+def grace_seconds() -> int:
+    """How long a hold lives past a beat (at least: a longer first grace is never shortened)."""
+    return metering.timed_policy().grace_seconds
 
 
 async def finish(session: AsyncSession, row: Conversation) -> TimedSessionOut | None:

@@ -122,6 +122,12 @@ class Settings(BaseSettings):
     # may hold when its caller names no cap, and how long a hold lives without a heartbeat.
     timed_session_cap_seconds: int = Field(4 * 3600, ge=1, le=7 * 86400)
     timed_session_grace_seconds: int = Field(600, ge=10, le=86400)
+    # Live ingest (ADR 1012): a segment batch renews the paid hold (a heartbeat) only when this
+    # process's last beat of the session is older than this, or the hold would expire or the
+    # paid time run out within it; 0 beats on every batch. Each WebSocket keeps at most
+    # `live_max_in_flight` messages being stored (or answered) while it reads on.
+    live_beat_interval_seconds: float = Field(5.0, ge=0, le=60)
+    live_max_in_flight: int = Field(8, ge=1, le=256)
 
     # Telephony (docs/telephony.md): "simulated" walks calls through their steps offline;
     # "twilio" places them through the Twilio SDK and takes Twilio's signed webhooks.

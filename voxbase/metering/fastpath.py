@@ -211,7 +211,9 @@ async def record_in_group(
 ) -> UsageResult | None:
     """The same as a savepoint-less unit of the group writer (`GroupWriter.run(fast=…)`): the
     balance row is written once at the end of the group, not once per event (ADR 1022)."""
-    return await lean_record(group.connection, group, actor, subject, data, idempotency_key, defer=True)
+    return await lean_record(
+        group.connection, group, actor, subject, data, idempotency_key, defer=True
+    )
 
 
 async def lean_record(

@@ -294,14 +294,16 @@ async def _grow(
     wanted: Decimal,
 ) -> Reservation:
     """Keep the hold alive (never shortening a longer first grace) and grow it towards
-    `wanted` by what is available now."""
-    target = hold.quantity
-    if wanted > hold.quantity:
-        row = await _locked_balance(session, subject, meter.key)
-        room = await _headroom(session, subject, row, meter)
-        target = wanted if room is None else hold.quantity + min(wanted - hold.quantity, room)
+    `wanted` by what is available now. The caller holds the balance lock (`_running_hold`)."""
     left = math.ceil((hold.expires_at - clock.now()).total_seconds())
-    await extend(session, subject, hold.id, max(policy.grace_seconds, left), target)
+    ttl = max(policy.grace_seconds, left)
+    if wanted <= hold.quantity:  # nothing to grow: only renew it (what `extend` would do)
+        hold.expires_at = clock.now() + timedelta(seconds=ttl)
+        return hold
+    row = await _locked_balance(session, subject, meter.key)
+    room = await _headroom(session, subject, row, meter)
+    target = wanted if room is None else hold.quantity + min(wanted - hold.quantity, room)
+    await extend(session, subject, hold.id, ttl, target)
     refreshed = await repository.get_reservation(session, hold.id, subject.id)
     assert refreshed is not None
     return refreshed
