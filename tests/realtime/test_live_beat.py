@@ -17,7 +17,8 @@ from sqlalchemy import select
 from tests.conftest import register
 from tests.conversations.conftest import Caller, seg
 from tests.helpers_billing import at, profile
-from voxbase.conversations.live_ingest import LastBeat, beat_due, ingest_for
+from voxbase.conversations.live_ingest import ingest_for
+from voxbase.conversations.timing import LastBeat, beat_due
 from voxbase.core.db import unit_of_work
 from voxbase.metering import service as metering
 from voxbase.metering import timed

@@ -32,16 +32,15 @@ import weakref
 from collections import deque
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbase.assistants import service as assistants
 from voxbase.assistants.schemas import TemplateOut
-from voxbase.conversations import live_sessions, repository, timing
+from voxbase.conversations import live_sessions, live_shared, repository
 from voxbase.conversations.guidance import (
     GuidanceContext,
     GuidanceEngine,
@@ -50,12 +49,20 @@ from voxbase.conversations.guidance import (
     recently_given,
 )
 from voxbase.conversations.live_sessions import RECENT_CONTEXT, channel_name
+from voxbase.conversations.live_shared import (
+    EarlierBatchNotStored,
+    PlainBatch,
+    SharedUnit,
+    check_active,
+    plain_answer,
+)
 from voxbase.conversations.models import Guidance, TranscriptSegment
-from voxbase.conversations.ownership import ENDED, _user_id, owned
+from voxbase.conversations.ownership import _user_id, owned
 from voxbase.conversations.schemas import GuidanceOut, SegmentBatchOut, SegmentIn, SegmentOut
+from voxbase.conversations.timing import LastBeat, beat_due
 from voxbase.core import clock
 from voxbase.core.db import Database, after_commit
-from voxbase.core.errors import Conflict, NotFound, ServiceError
+from voxbase.core.errors import NotFound, ServiceError
 from voxbase.core.ids import new_id
 from voxbase.core.principal import Principal
 from voxbase.core.writer import GroupCommitFailed, Work
@@ -70,51 +77,6 @@ log = logging.getLogger("voxbase.conversations.live")
 T = TypeVar("T")
 STATE_TTL_SECONDS = 30.0
 MAX_STATES = 10_000
-MAX_SHARED = 256  # plain batches in one shared unit
-
-
-class EarlierBatchNotStored(GroupCommitFailed):
-    """A batch numbered before this one (in this process) was not stored: neither is this one,
-    so a conversation's stored segments never skip what its sender must send again."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.detail = (
-            "An earlier batch of this session could not be stored, so this one was not "
-            "stored either. Send them again."
-        )
-
-
-@dataclass(frozen=True)
-class LastBeat:
-    """What this process's last stored paid-time beat of a session said (ADR 1012)."""
-
-    at: datetime  # when it was decided: the hold lives at least the grace period past it
-    clocked: TimedSessionOut | None  # None: the session is not paid by time
-
-    def remaining(self, now: datetime) -> int | None:
-        return None if self.clocked is None else timing.remaining_at(self.clocked, now)
-
-
-def beat_due(
-    beat_sent_at: datetime | None, last: LastBeat | None, now: datetime, interval: float
-) -> bool:
-    """Does a batch at `now` renew the paid hold? Yes when none was sent yet (in this state),
-    when the last one sent is `interval` old, when the hold would expire within `interval` (a
-    lapse must be seen by the batch that comes after it), or when the paid time would run out
-    within it (the beat that finds it exhausted must come in time). While the first beat is
-    on its way (sent, not yet stored) the next batches leave it to that one."""
-    if beat_sent_at is None:
-        return True
-    if (now - beat_sent_at).total_seconds() >= interval:
-        return True
-    if last is None or last.clocked is None:
-        return False
-    expires = last.at + timedelta(seconds=timing.grace_seconds())
-    if (expires - now).total_seconds() <= interval:
-        return True
-    remaining = last.remaining(now)
-    return remaining is not None and remaining <= interval
 
 
 @dataclass
@@ -123,51 +85,6 @@ class _Flight:
 
     task: asyncio.Task[SegmentBatchOut]
     holds: bool  # events after its chips wait for its commit: the next batch waits for it
-
-
-@dataclass
-class _Plain:
-    """A batch with no beat due and no chips: a member of a shared unit."""
-
-    principal: Principal
-    state: SessionState
-    rows: list[TranscriptSegment]
-    expect: int | None
-    items: int
-
-
-class _Shared:
-    """Plain batches of any sessions, stored as one unit of the group writer: per batch one
-    conditional UPDATE of its conversation, then one INSERT of all their segments. A batch
-    refused (its session ended, an earlier batch missing) fails alone; should the INSERT fail
-    (a number stored by another process), each batch is stored again in a SAVEPOINT of its
-    own, so only the colliding one fails."""
-
-    def __init__(self, ticket: int) -> None:
-        self.ticket = ticket
-        self.members: list[_Plain] = []
-        self.open = True  # new members join until the writer starts it
-        self.task: asyncio.Task[list[BaseException | None]] | None = None
-
-    async def unit(self, session: AsyncSession) -> list[BaseException | None]:
-        self.open = False
-        members = list(self.members)
-        try:
-            async with session.begin_nested():
-                return await _store_shared(session, members)
-        except (IntegrityError, _Mismatch):
-            errors: list[BaseException | None] = []
-            for plain in members:
-                try:
-                    async with session.begin_nested():
-                        await _store_plain(
-                            session, plain.principal, plain.state, plain.rows, plain.expect
-                        )
-                except (ServiceError, IntegrityError) as exc:
-                    errors.append(exc)
-                else:
-                    errors.append(None)
-            return errors
 
 
 @dataclass
@@ -204,7 +121,7 @@ class LiveIngest:
         self._flights: dict[uuid.UUID, list[_Flight]] = {}
         # Plain batches share a unit (ADR 1012); a conversation's batches keep their order:
         # the ticket of the last unit queued for each conversation with batches in flight.
-        self._shared: _Shared | None = None
+        self._shared: SharedUnit | None = None
         self._counter = itertools.count()
         self._tickets: dict[uuid.UUID, int] = {}
         self._locks: weakref.WeakValueDictionary[uuid.UUID, asyncio.Lock] = (
@@ -466,20 +383,20 @@ class LiveIngest:
         loop = asyncio.get_running_loop()
         queued: asyncio.Future[None] | None = None
         cid = state.conversation_id
-        shared: _Shared | None = None
+        shared: SharedUnit | None = None
         member = 0
         if not beat and not suggestions:
             # The common batch: one member of a unit shared with the other sessions' plain
             # batches, if the open one comes after everything of this conversation queued.
-            plain = _Plain(principal, state, list(rows.values()), expect, len(items))
+            plain = PlainBatch(principal, state, list(rows.values()), expect, len(items))
             shared = self._shared
             if (
                 shared is None
                 or not shared.open
-                or len(shared.members) >= MAX_SHARED
+                or len(shared.members) >= live_shared.MAX_SHARED
                 or self._tickets.get(cid, -1) > shared.ticket
             ):
-                shared = self._shared = _Shared(next(self._counter))
+                shared = self._shared = SharedUnit(next(self._counter))
                 queued = loop.create_future()
                 shared.task = loop.create_task(self._run_shared(shared, queued))
             member = len(shared.members)
@@ -522,7 +439,7 @@ class LiveIngest:
                     left = remaining
                     if left is None and state.last_beat is not None:
                         left = state.last_beat.remaining(now)
-                    result = _plain_answer(rows, outs, items, left)
+                    result = plain_answer(rows, outs, items, left)
                 else:
                     assert queued is not None
                     queued.set_result(None)  # the writer queues the unit before this task waits
@@ -556,7 +473,7 @@ class LiveIngest:
         return task
 
     async def _run_shared(
-        self, shared: _Shared, queued: asyncio.Future[None]
+        self, shared: SharedUnit, queued: asyncio.Future[None]
     ) -> list[BaseException | None]:
         queued.set_result(None)  # the writer queues the unit before this task first waits
         return await self.db.writer.run(shared.unit)
@@ -612,9 +529,9 @@ async def _persist(
     remaining: int | None,
 ) -> tuple[SegmentBatchOut, list[Guidance], TimedSessionOut | None]:
     """One unit of the group writer: the segments in order, the chips (paid), the beat when
-    due (ADR 1012). A batch with neither is a member of a shared unit (`_Shared`)."""
+    due (ADR 1012). A batch with neither is a member of a shared unit (`SharedUnit`)."""
     row = await owned(session, principal, state.conversation_id, lock=True)
-    _check_active(row.status)
+    check_active(row.status)
     if expect is not None and row.segment_count < expect:
         raise EarlierBatchNotStored()
     if rows:
@@ -664,106 +581,6 @@ async def _persist(
         ended=ended,
     )
     return result, chips, clocked
-
-
-def _check_active(status: str) -> None:
-    if status in ENDED:
-        raise Conflict(f"The conversation is {status}; it takes no more segments.")
-    if status != "active":
-        raise Conflict(f"The conversation is {status}.")
-
-
-def _plain_answer(
-    rows: dict[int, TranscriptSegment],
-    outs: dict[int, SegmentOut],
-    items: Sequence[SegmentIn],
-    remaining: int | None,
-) -> SegmentBatchOut:
-    return SegmentBatchOut(
-        stored=[outs[index] for index in sorted(rows)],
-        partials=len(items) - len(rows),
-        guidance=[],
-        remaining_seconds=remaining,
-        ended=False,
-    )
-
-
-class _Mismatch(Exception):
-    """A member of a shared unit was refused: store each member on its own to say which."""
-
-
-async def _store_shared(
-    session: AsyncSession, members: Sequence[_Plain]
-) -> list[BaseException | None]:
-    """The shared unit's common case: one UPDATE checks every member's conversation (active,
-    its earlier batches stored) and counts its segments, one INSERT stores them all. Any
-    member refused raises `_Mismatch` (the caller then goes member by member)."""
-    counts: dict[uuid.UUID, repository.LiveCount] = {}
-    rows: list[TranscriptSegment] = []
-    for plain in members:
-        top = max((s.seq for s in plain.rows), default=None)
-        cid = plain.state.conversation_id
-        seen = counts.get(cid)
-        if seen is None:  # the first batch of its conversation here: its earlier ones stored
-            counts[cid] = repository.LiveCount(cid, plain.state.user_id, top, plain.expect)
-        elif top is not None:  # a later batch of it: the earlier ones are in this unit
-            tops = [t for t in (seen.top_seq, top) if t is not None]
-            counts[cid] = repository.LiveCount(cid, seen.user_id, max(tops), seen.at_least)
-        rows.extend(plain.rows)
-    if await repository.count_live_batches(session, list(counts.values()), clock.now()) != len(
-        counts
-    ):
-        raise _Mismatch()
-    if rows:
-        await repository.insert_segments(session, rows)
-    return [None] * len(members)
-
-
-async def _counted(
-    session: AsyncSession,
-    state: SessionState,
-    rows: Sequence[TranscriptSegment],
-    expect: int | None,
-    now: datetime,
-) -> bool:
-    if rows:
-        return await repository.count_live_segments(
-            session,
-            state.conversation_id,
-            state.user_id,
-            top_seq=max(s.seq for s in rows),
-            at_least=expect,
-            now=now,
-        )
-    return await repository.live_status(session, state.conversation_id, state.user_id) == "active"
-
-
-async def _refusal(
-    session: AsyncSession, principal: Principal, state: SessionState, expect: int | None
-) -> ServiceError:
-    """Why a plain batch's conversation did not match: 404, 409, or an earlier batch missing."""
-    try:
-        row = await owned(session, principal, state.conversation_id)
-        _check_active(row.status)
-    except ServiceError as exc:
-        return exc
-    if expect is not None and row.segment_count < expect:
-        return EarlierBatchNotStored()
-    return GroupCommitFailed()  # not reached: the row matched the conditions after all
-
-
-async def _store_plain(
-    session: AsyncSession,
-    principal: Principal,
-    state: SessionState,
-    rows: Sequence[TranscriptSegment],
-    expect: int | None,
-) -> None:
-    """One plain batch on its own (after a shared INSERT failed)."""
-    if not await _counted(session, state, rows, expect, clock.now()):
-        raise await _refusal(session, principal, state, expect)
-    if rows:
-        await repository.insert_segments(session, rows)
 
 
 def ingest_for(state: Any, hub: Hub) -> LiveIngest:

@@ -10,7 +10,8 @@ A session whose hold lapsed (nobody beat for the grace period) is ended as `erro
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -139,3 +140,38 @@ async def on_timed_ended(session: AsyncSession, payload: dict[str, Any]) -> None
 
 
 events.subscribe(metering.TIMED_ENDED, on_timed_ended)
+
+
+# The beat rule of live batches (ADR 1012) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LastBeat:
+    """What this process's last stored paid-time beat of a session said (ADR 1012)."""
+
+    at: datetime  # when it was decided: the hold lives at least the grace period past it
+    clocked: TimedSessionOut | None  # None: the session is not paid by time
+
+    def remaining(self, now: datetime) -> int | None:
+        return None if self.clocked is None else remaining_at(self.clocked, now)
+
+
+def beat_due(
+    beat_sent_at: datetime | None, last: LastBeat | None, now: datetime, interval: float
+) -> bool:
+    """Does a batch at `now` renew the paid hold? Yes when none was sent yet (in this state),
+    when the last one sent is `interval` old, when the hold would expire within `interval` (a
+    lapse must be seen by the batch that comes after it), or when the paid time would run out
+    within it (the beat that finds it exhausted must come in time). While the first beat is
+    on its way (sent, not yet stored) the next batches leave it to that one."""
+    if beat_sent_at is None:
+        return True
+    if (now - beat_sent_at).total_seconds() >= interval:
+        return True
+    if last is None or last.clocked is None:
+        return False
+    expires = last.at + timedelta(seconds=grace_seconds())
+    if (expires - now).total_seconds() <= interval:
+        return True
+    remaining = last.remaining(now)
+    return remaining is not None and remaining <= interval
