@@ -33,6 +33,21 @@ async def run_retry_job() -> int:
     return await asyncio.to_thread(core_tasks.retry_webhooks_in.call_local)  # type: ignore[no-any-return]
 
 
+def breakable(monkeypatch: Any, owner: object, name: str, outage: str) -> list[bool]:
+    """Patch the async function `owner.name` to fail (RuntimeError(outage)) while the returned
+    switch is on, and to be itself otherwise: the cause of a failure that goes away."""
+    real = getattr(owner, name)
+    broken = [False]
+
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
+        if broken[0]:
+            raise RuntimeError(outage)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, flaky)
+    return broken
+
+
 @dataclass
 class Scenario:
     app: FastAPI

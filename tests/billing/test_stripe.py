@@ -9,7 +9,7 @@ from typing import Any
 from tests.conftest import bearer, make_admin
 from tests.fake_stripe import FakeStripe, Hooks
 from tests.helpers_billing import User, at, profile
-from tests.inbox import Scenario, retried_by_the_job_then_dead_for_an_admin
+from tests.inbox import Scenario, breakable, retried_by_the_job_then_dead_for_an_admin
 
 
 async def test_time_card_paid_through_stripe(stripe_app, client, fake_stripe, manual_clock):
@@ -360,14 +360,7 @@ async def test_a_failed_event_is_retried_by_the_job_and_one_that_stays_failed_is
     user = await User.create(client)
     t0 = int(manual_clock.now().timestamp())
     customer = await _stripe_customer(user, hooks, fake_stripe, t0)
-    broken, real = [False], webhooks._dispatch
-
-    async def flaky(session, event, created):
-        if broken[0]:
-            raise RuntimeError("the ledger is down")
-        return await real(session, event, created)
-
-    monkeypatch.setattr(webhooks, "_dispatch", flaky)
+    broken = breakable(monkeypatch, webhooks, "_dispatch", "the ledger is down")
 
     def invoice(name: str) -> dict[str, Any]:
         return {

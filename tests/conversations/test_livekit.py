@@ -24,7 +24,7 @@ from tests.conftest import bearer, make_admin
 from tests.conversations.conftest import Caller
 from tests.fake_livekit import KEY, SECRET, event, signed
 from tests.helpers_billing import User, at, profile
-from tests.inbox import Scenario, retried_by_the_job_then_dead_for_an_admin
+from tests.inbox import Scenario, breakable, retried_by_the_job_then_dead_for_an_admin
 from voxbase.assistants import personas as persona_service
 from voxbase.conversations import live_sessions
 from voxbase.conversations.models import RoomEvent
@@ -191,14 +191,7 @@ async def test_a_failed_event_is_retried_by_the_job_and_one_that_stays_failed_is
     minutes = {"meter": "voice_minutes", "amount": 100000}  # sessions run while the clock moves
     granted = await client.post(f"/v1/admin/users/{user.id}/credits", json=minutes, headers=admin)
     assert granted.status_code == 201, granted.text
-    broken, real = [False], live_sessions._close
-
-    async def flaky(*args: Any, **kwargs: Any) -> Any:
-        if broken[0]:
-            raise RuntimeError("the session store is down")
-        return await real(*args, **kwargs)
-
-    monkeypatch.setattr(live_sessions, "_close", flaky)
+    broken = breakable(monkeypatch, live_sessions, "_close", "the session store is down")
     sessions: dict[str, str] = {}
 
     async def deliver(name: str) -> Any:

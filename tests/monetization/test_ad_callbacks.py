@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from tests.apps import assert_problem
 from tests.helpers_billing import User, at, profile
+from tests.inbox import Scenario, breakable, retried_by_the_job_then_dead_for_an_admin
 from tests.webhooks.conftest import allow_private, create_endpoint, receiver  # noqa: F401
 from tests.webhooks.test_catalogue import valid
 from voxbase.core import clock
@@ -223,3 +224,34 @@ async def test_a_grant_is_sent_to_webhook_endpoints(client, receiver, manual_clo
     data = message["data"]
     assert (data["user_id"], data["minutes"], data["daily_cap_minutes"]) == (user.id, 2, 10)
     assert data["interaction_id"] == viewed.json()["id"]
+
+
+async def test_a_failed_callback_is_retried_by_the_job_and_one_that_stays_failed_is_dead(
+    app, client, verified, manual_clock, monkeypatch
+):
+    """ADR 1160 for ad networks' callbacks (tests/inbox.py): the retry confirms the stored view
+    again, and the view earns its minutes once it is processed."""
+    from voxbase.monetization import callbacks
+
+    manual_clock.set(at("2026-03-02T09:00:00"))
+    user = await User.create(client)
+    broken = breakable(monkeypatch, callbacks, "confirm", "the ad ledger is down")
+    impressions = {"a": "imp-retried", "b": "imp-dead"}
+
+    async def verified_view(name: str) -> bool:
+        await user.login()  # the scenario's clock runs past the access token's life
+        items = (await user.get("/v1/me/ad-interactions")).json()["items"]
+        return any(i["impression_id"] == impressions[name] and i["verified"] for i in items)
+
+    await retried_by_the_job_then_dead_for_an_admin(
+        Scenario(
+            app,
+            client,
+            manual_clock,
+            deliver=lambda name: callback(user, view(impressions[name])),
+            key=lambda name: impressions[name],
+            done=verified_view,
+            broken=broken,
+        )
+    )
+    assert await credits(user) == 4  # two views, each granted once

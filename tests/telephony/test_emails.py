@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from tests.apps import assert_problem, http_client, running_app
 from tests.conftest import make_settings
 from tests.helpers_billing import User, profile
-from tests.inbox import Scenario, retried_by_the_job_then_dead_for_an_admin
+from tests.inbox import Scenario, breakable, retried_by_the_job_then_dead_for_an_admin
 from voxbase.core import jobs
 
 KEY = ec.generate_private_key(ec.SECP256R1())
@@ -284,14 +284,7 @@ async def test_a_failed_event_is_retried_by_the_job_and_one_that_stays_failed_is
     http = sendgrid_app
     user = await User.create(http)
     email_id = (await http.post("/v1/emails", json=MAIL, headers=user.headers)).json()["id"]
-    broken, real = [False], emails.record_event
-
-    async def flaky(*args: Any, **kwargs: Any) -> Any:
-        if broken[0]:
-            raise RuntimeError("the event store is down")
-        return await real(*args, **kwargs)
-
-    monkeypatch.setattr(emails, "record_event", flaky)
+    broken = breakable(monkeypatch, emails, "record_event", "the event store is down")
     kinds = {"a": "delivered", "b": "open"}
 
     async def deliver(name: str) -> Any:

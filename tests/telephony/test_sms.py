@@ -10,7 +10,7 @@ from typing import Any
 from tests.apps import assert_problem
 from tests.fake_twilio import ACCOUNT_SID
 from tests.helpers_billing import User
-from tests.inbox import Scenario, retried_by_the_job_then_dead_for_an_admin
+from tests.inbox import Scenario, breakable, retried_by_the_job_then_dead_for_an_admin
 from tests.telephony.helpers import PUBLIC, hook
 
 OURS = "+15005550006"
@@ -193,14 +193,7 @@ async def test_a_failed_status_callback_is_retried_by_the_job_and_one_that_stays
     [message] = (await user.get(f"/v1/sms/conversations/{sms['id']}")).json()["messages"]
     sid = message["provider_message_sid"]
     path = f"/v1/webhooks/twilio/sms-status?message_id={message['id']}"
-    broken, real = [False], sms_service.record_status
-
-    async def flaky(*args: Any, **kwargs: Any) -> Any:
-        if broken[0]:
-            raise RuntimeError("the message store is down")
-        return await real(*args, **kwargs)
-
-    monkeypatch.setattr(sms_service, "record_status", flaky)
+    broken = breakable(monkeypatch, sms_service, "record_status", "the message store is down")
     statuses = {"a": "sent", "b": "delivered"}
 
     async def deliver(name: str) -> Any:
@@ -234,14 +227,7 @@ async def test_an_incoming_text_whose_processing_fails_is_stored_and_processed_b
     http = twilio_app
     user = await User.create(http)
     sms = (await start(http, user)).json()
-    broken, real = [False], sms_service.inbound
-
-    async def flaky(*args: Any, **kwargs: Any) -> Any:
-        if broken[0]:
-            raise RuntimeError("the conversation store is down")
-        return await real(*args, **kwargs)
-
-    monkeypatch.setattr(sms_service, "inbound", flaky)
+    broken = breakable(monkeypatch, sms_service, "inbound", "the conversation store is down")
     sids = {"a": "SM" + "a" * 32, "b": "SM" + "b" * 32}
 
     async def deliver(name: str) -> Any:

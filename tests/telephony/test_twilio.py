@@ -14,7 +14,7 @@ import pytest
 from tests.apps import assert_problem
 from tests.fake_twilio import ACCOUNT_SID
 from tests.helpers_billing import User
-from tests.inbox import Scenario, retried_by_the_job_then_dead_for_an_admin
+from tests.inbox import Scenario, breakable, retried_by_the_job_then_dead_for_an_admin
 from tests.telephony.helpers import PUBLIC, STREAM, hook, sign, status_form
 
 
@@ -270,14 +270,7 @@ async def test_a_failed_callback_is_retried_by_the_job_and_one_failing_for_good_
     http = twilio_app
     user = await User.create(http)
     call, sid, query = await place(http, user)
-    broken, real = [False], timeline.record
-
-    async def flaky(*args: Any, **kwargs: Any) -> Any:
-        if broken[0]:
-            raise RuntimeError("the timeline is down")
-        return await real(*args, **kwargs)
-
-    monkeypatch.setattr(timeline, "record", flaky)
+    broken = breakable(monkeypatch, timeline, "record", "the timeline is down")
     statuses = {"a": ("ringing", 1), "b": ("in-progress", 2)}
 
     async def deliver(name: str) -> Any:

@@ -27,7 +27,7 @@ from voxbase.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_curso
 from voxbase.core.principal import Principal
 
 Status = Literal["received", "processed", "ignored", "failed", "dead"]
-InboxName = Literal["stripe", "telephony", "livekit"]
+InboxName = Literal["stripe", "telephony", "livekit", "ads"]
 Reader = Annotated[Principal, Depends(require_permission(Permission.AUDIT_READ))]
 Operator = Annotated[Principal, Depends(require_permission(Permission.CONFIG_WRITE))]
 
@@ -35,7 +35,7 @@ Operator = Annotated[Principal, Depends(require_permission(Permission.CONFIG_WRI
 class WebhookEventOut(BaseModel):
     id: uuid.UUID
     inbox: InboxName = Field(description="The module's inbox that stored the event")
-    provider: str = Field(description="stripe, twilio, sendgrid or livekit")
+    provider: str = Field(description="stripe, twilio, sendgrid, livekit or the ad network")
     event_key: str = Field(description="The provider's event id (or our key of a callback)")
     event_type: str
     status: Status = Field(
@@ -54,7 +54,7 @@ def _out(stored: inbox.Stored) -> WebhookEventOut:
     return WebhookEventOut(
         id=row.id,
         inbox=box.name,
-        provider=row.provider,
+        provider=box.provider(row),
         event_key=box.key(row),
         event_type=box.kind(row),
         status=row.status,
