@@ -522,12 +522,6 @@ webhooks = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
     "/livekit",
     response_model=RoomWebhookAck,
     responses=problem_responses(401, 404, 422, 500, 501),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/webhook+json": {"schema": {"type": "object"}}},
-        }
-    },
 )
 async def livekit_webhook(
     request: Request,
