@@ -29,6 +29,37 @@ def pytest_report_header() -> str:
     return f"voxbase test database: {backend()}"
 
 
+# Tests whose behaviour does not depend on the database run on SQLite only (ADR 1120): mark
+# them `@pytest.mark.database_independent("why")`, the reason saying what they test that
+# never reaches dialect-specific SQL. On PostgreSQL and MariaDB they are deselected, and the
+# summary says how many.
+_ONE_DATABASE_KEY = pytest.StashKey[int]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        marker = item.get_closest_marker("database_independent")
+        if marker is not None and not (marker.args or marker.kwargs.get("reason")):
+            raise pytest.UsageError(f"{item.nodeid}: database_independent needs a reason")
+    if backend() == "sqlite":
+        return
+    kept = [item for item in items if item.get_closest_marker("database_independent") is None]
+    left_out = [item for item in items if item.get_closest_marker("database_independent")]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
+    config.stash[_ONE_DATABASE_KEY] = len(left_out)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    left_out = config.stash.get(_ONE_DATABASE_KEY, 0)
+    if left_out:
+        terminalreporter.write_line(
+            f"{left_out} database-independent tests deselected on {backend()}: "
+            "they run on SQLite (ADR 1120)"
+        )
+
+
 @pytest.fixture(scope="session")
 def tmp_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("voxbase")

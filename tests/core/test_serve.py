@@ -151,6 +151,10 @@ async def gone_within(pid: int, seconds: float) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads Linux /proc")
+@pytest.mark.database_independent(
+    "process supervision: serve and its worker (whose huey queue is a SQLite file whatever the "
+    "database) under a signal; the database only has to answer /health"
+)
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=str)
 async def test_serve_never_leaves_its_worker_behind(tmp_path: Path, stop: signal.Signals):
     port = free_port()
@@ -170,6 +174,10 @@ async def test_serve_never_leaves_its_worker_behind(tmp_path: Path, stop: signal
                 process.wait()
 
 
+@pytest.mark.database_independent(
+    "which peer address uvicorn and the middleware believe; the address is stored as text "
+    "like every other request's (the in-process tests store one on every database)"
+)
 @pytest.mark.parametrize("trusted", ["", "127.0.0.1"], ids=["no proxy", "trusted proxy"])
 async def test_x_forwarded_for_is_believed_only_from_trusted_proxies(tmp_path: Path, trusted):
     port = free_port()
@@ -197,6 +205,7 @@ async def test_x_forwarded_for_is_believed_only_from_trusted_proxies(tmp_path: P
             process.wait(timeout=20)
 
 
+@pytest.mark.database_independent("imports voxbase.asgi on a SQLite URL on every database")
 def test_the_served_app_has_its_openapi_document_before_the_first_request(tmp_path: Path):
     """Building it blocks the event loop for seconds: not on a client's request."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOXBASE_")}
