@@ -188,6 +188,7 @@ async def test_a_failing_fast_unit_runs_the_group_again_with_every_unit_in_a_sav
     assert isinstance(outcomes[1], Conflict)
     assert await _stored(db, f"{a}-work", f"{c}-work") == 2
     assert await _stored(db, a, bad, c, f"{bad}-work") == 0  # the first run rolled back whole
+    assert writer.reruns == 1
 
 
 async def test_deferred_writes_land_before_the_next_savepoint_unit_and_at_the_commit(db, writer):

@@ -107,6 +107,8 @@ async def test_fast_path_answers_byte_for_byte_as_the_full_path(client, app, fas
     assert 422 in statuses and 404 in statuses
     assert sum(fast_answers) >= 8  # most accepted events took the lean path …
     assert not all(fast_answers)  # … and the unusual ones the full one
+    # Refusals (an unknown meter, a future timestamp) never made a group run twice.
+    assert app.state.db.writer.reruns == 0
 
 
 async def test_the_answer_is_serialised_as_fastapi_would_for_the_response_model(app, db):

@@ -125,6 +125,7 @@ class GroupWriter:
         self._closed = False
         self.groups = 0  # statistics for benchmarks and tests
         self.units = 0
+        self.reruns = 0  # groups run again after a fast unit raised
         self._held: AsyncConnection | None = None
         self._held_driver: Any = None
         self._held_since = self._held_used = 0.0
@@ -190,6 +191,7 @@ class GroupWriter:
                     outcomes = await self._transaction(connection, group, fast=True)
                 except _FastUnitFailed as failed:  # again, every unit in a savepoint
                     log.info("a savepoint-less unit failed; the group runs again: %s", failed)
+                    self.reruns += 1
                     await connection.rollback()
                     outcomes = await self._transaction(connection, group, fast=False)
             finally:

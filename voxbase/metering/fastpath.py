@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from voxbase.core import clock
 from voxbase.core.db import flush_pending
+from voxbase.core.errors import ServiceError
 from voxbase.core.principal import Principal
 from voxbase.core.writer import Group, group_of
 from voxbase.metering.balances import Subject, _balance_out, _meter, balance_cache_key
@@ -229,10 +230,13 @@ async def lean_record(
 ) -> UsageResult | None:
     if subject.type != "user":
         return None
-    meter = _meter(data.meter)
+    try:
+        meter = _meter(data.meter)
+        occurred_at = _occurred(data)
+    except ServiceError:
+        return None  # the full path refuses it, in its savepoint (a fast unit must not raise)
     if meter.aggregation not in ("sum", "count"):
         return None
-    occurred_at = _occurred(data)
     row = await _locked(connection, group, subject, meter.key)
     now = clock.now()
     split = _within_allowance(row, meter, data.quantity, now)
