@@ -22,7 +22,12 @@ from tests.fake_stripe import Hooks
 from tests.helpers_billing import User, at, profile
 from tests.helpers_teams import invite, new_team, upgrade
 from tests.mail import Mailbox
-from tests.notifications.test_notifications import listed, set_preferences, unread
+from tests.notifications.test_notifications import (
+    listed,
+    next_sse_event,
+    set_preferences,
+    unread,
+)
 from tests.realtime.conftest import serve
 from voxbase.core import background
 
@@ -38,20 +43,9 @@ class Stream:
     def __init__(self, lines: AsyncIterator[str]) -> None:
         self.lines = lines
 
-    async def _event(self) -> tuple[str, str]:
-        name = data = ""
-        async for line in self.lines:
-            if line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("data: "):
-                data = line[6:]
-            elif line == "" and name:
-                return name, data
-        raise AssertionError("the stream ended")
-
     async def next(self, timeout: float = 10) -> dict[str, Any]:
         while True:
-            name, data = await asyncio.wait_for(self._event(), timeout)
+            name, data = await asyncio.wait_for(next_sse_event(self.lines), timeout)
             if name == "notification":
                 return json.loads(data)  # type: ignore[no-any-return]
 
@@ -65,7 +59,7 @@ async def watching(app: Any, user: User) -> AsyncIterator[Stream]:
     ):
         assert response.status_code == 200
         stream = Stream(response.aiter_lines())
-        name, _ = await asyncio.wait_for(stream._event(), 10)
+        name, _ = await asyncio.wait_for(next_sse_event(stream.lines), 10)
         assert name == "ready"
         yield stream
 

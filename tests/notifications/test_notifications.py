@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -128,6 +129,19 @@ async def test_a_disabled_webhook_endpoint_notifies_its_owner(client, settings, 
     assert notice["action_url"] == f"/v1/webhook-endpoints/{created.json()['id']}"
 
 
+async def next_sse_event(lines: AsyncIterator[str]) -> tuple[str, str]:
+    """The next server-sent event's name and data."""
+    name = data = ""
+    async for line in lines:
+        if line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("data: "):
+            data = line[6:]
+        elif line == "" and name:
+            return name, data
+    raise AssertionError("the stream ended")
+
+
 async def test_the_live_stream_shows_a_new_notification_at_once(app, client):
     user = await User.create(client)
     async with (
@@ -138,22 +152,10 @@ async def test_the_live_stream_shows_a_new_notification_at_once(app, client):
         assert stream.status_code == 200
         assert stream.headers["content-type"].startswith("text/event-stream")
         lines = stream.aiter_lines()
-
-        async def next_event() -> tuple[str, str]:
-            name = data = ""
-            async for line in lines:
-                if line.startswith("event: "):
-                    name = line[7:]
-                elif line.startswith("data: "):
-                    data = line[6:]
-                elif line == "" and name:
-                    return name, data
-            raise AssertionError("stream ended")
-
-        assert (await asyncio.wait_for(next_event(), 10))[0] == "ready"
+        assert (await asyncio.wait_for(next_sse_event(lines), 10))[0] == "ready"
         for _ in range(4):
             await user.use("calls")
-        name, data = await asyncio.wait_for(next_event(), 10)
+        name, data = await asyncio.wait_for(next_sse_event(lines), 10)
         assert name == "notification"
         notification = json.loads(data)
         assert notification["type"] == "usage_warning"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -83,10 +84,8 @@ async def invoice_view(session: AsyncSession, invoice: Invoice) -> InvoiceOut:
     return view
 
 
-async def list_invoices(
-    session: AsyncSession, principal: Principal, cursor: str | None, limit: int
-) -> Page[InvoiceOut]:
-    rows = await repository.list_invoices(session, user_id_of(principal), cursor, limit)
+async def _page(session: AsyncSession, rows: Sequence[Invoice], limit: int) -> Page[InvoiceOut]:
+    """A page of invoices with their lines (one query for the lines of the whole page)."""
     items, next_cursor = page_of(rows, limit)
     lines = await repository.invoice_lines(session, [i.id for i in items])
     views = []
@@ -97,6 +96,13 @@ async def list_invoices(
         ]
         views.append(view)
     return Page[InvoiceOut](items=views, next_cursor=next_cursor)
+
+
+async def list_invoices(
+    session: AsyncSession, principal: Principal, cursor: str | None, limit: int
+) -> Page[InvoiceOut]:
+    rows = await repository.list_invoices(session, user_id_of(principal), cursor, limit)
+    return await _page(session, rows, limit)
 
 
 async def get_invoice(
@@ -213,16 +219,7 @@ async def admin_list_invoices(
     limit: int,
 ) -> Page[InvoiceOut]:
     rows = await repository.admin_invoices(session, status, user_id, cursor, limit)
-    items, next_cursor = page_of(rows, limit)
-    lines = await repository.invoice_lines(session, [i.id for i in items])
-    views = []
-    for invoice in items:
-        view = InvoiceOut.model_validate(invoice)
-        view.lines = [
-            InvoiceLineOut.model_validate(line) for line in lines if line.invoice_id == invoice.id
-        ]
-        views.append(view)
-    return Page[InvoiceOut](items=views, next_cursor=next_cursor)
+    return await _page(session, rows, limit)
 
 
 async def admin_mark_paid(

@@ -11,6 +11,7 @@ from typing import Any, cast
 from sqlalchemy import (
     Table,
     and_,
+    bindparam,
     case,
     func,
     insert,
@@ -146,6 +147,60 @@ async def list_conversations(
 
 
 # Messages ------------------------------------------------------------------------------------
+
+
+# Appends: set-based SQL through SQLAlchemy Core (the hottest write after usage events),
+# statements built once, no ORM objects; an append runs as a unit of the group writer.
+_CONVERSATIONS = cast(Table, Conversation.__table__)
+_MESSAGES = cast(Table, Message.__table__)
+_LOCK_CONVERSATION = (
+    select(_CONVERSATIONS.c.status, _CONVERSATIONS.c.started_at, _CONVERSATIONS.c.message_count)
+    .where(
+        _CONVERSATIONS.c.id == bindparam("conversation_id"),
+        _CONVERSATIONS.c.user_id == bindparam("user_id"),
+        _CONVERSATIONS.c.deleted_at.is_(None),
+    )
+    .with_for_update()
+)
+_INSERT_MESSAGES = insert(_MESSAGES)
+_COUNT_MESSAGES = (
+    update(_CONVERSATIONS)
+    .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
+    .values(
+        message_count=bindparam("message_count"),
+        last_activity_at=bindparam("now"),
+        status=bindparam("new_status"),
+        started_at=bindparam("new_started_at"),
+        updated_at=bindparam("now"),
+    )
+)
+
+
+async def lock_for_append(
+    session: AsyncSession, conversation_id: uuid.UUID, user_id: uuid.UUID
+) -> Any:
+    """The owner's live (not deleted) conversation's status, start and count, locked; None."""
+    key = {"conversation_id": conversation_id, "user_id": user_id}
+    connection = await session.connection()
+    return (await connection.execute(_LOCK_CONVERSATION, key)).first()
+
+
+async def insert_messages(session: AsyncSession, messages: list[dict[str, Any]]) -> None:
+    await (await session.connection()).execute(_INSERT_MESSAGES, messages)
+
+
+async def count_messages(
+    session: AsyncSession, conversation_id: uuid.UUID, counted: dict[str, Any], now: datetime
+) -> None:
+    """Set the conversation's message count, status and start after an append."""
+    params = {
+        "conversation_id": conversation_id,
+        "message_count": counted["message_count"],
+        "now": now,
+        "new_status": counted["status"],
+        "new_started_at": counted["started_at"],
+    }
+    await (await session.connection()).execute(_COUNT_MESSAGES, params)
 
 
 async def list_messages(

@@ -5,9 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -18,7 +17,6 @@ from voxbase.conversations import repository, usage
 from voxbase.conversations.live_sessions import SESSION_ENDS, _activate, _close
 from voxbase.conversations.models import (
     Conversation,
-    Message,
 )
 from voxbase.conversations.ownership import FIELDS, LIVE_CHANNELS, _out, _user_id, owned
 from voxbase.conversations.schemas import (
@@ -225,31 +223,6 @@ async def delete_conversation(
 # Messages ------------------------------------------------------------------------------------
 
 
-# An append is set-based SQL through SQLAlchemy Core (the hottest write after usage events):
-# statements built once, no ORM objects; it runs as a unit of the group writer (ADR 1000).
-_CONVERSATIONS = cast(Table, Conversation.__table__)
-_MESSAGES = cast(Table, Message.__table__)
-_LOCK_CONVERSATION = (
-    select(_CONVERSATIONS.c.status, _CONVERSATIONS.c.started_at, _CONVERSATIONS.c.message_count)
-    .where(
-        _CONVERSATIONS.c.id == bindparam("conversation_id"),
-        _CONVERSATIONS.c.user_id == bindparam("user_id"),
-        _CONVERSATIONS.c.deleted_at.is_(None),
-    )
-    .with_for_update()
-)
-_INSERT_MESSAGES = insert(_MESSAGES)
-_COUNT_MESSAGES = (
-    update(_CONVERSATIONS)
-    .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
-    .values(
-        message_count=bindparam("message_count"),
-        last_activity_at=bindparam("now"),
-        status=bindparam("new_status"),
-        started_at=bindparam("new_started_at"),
-        updated_at=bindparam("now"),
-    )
-)
 _MESSAGE_FIELDS = tuple(MessageFields.model_fields)
 
 
@@ -274,10 +247,8 @@ async def append_message(
 ) -> MessageBatch:
     """Append a turn (and its reply): new rows only, history is never rewritten."""
     await flush_pending(session)
-    connection = await session.connection()
     user_id = _user_id(principal)
-    key = {"conversation_id": conversation_id, "user_id": user_id}
-    row = (await connection.execute(_LOCK_CONVERSATION, key)).first()
+    row = await repository.lock_for_append(session, conversation_id, user_id)
     if row is None:
         raise NotFound("No such conversation.")
     if row.status == "archived":
@@ -289,23 +260,14 @@ async def append_message(
         _message(conversation_id, user_id, role, fields, now + timedelta(microseconds=offset))
         for offset, (role, fields) in enumerate(turns)
     ]
-    await connection.execute(_INSERT_MESSAGES, messages)
+    await repository.insert_messages(session, messages)
     counted = {
         "message_count": row.message_count + len(messages),
         "last_activity_at": now,
         "status": "active" if row.status == "draft" else row.status,
         "started_at": (row.started_at or now) if row.status == "draft" else row.started_at,
     }
-    await connection.execute(
-        _COUNT_MESSAGES,
-        {
-            "conversation_id": conversation_id,
-            "message_count": counted["message_count"],
-            "now": now,
-            "new_status": counted["status"],
-            "new_started_at": counted["started_at"],
-        },
-    )
+    await repository.count_messages(session, conversation_id, counted, now)
     _sync_loaded(session, conversation_id, counted)
     await _count_usage(session, user_id, conversation_id, messages)
     return MessageBatch.model_construct(
